@@ -1,0 +1,513 @@
+//! analyzed.toml: a typed view for reading and a format-preserving editor for the one value
+//! runref owns, `[run-image] reference`.
+//!
+//! Edits go through `toml_edit` keeping the old value's decor (comments and spacing around it),
+//! so a rewrite changes exactly one value; every other byte, `[metadata]` included, is kept.
+//! Writes are atomic: a temp file in the same directory, fsync, rename, then fsync of the
+//! directory; the file's mode (and owner, when permitted) is kept. An unchanged document is not
+//! written at all.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzedError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: not valid TOML: {message}\n  the file was left untouched; was it truncated or edited by hand?")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: `{key}` must be {expected}")]
+    Type {
+        path: PathBuf,
+        key: &'static str,
+        expected: &'static str,
+    },
+    #[error("{path}: no [run-image] table; this does not look like an analyzed.toml written by the lifecycle analyzer or restorer")]
+    NoRunImage { path: PathBuf },
+    #[error("cannot write {path}: {source}\n  the original file was left untouched")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `[run-image.target]` (platform API >= 0.12).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Target {
+    pub id: Option<String>,
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub arch_variant: Option<String>,
+    pub distribution: Option<Distribution>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Distribution {
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+impl Target {
+    /// The target as a platform, when it names at least os and arch.
+    pub fn platform(&self) -> Option<crate::platform::Platform> {
+        match (&self.os, &self.arch) {
+            (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Some(
+                crate::platform::Platform::new(os, arch, self.arch_variant.as_deref()),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// `[run-image]`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RunImage {
+    pub reference: Option<String>,
+    pub image: Option<String>,
+    pub extend: bool,
+    pub target: Option<Target>,
+}
+
+/// `[metadata.run-image]`: what the previous app image recorded about its run image.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MetadataRunImage {
+    pub top_layer: Option<String>,
+    pub reference: Option<String>,
+    pub image: Option<String>,
+    pub mirrors: Vec<String>,
+}
+
+/// The typed view of an analyzed.toml, for platform APIs 0.7 to 0.14.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Analyzed {
+    pub image: Option<String>,
+    pub build_image: Option<String>,
+    pub run_image: Option<RunImage>,
+    pub metadata_run_image: Option<MetadataRunImage>,
+}
+
+/// An analyzed.toml loaded for reading and, possibly, one edit.
+#[derive(Debug, Clone)]
+pub struct AnalyzedFile {
+    path: PathBuf,
+    original: String,
+    doc: DocumentMut,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl AnalyzedFile {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<AnalyzedFile, AnalyzedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AnalyzedError::Read {
+            path: path.into(),
+            source,
+        })?;
+        AnalyzedFile::parse(path, text)
+    }
+
+    /// Parses `text` as the content of `path`.
+    pub fn parse(path: &Path, text: String) -> Result<AnalyzedFile, AnalyzedError> {
+        let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+            let (line, column) = line_col(&text, e.span().map_or(0, |s| s.start));
+            AnalyzedError::Syntax {
+                path: path.into(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let file = AnalyzedFile {
+            path: path.into(),
+            original: text,
+            doc,
+        };
+        file.view()?; // type errors surface at load, not at write time
+        Ok(file)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The typed view of the current document.
+    pub fn view(&self) -> Result<Analyzed, AnalyzedError> {
+        let root = self.doc.as_table();
+        let image = str_at(
+            &self.path,
+            table(root, "image"),
+            "reference",
+            "[image] reference",
+        )?;
+        let build_image = str_at(
+            &self.path,
+            table(root, "build-image"),
+            "reference",
+            "[build-image] reference",
+        )?;
+        let run_image = match table(root, "run-image") {
+            None => None,
+            Some(t) => Some(RunImage {
+                reference: str_at(&self.path, Some(t), "reference", "[run-image] reference")?,
+                image: str_at(&self.path, Some(t), "image", "[run-image] image")?,
+                extend: match t.get("extend") {
+                    None => false,
+                    Some(i) => i.as_bool().ok_or(AnalyzedError::Type {
+                        path: self.path.clone(),
+                        key: "[run-image] extend",
+                        expected: "a boolean",
+                    })?,
+                },
+                target: match table(t, "target") {
+                    None => None,
+                    Some(tt) => Some(self.target(tt)?),
+                },
+            }),
+        };
+        let metadata_run_image = match table(root, "metadata").and_then(|m| table(m, "run-image")) {
+            None => None,
+            Some(t) => Some(MetadataRunImage {
+                top_layer: str_at(
+                    &self.path,
+                    Some(t),
+                    "top-layer",
+                    "[metadata.run-image] top-layer",
+                )?,
+                reference: str_at(
+                    &self.path,
+                    Some(t),
+                    "reference",
+                    "[metadata.run-image] reference",
+                )?,
+                image: str_at(&self.path, Some(t), "image", "[metadata.run-image] image")?,
+                mirrors: t
+                    .get("mirrors")
+                    .and_then(Item::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+        };
+        Ok(Analyzed {
+            image,
+            build_image,
+            run_image,
+            metadata_run_image,
+        })
+    }
+
+    fn target(&self, t: &Table) -> Result<Target, AnalyzedError> {
+        let p = &self.path;
+        Ok(Target {
+            id: str_at(p, Some(t), "id", "[run-image.target] id")?,
+            os: str_at(p, Some(t), "os", "[run-image.target] os")?,
+            arch: str_at(p, Some(t), "arch", "[run-image.target] arch")?,
+            arch_variant: str_at(
+                p,
+                Some(t),
+                "arch-variant",
+                "[run-image.target] arch-variant",
+            )?,
+            distribution: match table(t, "distribution") {
+                None => None,
+                Some(d) => Some(Distribution {
+                    name: str_at(p, Some(d), "name", "[run-image.target.distribution] name")?,
+                    version: str_at(
+                        p,
+                        Some(d),
+                        "version",
+                        "[run-image.target.distribution] version",
+                    )?,
+                }),
+            },
+        })
+    }
+
+    /// Sets `[run-image] reference`, keeping the comments and spacing around the old value.
+    /// Returns whether the value changed.
+    pub fn set_run_image_reference(&mut self, new: &str) -> Result<bool, AnalyzedError> {
+        let path = self.path.clone();
+        let Some(t) = self
+            .doc
+            .as_table_mut()
+            .get_mut("run-image")
+            .and_then(Item::as_table_mut)
+        else {
+            return Err(AnalyzedError::NoRunImage { path });
+        };
+        match t.get_mut("reference").and_then(Item::as_value_mut) {
+            Some(v) if v.as_str() == Some(new) => Ok(false),
+            Some(v) => {
+                let decor = v.decor().clone();
+                let mut fresh = Value::from(new);
+                *fresh.decor_mut() = decor;
+                *v = fresh;
+                Ok(true)
+            }
+            None => {
+                t.insert("reference", toml_edit::value(new));
+                Ok(true)
+            }
+        }
+    }
+
+    /// The document as it would be written.
+    pub fn render(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// True when the document differs from what was read.
+    pub fn is_changed(&self) -> bool {
+        self.render() != self.original
+    }
+
+    /// A minimal unified-style diff of the pending change (one changed region: the edits runref
+    /// makes touch one value).
+    pub fn diff(&self) -> String {
+        let new = self.render();
+        if new == self.original {
+            return String::new();
+        }
+        let a: Vec<&str> = self.original.lines().collect();
+        let b: Vec<&str> = new.lines().collect();
+        let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let suffix = a[prefix..]
+            .iter()
+            .rev()
+            .zip(b[prefix..].iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let name = self.path.display();
+        let mut out = format!("--- {name}\n+++ {name}\n@@ line {} @@\n", prefix + 1);
+        for l in &a[prefix..a.len() - suffix] {
+            out.push_str(&format!("-{l}\n"));
+        }
+        for l in &b[prefix..b.len() - suffix] {
+            out.push_str(&format!("+{l}\n"));
+        }
+        out
+    }
+
+    /// Writes the document atomically when it changed. Returns whether it wrote.
+    pub fn write(&mut self) -> Result<bool, AnalyzedError> {
+        let new = self.render();
+        if new == self.original {
+            return Ok(false);
+        }
+        write_atomic(&self.path, new.as_bytes()).map_err(|source| AnalyzedError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.original = new;
+        Ok(true)
+    }
+}
+
+fn table<'a>(t: &'a Table, key: &str) -> Option<&'a Table> {
+    t.get(key).and_then(Item::as_table)
+}
+
+fn str_at(
+    path: &Path,
+    t: Option<&Table>,
+    key: &str,
+    name: &'static str,
+) -> Result<Option<String>, AnalyzedError> {
+    match t.and_then(|t| t.get(key)) {
+        None => Ok(None),
+        Some(i) => i
+            .as_str()
+            .map(|s| Some(s.to_string()))
+            .ok_or(AnalyzedError::Type {
+                path: path.into(),
+                key: name,
+                expected: "a string",
+            }),
+    }
+}
+
+/// Temp file in the same directory, same mode (and owner when permitted), fsync, rename, fsync
+/// of the directory. On any error the original is untouched and the temp file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let meta = std::fs::metadata(path).ok();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".runref-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    if let Some(m) = &meta {
+        std::fs::set_permissions(tmp.path(), m.permissions())?;
+        // Keep the owner when we may (root rewriting a file owned by the build user).
+        let _ = std::os::unix::fs::chown(tmp.path(), Some(m.uid()), Some(m.gid()));
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"# written by the restorer
+[image]
+  reference = "app@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+[run-image]
+  reference = 'run@sha256:2222222222222222222222222222222222222222222222222222222222222222' # per-arch
+  image = "run:1"
+  extend = true
+  [run-image.target]
+    os = "linux"
+    arch = "arm64"
+    arch-variant = "v8"
+    [run-image.target.distribution]
+      name = "ubuntu"
+      version = "22.04"
+
+[metadata]
+  [metadata.run-image]
+    top-layer = "sha256:3333"
+    reference = "old"
+    mirrors = ["m1", "m2"]
+"#;
+
+    fn load(text: &str) -> AnalyzedFile {
+        AnalyzedFile::parse(Path::new("analyzed.toml"), text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn typed_view() {
+        let v = load(FILE).view().unwrap();
+        let r = v.run_image.unwrap();
+        assert!(r.reference.unwrap().starts_with("run@sha256:2222"));
+        assert_eq!(r.image.as_deref(), Some("run:1"));
+        assert!(r.extend);
+        let t = r.target.unwrap();
+        assert_eq!(t.platform().unwrap().to_string(), "linux/arm64");
+        assert_eq!(t.distribution.unwrap().version.as_deref(), Some("22.04"));
+        let m = v.metadata_run_image.unwrap();
+        assert_eq!(m.top_layer.as_deref(), Some("sha256:3333"));
+        assert_eq!(m.mirrors, vec!["m1", "m2"]);
+        assert!(v.image.unwrap().starts_with("app@"));
+        assert_eq!(v.build_image, None);
+    }
+
+    #[test]
+    fn one_value_changes_and_decor_survives() {
+        let mut f = load(FILE);
+        assert!(f.set_run_image_reference("abc").unwrap());
+        let out = f.render();
+        let changed: Vec<_> = FILE
+            .lines()
+            .zip(out.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(FILE.lines().count(), out.lines().count());
+        assert_eq!(changed.len(), 1, "{out}");
+        assert_eq!(changed[0].1, r#"  reference = "abc" # per-arch"#);
+        let d = f.diff();
+        assert!(
+            d.contains("@@ line 6 @@")
+                && d.contains("-  reference = 'run@")
+                && d.contains("+  reference = \"abc\""),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn same_value_is_no_change() {
+        let mut f = load(FILE);
+        let cur = f.view().unwrap().run_image.unwrap().reference.unwrap();
+        assert!(!f.set_run_image_reference(&cur).unwrap());
+        assert!(!f.is_changed());
+        assert_eq!(f.render(), FILE);
+        assert_eq!(f.diff(), "");
+    }
+
+    #[test]
+    fn missing_reference_is_inserted_missing_table_is_error() {
+        let mut f = load("[run-image]\n  image = \"run:1\"\n");
+        assert!(f.set_run_image_reference("x").unwrap());
+        assert!(f.render().contains("reference = \"x\""));
+        let mut g = load("[image]\nreference = \"a\"\n");
+        assert!(matches!(
+            g.set_run_image_reference("x"),
+            Err(AnalyzedError::NoRunImage { .. })
+        ));
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = AnalyzedFile::parse(
+            Path::new("/x/analyzed.toml"),
+            "[run-image]\nreference = \n".into(),
+        )
+        .unwrap_err();
+        let AnalyzedError::Syntax { line, column, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!((*line, *column), (2, 13));
+        assert!(e.to_string().starts_with("/x/analyzed.toml:2:13:"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let e = AnalyzedFile::parse(Path::new("a.toml"), "[run-image]\nreference = 5\n".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[run-image] reference") && e.contains("a string"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn atomic_write_keeps_mode_and_skips_unchanged() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("analyzed.toml");
+        std::fs::write(&p, FILE).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let mut f = AnalyzedFile::load(&p).unwrap();
+        assert!(!f.write().unwrap(), "unchanged: not written");
+        let ino_before = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap());
+        f.set_run_image_reference("new").unwrap();
+        assert!(f.write().unwrap());
+        let meta = std::fs::metadata(&p).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert_ne!(
+            std::os::unix::fs::MetadataExt::ino(&meta),
+            ino_before,
+            "renamed into place"
+        );
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("reference = \"new\""));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left");
+    }
+}

@@ -1,0 +1,13 @@
+//! runref: reconcile, inspect, verify and diagnose run images between a Docker (or podman)
+//! daemon and a registry, for Cloud Native Buildpacks platforms.
+//!
+//! The vocabulary ([`digest`], [`reference`], [`platform`], [`manifest`], [`analyzed`]) parses
+//! once at the edge; the adapters ([`daemon`], [`registry`]) gather facts; pure decision code
+//! turns facts into decisions; the command modules act on them.
+
+pub mod analyzed;
+pub mod cli;
+pub mod digest;
+pub mod manifest;
+pub mod platform;
+pub mod reference;

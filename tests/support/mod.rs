@@ -1,0 +1,203 @@
+//! Shared support for end-to-end tests: the real environment started by `scripts/test-env`,
+//! daemon helpers (load, pull, tag, remove) and the registry access log.
+#![allow(dead_code)]
+
+pub mod fixture;
+
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The real environment: dockerd, podman's compat API and a distribution registry.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub docker_host: String,
+    pub podman_host: String,
+    pub registry: String,
+    pub registry_log: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Env {
+    /// The environment from `RUNREF_TEST_*` variables, or from `scripts/test-env env` when it
+    /// is up. A missing environment fails the test, in CI and out: an end-to-end test that
+    /// quietly passes without a daemon proves nothing.
+    pub fn get() -> &'static Env {
+        static ENV: OnceLock<Env> = OnceLock::new();
+        ENV.get_or_init(|| {
+            let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let mut vars = std::collections::HashMap::new();
+            for k in [
+                "RUNREF_TEST_DOCKER_HOST",
+                "RUNREF_TEST_PODMAN_HOST",
+                "RUNREF_TEST_REGISTRY",
+                "RUNREF_TEST_REGISTRY_LOG",
+            ] {
+                if let Some(v) = var(k) {
+                    vars.insert(k.to_string(), v);
+                }
+            }
+            if vars.len() < 4 {
+                let out = Command::new("bash")
+                    .arg(repo_root().join("scripts/test-env"))
+                    .arg("env")
+                    .output()
+                    .expect("bash runs");
+                if !out.status.success() {
+                    panic!(
+                        "the test environment is not up (CI={}): run `scripts/test` (or \
+                         `scripts/test-env up`) first.\n{}",
+                        var("CI").unwrap_or_default(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
+                        vars.entry(k.to_string())
+                            .or_insert_with(|| v.trim_matches('\'').to_string());
+                    }
+                }
+            }
+            let get = |k: &str| {
+                vars.get(k)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{k} missing"))
+            };
+            Env {
+                docker_host: get("RUNREF_TEST_DOCKER_HOST"),
+                podman_host: get("RUNREF_TEST_PODMAN_HOST"),
+                registry: get("RUNREF_TEST_REGISTRY"),
+                registry_log: get("RUNREF_TEST_REGISTRY_LOG").into(),
+            }
+        })
+    }
+
+    pub fn docker(&self) -> Docker {
+        connect(&self.docker_host)
+    }
+
+    pub fn podman(&self) -> Docker {
+        connect(&self.podman_host)
+    }
+
+    /// A repository name unique to one test (tests share the registry and daemons).
+    pub fn repo(&self, name: &str) -> String {
+        format!("{}/{}-{}", self.registry, name, std::process::id())
+    }
+
+    /// Registry requests logged so far that touch `repo` (`host:port/path`).
+    pub fn registry_requests(&self, repo: &str) -> usize {
+        let path = repo.split_once('/').map_or(repo, |(_, p)| p);
+        let needle = format!("/v2/{path}/");
+        std::fs::read_to_string(&self.registry_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("HTTP/1.1\"") && l.contains(&needle))
+            .count()
+    }
+}
+
+pub fn connect(host: &str) -> Docker {
+    let path = host.strip_prefix("unix://").unwrap_or(host);
+    Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).expect("daemon socket")
+}
+
+/// A tokio runtime for a synchronous test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `docker load` of an archive (works on dockerd and podman's compat API).
+pub fn load(docker: &Docker, archive: Vec<u8>) {
+    rt().block_on(async {
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let body = bollard::body_full(archive.into());
+        let mut s = docker.import_image(opts, body, None);
+        while let Some(item) = s.next().await {
+            let info = item.expect("docker load");
+            if let Some(e) = info.error_detail {
+                panic!("docker load failed: {e:?}");
+            }
+        }
+    })
+}
+
+/// `docker pull --platform P image` through the Engine API.
+pub fn pull(docker: &Docker, image: &str, platform: &str) {
+    rt().block_on(async {
+        let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .platform(platform)
+            .build();
+        let mut s = docker.create_image(Some(opts), None, None);
+        while let Some(item) = s.next().await {
+            let info = item.unwrap_or_else(|e| panic!("pull {image} ({platform}): {e}"));
+            if let Some(e) = info.error_detail {
+                panic!("pull {image} failed: {e:?}");
+            }
+        }
+    })
+}
+
+pub fn inspect(docker: &Docker, name: &str) -> Option<bollard::models::ImageInspect> {
+    rt().block_on(async {
+        match docker.inspect_image(name).await {
+            Ok(i) => Some(i),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => None,
+            Err(e) => panic!("inspect {name}: {e}"),
+        }
+    })
+}
+
+pub fn remove(docker: &Docker, name: &str) {
+    rt().block_on(async {
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        let _ = docker.remove_image(name, Some(opts), None).await;
+    })
+}
+
+/// Path of the built runref binary.
+pub fn runref_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runref"))
+}
+
+/// Runs the runref binary with `args` against `docker_host`.
+pub fn runref(docker_host: &str, args: &[&str]) -> std::process::Output {
+    Command::new(runref_bin())
+        .args(args)
+        .env("DOCKER_HOST", docker_host)
+        .env_remove("CNB_ANALYZED_PATH")
+        .env_remove("CNB_USE_DAEMON")
+        .env_remove("RUNREF_PULL_POLICY")
+        .env("DOCKER_CONFIG", empty_docker_config())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runref runs")
+}
+
+fn empty_docker_config() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
