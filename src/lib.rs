@@ -7,7 +7,11 @@
 
 pub mod analyzed;
 pub mod cli;
+pub mod daemon;
 pub mod digest;
 pub mod manifest;
 pub mod platform;
+pub mod policy;
+pub mod reconcile;
 pub mod reference;
+pub mod registry;

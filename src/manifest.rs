@@ -61,7 +61,7 @@ impl RawPlatform {
 }
 
 /// A content descriptor (index entry, config or layer).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     #[serde(default)]
@@ -120,7 +120,7 @@ impl Descriptor {
 }
 
 /// An OCI index or Docker manifest list.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
     #[serde(default)]

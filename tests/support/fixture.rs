@@ -132,6 +132,8 @@ pub struct BuiltIndex {
     pub images: Vec<BuiltImage>,
     pub attestation_digests: Vec<Digest>,
     pub layout: PathBuf,
+    /// Docker media types (pushed through the registry API, not skopeo).
+    pub docker: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -333,19 +335,16 @@ pub fn build_index(spec: &IndexSpec, tag: &str) -> BuiltIndex {
     }))
     .unwrap();
     let index_digest = write_blob(&layout, &index);
-    write_layout_root(
-        &layout,
-        &index_digest,
-        index.len(),
-        if spec.docker { DOCKER_LIST } else { OCI_INDEX },
-        tag,
-    );
+    // skopeo's layout reader only looks at OCI-typed root entries; the blob keeps its own
+    // (Docker) media type and is copied byte for byte with --preserve-digests.
+    write_layout_root(&layout, &index_digest, index.len(), OCI_INDEX, tag);
     BuiltIndex {
         index_digest,
         index,
         images,
         attestation_digests,
         layout,
+        docker: spec.docker,
         _dir: dir,
     }
 }
@@ -368,6 +367,7 @@ pub fn build_single(spec: &ImageSpec, salt: &str, tag: &str) -> BuiltIndex {
         images: vec![img],
         attestation_digests: vec![],
         layout,
+        docker: false,
         _dir: dir,
     }
 }
@@ -389,7 +389,12 @@ fn write_layout_root(layout: &Path, digest: &Digest, size: usize, mt: &str, tag:
 }
 
 /// Pushes the layout unchanged (`--all --preserve-digests`) to `dest` (`host:port/repo:tag`).
+/// Docker manifest lists go through the registry API instead: skopeo will not keep a Docker
+/// list read from an OCI layout byte for byte.
 pub fn push(built: &BuiltIndex, tag: &str, dest: &str) {
+    if built.docker {
+        return push_api(built, dest);
+    }
     let out = Command::new("skopeo")
         .args([
             "copy",
@@ -428,4 +433,43 @@ pub fn docker_archive(spec: &ImageSpec, salt: &str, repo_tags: &[&str]) -> (Vec<
         (&layer_name, &img.layer_tar, 0o644),
     ]);
     (tar, img)
+}
+
+/// Pushes blobs and manifests with their exact bytes and media types through the registry API.
+fn push_api(built: &BuiltIndex, dest: &str) {
+    use oci_client::client::{ClientConfig, ClientProtocol};
+    use oci_client::secrets::RegistryAuth;
+    runref::registry::install_tls_provider();
+    let client = oci_client::Client::try_from(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    })
+    .unwrap();
+    let r: oci_client::Reference = dest.parse().unwrap();
+    super::rt().block_on(async {
+        client
+            .store_auth_if_needed(r.resolve_registry(), &RegistryAuth::Anonymous)
+            .await;
+        for img in &built.images {
+            for blob in [&img.layer_gz, &img.config] {
+                let d = Digest::of(blob).to_string();
+                client.push_blob(&r, blob.clone(), &d).await.unwrap();
+            }
+            let mr = r.clone_with_digest(img.manifest_digest.to_string());
+            let mt = http::HeaderValue::from_static(DOCKER_MANIFEST);
+            client
+                .push_manifest_raw(&mr, img.manifest.clone(), mt)
+                .await
+                .unwrap();
+        }
+        let mt = http::HeaderValue::from_static(DOCKER_LIST);
+        let d = client
+            .push_manifest_raw(&r, built.index.clone(), mt)
+            .await
+            .unwrap();
+        assert!(
+            d.contains(built.index_digest.hex()),
+            "registry kept the list's bytes: {d}"
+        );
+    });
 }

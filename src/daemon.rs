@@ -1,0 +1,490 @@
+//! The daemon side: what a Docker Engine (classic or containerd image store) or podman's
+//! Docker-compatible API knows about local images, and pulling one platform.
+//!
+//! [`Daemon`] is the seam: the real adapter [`EngineDaemon`] speaks the Engine API through
+//! bollard; tests feed recorded answers through the same [`LocalImage::from_inspect`].
+
+use crate::digest::{Digest, ImageId};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use bollard::models::ImageInspect;
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::path::PathBuf;
+
+/// Which kind of image store answered; the decision depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// Docker Engine's graph-driver store: `Id` = config digest, RepoDigests = pulled digest.
+    DockerClassic,
+    /// Docker Engine's containerd image store: `Id` = digest of the pulled index/manifest.
+    DockerContainerd,
+    /// podman's compat API: `Id` = config digest, RepoDigests holds index and manifest digests.
+    Podman,
+}
+
+impl StoreKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            StoreKind::DockerClassic => "Docker Engine (classic image store)",
+            StoreKind::DockerContainerd => "Docker Engine (containerd image store)",
+            StoreKind::Podman => "podman (Docker-compatible API)",
+        }
+    }
+}
+
+/// Facts about the daemon itself.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DaemonInfo {
+    pub engine: String,
+    pub version: String,
+    pub api_version: String,
+    pub platform: Platform,
+    pub podman: bool,
+}
+
+/// A per-platform manifest the containerd store reports (`?manifests=1`, API >= 1.48).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LocalManifest {
+    pub digest: Digest,
+    pub platform: Option<Platform>,
+    pub attestation: bool,
+    pub available: bool,
+}
+
+/// What the daemon says about one image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LocalImage {
+    pub id: ImageId,
+    pub repo_tags: Vec<String>,
+    /// RepoDigests that parse as `name@sha256:...`.
+    pub repo_digests: Vec<Reference>,
+    pub platform: Option<Platform>,
+    /// Last layer of `RootFS.Layers`: the run image's top layer.
+    pub top_layer: Option<String>,
+    /// Containerd store only: the descriptor of the pulled index or manifest.
+    pub descriptor: Option<Digest>,
+    /// Containerd store only, with `?manifests=1`.
+    pub manifests: Vec<LocalManifest>,
+}
+
+impl LocalImage {
+    /// Converts the Engine API's answer. `None` when it has no parseable `Id`.
+    pub fn from_inspect(i: &ImageInspect) -> Option<LocalImage> {
+        let id = ImageId::parse(i.id.as_deref()?).ok()?;
+        let platform = match (i.os.as_deref(), i.architecture.as_deref()) {
+            (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => {
+                Some(Platform::new(os, arch, i.variant.as_deref()))
+            }
+            _ => None,
+        };
+        let manifests = i
+            .manifests
+            .iter()
+            .flatten()
+            .filter_map(|m| {
+                let digest = m.descriptor.digest.as_deref()?.parse().ok()?;
+                let attestation = matches!(
+                    m.kind,
+                    Some(bollard::models::ImageManifestSummaryKindEnum::ATTESTATION)
+                );
+                let platform = m
+                    .image_data
+                    .as_ref()
+                    .map(|d| &d.platform)
+                    .or(m.descriptor.platform.as_ref())
+                    .and_then(|p| {
+                        Some(Platform::new(
+                            p.os.as_deref()?,
+                            p.architecture.as_deref()?,
+                            p.variant.as_deref(),
+                        ))
+                    });
+                Some(LocalManifest {
+                    digest,
+                    platform,
+                    attestation,
+                    available: m.available,
+                })
+            })
+            .collect();
+        Some(LocalImage {
+            id,
+            repo_tags: i.repo_tags.clone().unwrap_or_default(),
+            repo_digests: i
+                .repo_digests
+                .iter()
+                .flatten()
+                .filter_map(|d| d.parse::<Reference>().ok())
+                .filter(|r| r.digest().is_some())
+                .collect(),
+            platform,
+            top_layer: i
+                .root_fs
+                .as_ref()
+                .and_then(|r| r.layers.as_ref())
+                .and_then(|l| l.last().cloned()),
+            descriptor: i
+                .descriptor
+                .as_ref()
+                .and_then(|d| d.digest.as_deref())
+                .and_then(|d| d.parse().ok()),
+            manifests,
+        })
+    }
+
+    /// The store kind, as far as the image itself shows it.
+    pub fn store_kind(&self, info: &DaemonInfo) -> StoreKind {
+        if info.podman {
+            StoreKind::Podman
+        } else if self.descriptor.is_some() {
+            StoreKind::DockerContainerd
+        } else {
+            StoreKind::DockerClassic
+        }
+    }
+
+    /// True when the daemon records `digest` for this image in `repo` (RepoDigests).
+    pub fn has_repo_digest(&self, repo: &Reference, digest: &Digest) -> bool {
+        self.repo_digests
+            .iter()
+            .any(|r| r.same_repository(repo) && r.digest() == Some(digest))
+    }
+
+    /// True when the image has any RepoDigest in `repo`: it was pulled from or pushed to it.
+    /// An image with none is daemon-only as far as the daemon knows (built or loaded, tagged).
+    pub fn known_to_registry(&self, repo: &Reference) -> bool {
+        self.repo_digests.iter().any(|r| r.same_repository(repo))
+    }
+
+    /// True when a tag of this image is in `repo`.
+    pub fn tagged_in(&self, repo: &Reference) -> bool {
+        self.repo_tags
+            .iter()
+            .filter_map(|t| t.parse::<Reference>().ok())
+            .any(|t| t.same_repository(repo))
+    }
+
+    /// The containerd store's manifest entry with `digest`, when reported.
+    pub fn manifest(&self, digest: &Digest) -> Option<&LocalManifest> {
+        self.manifests.iter().find(|m| &m.digest == digest)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot connect to the Docker daemon at {host}: {detail}\n  is it running? point runref at it with --docker-host or DOCKER_HOST")]
+    Connect { host: String, detail: String },
+    #[error("Docker daemon at {host}: {op} failed: {detail}")]
+    Api {
+        host: String,
+        op: String,
+        detail: String,
+    },
+    #[error("Docker daemon at {host} could not pull {image} for {platform}: {detail}")]
+    Pull {
+        host: String,
+        image: String,
+        platform: String,
+        detail: String,
+    },
+}
+
+/// The daemon operations runref needs.
+#[allow(async_fn_in_trait)]
+pub trait Daemon {
+    /// Version, API version, platform, podman or not.
+    async fn info(&self) -> Result<DaemonInfo, DaemonError>;
+    /// Inspect by name, `name@digest` or ID; `None` when the daemon has no such image.
+    async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
+    /// Inspect asking the containerd store for per-platform manifests (API >= 1.48).
+    async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
+    /// Every local image tagged in, or pulled from, `repo`, inspected.
+    async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError>;
+    /// Pull `image` for `platform`; `progress` receives human-readable status lines.
+    async fn pull(
+        &self,
+        image: &Reference,
+        platform: &Platform,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), DaemonError>;
+}
+
+/// How to reach the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonTarget {
+    /// `unix:///path`, `tcp://host:port`, `http://…`, `https://…`.
+    pub host: String,
+    /// `DOCKER_TLS_VERIFY` set: use TLS with the certificates in `cert_path`.
+    pub tls: bool,
+    /// `DOCKER_CERT_PATH`, else `~/.docker`.
+    pub cert_path: Option<PathBuf>,
+}
+
+impl DaemonTarget {
+    /// From `--docker-host`, else `DOCKER_HOST`, else the default socket; TLS from the
+    /// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` variables, as the docker CLI reads them.
+    pub fn from_env(flag: Option<&str>) -> DaemonTarget {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        DaemonTarget {
+            host: flag
+                .map(str::to_string)
+                .or_else(|| env("DOCKER_HOST"))
+                .unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
+            tls: env("DOCKER_TLS_VERIFY").is_some_and(|v| v != "0"),
+            cert_path: env("DOCKER_CERT_PATH").map(PathBuf::from),
+        }
+    }
+}
+
+/// The real daemon, through bollard.
+pub struct EngineDaemon {
+    docker: Docker,
+    host: String,
+}
+
+const TIMEOUT_SECS: u64 = 600;
+
+impl EngineDaemon {
+    /// Connects (lazily: the first request opens the connection).
+    pub fn connect(t: &DaemonTarget) -> Result<EngineDaemon, DaemonError> {
+        let err = |e: bollard::errors::Error| DaemonError::Connect {
+            host: t.host.clone(),
+            detail: e.to_string(),
+        };
+        let v = bollard::API_DEFAULT_VERSION;
+        let docker = if let Some(path) = t.host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, TIMEOUT_SECS, v).map_err(err)?
+        } else if t.host.starts_with('/') {
+            Docker::connect_with_unix(&t.host, TIMEOUT_SECS, v).map_err(err)?
+        } else if t.tls || t.host.starts_with("https://") {
+            let dir = t
+                .cert_path
+                .clone()
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+                .unwrap_or_default();
+            Docker::connect_with_ssl(
+                &t.host,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                TIMEOUT_SECS,
+                v,
+            )
+            .map_err(err)?
+        } else if t.host.starts_with("tcp://") || t.host.starts_with("http://") {
+            Docker::connect_with_http(&t.host, TIMEOUT_SECS, v).map_err(err)?
+        } else {
+            return Err(DaemonError::Connect {
+                host: t.host.clone(),
+                detail: "unsupported scheme (use unix://, tcp://, http:// or https://)".into(),
+            });
+        };
+        Ok(EngineDaemon {
+            docker,
+            host: t.host.clone(),
+        })
+    }
+
+    fn api_err(&self, op: impl Into<String>, e: bollard::errors::Error) -> DaemonError {
+        use bollard::errors::Error as E;
+        match e {
+            E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
+                DaemonError::Connect {
+                    host: self.host.clone(),
+                    detail: e.to_string(),
+                }
+            }
+            e => DaemonError::Api {
+                host: self.host.clone(),
+                op: op.into(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    async fn inspect_with(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<Option<LocalImage>, DaemonError> {
+        match docker.inspect_image(name).await {
+            Ok(i) => Ok(LocalImage::from_inspect(&i)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            // podman answers 500 "image not known" / 400 for some digest forms.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("image not known")
+                    || message.contains("No such image")
+                    || message.contains("not found") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.api_err(format!("inspect {name}"), e)),
+        }
+    }
+}
+
+impl Daemon for EngineDaemon {
+    async fn info(&self) -> Result<DaemonInfo, DaemonError> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| self.api_err("version", e))?;
+        let podman = v
+            .components
+            .iter()
+            .flatten()
+            .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+        Ok(DaemonInfo {
+            engine: if podman { "podman" } else { "docker" }.into(),
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            platform: Platform::new(
+                v.os.as_deref().unwrap_or("linux"),
+                v.arch.as_deref().unwrap_or(std::env::consts::ARCH),
+                None,
+            ),
+            podman,
+        })
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
+        self.inspect_with(&self.docker, name).await
+    }
+
+    async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
+        // Only the image-inspect path gets `manifests=1`; older daemons ignore it.
+        let docker = self.docker.clone().with_request_modifier(|mut req| {
+            let uri = req.uri().clone();
+            if uri.path().starts_with("/images/") && uri.path().ends_with("/json") {
+                let pq = match uri.query() {
+                    Some(q) => format!("{}?{q}&manifests=1", uri.path()),
+                    None => format!("{}?manifests=1", uri.path()),
+                };
+                let mut parts = uri.into_parts();
+                if let Ok(p) = pq.parse() {
+                    parts.path_and_query = Some(p);
+                }
+                if let Ok(u) = http_uri(parts) {
+                    *req.uri_mut() = u;
+                }
+            }
+            req
+        });
+        self.inspect_with(&docker, name).await
+    }
+
+    async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
+        // The daemon matches `reference` filters against familiar names; ask for both the
+        // written name and the canonical one, then keep what really is in `repo`.
+        let mut names = vec![repo.name()];
+        if repo.canonical_name() != repo.name() {
+            names.push(repo.canonical_name());
+        }
+        let mut filters = std::collections::HashMap::new();
+        filters.insert("reference".to_string(), names);
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .digests(true)
+            .build();
+        let list = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|e| self.api_err(format!("list images of {}", repo.name()), e))?;
+        let inspected = futures_util::future::join_all(
+            list.iter().map(|s| self.inspect_with(&self.docker, &s.id)),
+        )
+        .await;
+        let mut out = Vec::new();
+        for i in inspected {
+            if let Some(img) = i? {
+                if img.tagged_in(repo) || img.known_to_registry(repo) {
+                    out.push(img);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn pull(
+        &self,
+        image: &Reference,
+        platform: &Platform,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), DaemonError> {
+        let err = |detail: String| DaemonError::Pull {
+            host: self.host.clone(),
+            image: image.to_string(),
+            platform: platform.to_string(),
+            detail,
+        };
+        let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(&image.to_string())
+            .platform(&platform.to_string())
+            .build();
+        let creds = crate::registry::docker_credentials(image.registry()).await;
+        let mut stream = self.docker.create_image(Some(opts), None, creds);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| err(e.to_string()))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(err(e));
+            }
+            let bytes = info
+                .progress_detail
+                .as_ref()
+                .and_then(|p| Some((p.current?, p.total?)));
+            let line = match (&info.id, &info.status, bytes) {
+                (Some(id), Some(s), Some((cur, total))) if total > 0 => {
+                    format!("{id}: {s} {}/{} MB", cur / 1_000_000, total / 1_000_000)
+                }
+                (Some(id), Some(s), _) => format!("{id}: {s}"),
+                (None, Some(s), _) => s.clone(),
+                _ => continue,
+            };
+            progress(&line);
+        }
+        Ok(())
+    }
+}
+
+fn http_uri(parts: http::uri::Parts) -> Result<http::Uri, http::uri::InvalidUriParts> {
+    http::Uri::from_parts(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "sha256:6e40bda2fe332404fdc6c50f32dcbf27266ee331ff3df716559d212d8783889b";
+    const IDX: &str = "sha256:0c9df8617ad384d812a08d0a2e4ed21d91febbe1bb382e85b31d886c6559176e";
+
+    #[test]
+    fn converts_classic_answer() {
+        let j = format!(
+            r#"{{"Id":"{CFG}","RepoTags":["127.0.0.1:5055/run:multi"],"RepoDigests":["127.0.0.1:5055/run@{IDX}"],
+            "Architecture":"arm64","Variant":"v8","Os":"linux","RootFS":{{"Type":"layers","Layers":["sha256:aa","sha256:bb"]}}}}"#
+        );
+        let i: ImageInspect = serde_json::from_str(&j).unwrap();
+        let l = LocalImage::from_inspect(&i).unwrap();
+        assert_eq!(l.id.long(), CFG);
+        assert_eq!(l.platform.as_ref().unwrap().to_string(), "linux/arm64");
+        assert_eq!(l.top_layer.as_deref(), Some("sha256:bb"));
+        let repo: Reference = "127.0.0.1:5055/run".parse().unwrap();
+        assert!(l.has_repo_digest(&repo, &IDX.parse().unwrap()));
+        assert!(l.known_to_registry(&repo));
+        assert!(l.tagged_in(&repo));
+        let info = DaemonInfo {
+            engine: "docker".into(),
+            version: "20.10".into(),
+            api_version: "1.41".into(),
+            platform: "linux/amd64".parse().unwrap(),
+            podman: false,
+        };
+        assert_eq!(l.store_kind(&info), StoreKind::DockerClassic);
+    }
+}

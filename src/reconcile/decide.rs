@@ -1,0 +1,674 @@
+//! The decision: facts in, next step out. Pure: no I/O, no clock, testable without a daemon.
+//!
+//! [`decide`] is called repeatedly by the driver. Each call either asks for one more fact
+//! ([`Step::Need`]) or ends with an [`Outcome`] or a [`Failure`]. A fact is asked for at most
+//! once, so the loop always ends. The table it implements is in spec-notes.md.
+
+use crate::daemon::{LocalImage, StoreKind};
+use crate::digest::Digest;
+use crate::manifest::Index;
+use crate::platform::Platform;
+use crate::policy::PullPolicy;
+use crate::reference::{ImageRef, Reference};
+
+/// Where the run image is exported to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The export goes to a daemon: the reference must be something the daemon holds.
+    Daemon,
+    /// The export goes to a registry: the reference must be `repo@<per-platform manifest>`.
+    Registry,
+}
+
+/// What the decision is about.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub mode: Mode,
+    pub policy: PullPolicy,
+    pub platform: Platform,
+    /// `[run-image] reference` as it is now.
+    pub reference: ImageRef,
+    /// `[run-image] image`, when the platform API writes it.
+    pub image: Option<Reference>,
+    /// `[run-image] extend`.
+    pub extend: bool,
+}
+
+impl Input {
+    /// The registry name of the run image: `image` when set, else the reference's name.
+    pub fn name(&self) -> Option<&Reference> {
+        match (&self.image, &self.reference) {
+            (Some(i), _) => Some(i),
+            (None, ImageRef::Name(r)) => Some(r),
+            (None, ImageRef::Id(_)) => None,
+        }
+    }
+
+    fn reference_digest(&self) -> Option<&Digest> {
+        match &self.reference {
+            ImageRef::Name(r) => r.digest(),
+            ImageRef::Id(_) => None,
+        }
+    }
+}
+
+/// A daemon lookup.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Lookup {
+    #[default]
+    NotAsked,
+    Absent,
+    Found(Box<LocalImage>),
+}
+
+impl Lookup {
+    pub fn found(&self) -> Option<&LocalImage> {
+        match self {
+            Lookup::Found(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// What the registry said about the run image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteFacts {
+    /// What was fetched (a digest reference whenever one was known: no tag race).
+    pub fetched: Reference,
+    pub top_digest: Digest,
+    /// When the fetched manifest is an index or manifest list.
+    pub index: Option<Index>,
+    /// The manifest for the target platform: the chosen index entry, or the fetched manifest.
+    pub entry: Option<Digest>,
+    /// The config digest of `entry`, when fetched (daemon mode compares it to image IDs).
+    pub entry_config: Option<Digest>,
+    /// The platform `entry`'s config declares, when fetched.
+    pub config_platform: Option<Platform>,
+}
+
+/// A failed registry lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteFailure {
+    pub not_found: bool,
+    pub message: String,
+}
+
+/// Everything gathered so far.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub store: Option<StoreKind>,
+    pub daemon_platform: Option<Platform>,
+    /// The daemon's answer for `[run-image] reference`.
+    pub by_reference: Lookup,
+    /// The daemon's answer for `[run-image] image`.
+    pub by_image: Lookup,
+    /// Local images of the run image's repository (`None`: not asked).
+    pub repo_images: Option<Vec<LocalImage>>,
+    pub remote: Option<Result<RemoteFacts, RemoteFailure>>,
+    pub pulled: Option<Result<(), String>>,
+}
+
+/// A fact the decision needs next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Need {
+    /// Inspect every local image of this repository.
+    RepoImages(Reference),
+    /// Fetch this reference from the registry and resolve it for the target platform.
+    /// `config`: also fetch what tells the entry's config digest and platform.
+    Remote { reference: Reference, config: bool },
+    /// Pull this reference for the target platform, then inspect again.
+    Pull(Reference),
+}
+
+/// Why the reference is what it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// The reference is the daemon image ID of a matching image already.
+    AlreadyDaemonId,
+    /// The daemon resolves the reference itself (tag, or a digest it recorded).
+    DaemonHoldsReference,
+    /// Found by `[run-image] image`.
+    DaemonHoldsImageName,
+    /// The per-arch digest is in the local image's RepoDigests (podman).
+    ProvenByRepoDigests,
+    /// The containerd store lists the per-arch manifest for the local image.
+    ProvenByContainerdManifests,
+    /// The registry's manifest for the digest has the local image's config digest.
+    ProvenByConfigDigest,
+    /// Only repository and platform match: no proof available without the registry.
+    MatchedByRepositoryAndPlatform,
+    /// Pulled for the target platform, then used.
+    Pulled,
+    /// `always` on an image the daemon only knows locally: not pulled, used as is.
+    DaemonOnlyNotPulled,
+    /// `extend = true`: the extender needs a registry digest, kept.
+    ExtendKeepsRegistryDigest,
+    /// Registry mode: resolved to the target platform's manifest.
+    RegistryResolved,
+    /// Registry mode: the reference is already the target platform's manifest.
+    AlreadyPlatformDigest,
+    /// Registry mode under `never`: kept without contacting the registry.
+    KeptWithoutRegistry,
+}
+
+/// How the local image was tied to the reference.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Outcome {
+    /// The new `[run-image] reference`; equal to the old one when nothing changes.
+    pub reference: String,
+    pub reason: Reason,
+    pub local_image: Option<LocalImage>,
+    pub warnings: Vec<String>,
+}
+
+/// Why reconciling is impossible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailReason {
+    NotInDaemon,
+    WrongPlatformInDaemon,
+    Ambiguous,
+    PullFailed,
+    PulledWrongImage,
+    RegistryFailed,
+    NoEntryForPlatform,
+    NeedsRegistryName,
+    RegistryForbidden,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Failure {
+    pub reason: FailReason,
+    /// What happened, naming image and platform, and the next step.
+    pub message: String,
+}
+
+/// The next step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Need(Need),
+    Done(Outcome),
+    Fail(Failure),
+}
+
+fn fail(reason: FailReason, message: String) -> Step {
+    Step::Fail(Failure { reason, message })
+}
+
+fn done(
+    reference: String,
+    reason: Reason,
+    img: Option<&LocalImage>,
+    warnings: Vec<String>,
+) -> Step {
+    Step::Done(Outcome {
+        reference,
+        reason,
+        local_image: img.cloned(),
+        warnings,
+    })
+}
+
+/// Does the local image provide `p`? The containerd store lists platforms per manifest; the
+/// others report one platform per image.
+pub fn provides(img: &LocalImage, p: &Platform) -> bool {
+    if !img.manifests.is_empty() {
+        return img
+            .manifests
+            .iter()
+            .any(|m| !m.attestation && m.available && m.platform.as_ref() == Some(p));
+    }
+    img.platform.as_ref() == Some(p)
+}
+
+fn platform_of(img: &LocalImage) -> String {
+    img.platform
+        .as_ref()
+        .map_or_else(|| "unknown platform".into(), Platform::to_string)
+}
+
+/// Decides the next step.
+pub fn decide(inp: &Input, f: &Facts) -> Step {
+    if inp.extend && inp.mode == Mode::Daemon {
+        return decide_extend(inp, f);
+    }
+    match inp.mode {
+        Mode::Daemon => decide_daemon(inp, f),
+        Mode::Registry => decide_registry(inp, f, Vec::new()),
+    }
+}
+
+fn decide_extend(inp: &Input, f: &Facts) -> Step {
+    let note = "extend = true: the extender pulls the run image from its registry, so the reference stays a registry digest (not a daemon image ID)".to_string();
+    match &inp.reference {
+        ImageRef::Name(r) if r.digest().is_some() => done(
+            r.to_string(),
+            Reason::ExtendKeepsRegistryDigest,
+            None,
+            vec![note],
+        ),
+        _ => decide_registry(inp, f, vec![note]),
+    }
+}
+
+fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
+    let Some(name) = inp.name() else {
+        return fail(
+            FailReason::NeedsRegistryName,
+            format!(
+                "[run-image] reference is the daemon image ID {} and [run-image] image is not set: \
+                 there is no registry name to resolve; set [run-image] image or run with --daemon",
+                inp.reference
+            ),
+        );
+    };
+    if inp.policy == PullPolicy::Never {
+        return match &inp.reference {
+            ImageRef::Name(r) if r.digest().is_some() => {
+                warnings.push(format!(
+                    "pull policy never: {r} kept without asking the registry whether it is the {} manifest",
+                    inp.platform
+                ));
+                done(r.to_string(), Reason::KeptWithoutRegistry, None, warnings)
+            }
+            _ => fail(
+                FailReason::RegistryForbidden,
+                format!(
+                    "resolving {name} to a {} manifest digest needs the registry, and pull policy never forbids contacting it; \
+                     use --pull-policy if-not-present",
+                    inp.platform
+                ),
+            ),
+        };
+    }
+    // Fetch by digest when the reference has one in the same repository: no tag race.
+    let target = match &inp.reference {
+        ImageRef::Name(r) if r.digest().is_some() && r.same_repository(name) => r.clone(),
+        _ => name.clone(),
+    };
+    let remote = match &f.remote {
+        None => {
+            return Step::Need(Need::Remote {
+                reference: target,
+                config: true,
+            })
+        }
+        Some(Err(e)) => {
+            return fail(
+                FailReason::RegistryFailed,
+                format!(
+                    "cannot resolve {target} for {}: {}",
+                    inp.platform, e.message
+                ),
+            )
+        }
+        Some(Ok(r)) => r,
+    };
+    let Some(entry) = &remote.entry else {
+        return no_entry(inp, remote);
+    };
+    if let Some(cp) = &remote.config_platform {
+        if cp != &inp.platform {
+            return fail(
+                FailReason::NoEntryForPlatform,
+                format!(
+                    "{} is a single-platform image for {cp}, not {}; pick the run image for {} or pass --platform {cp}",
+                    remote.fetched, inp.platform, inp.platform
+                ),
+            );
+        }
+    }
+    let new = name.with_digest(entry).to_string();
+    let reason = if inp.reference.to_string() == new {
+        Reason::AlreadyPlatformDigest
+    } else {
+        Reason::RegistryResolved
+    };
+    done(new, reason, None, warnings)
+}
+
+fn no_entry(inp: &Input, remote: &RemoteFacts) -> Step {
+    let have: Vec<String> = remote
+        .index
+        .iter()
+        .flat_map(|i| i.runnable())
+        .filter_map(|d| d.platform().map(|p| p.to_string()))
+        .collect();
+    fail(
+        FailReason::NoEntryForPlatform,
+        format!(
+            "{} has no image for {} (it has: {}; attestation entries are never runnable); \
+             pass --platform with one of those, or use a run image built for {}",
+            remote.fetched,
+            inp.platform,
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(", ")
+            },
+            inp.platform
+        ),
+    )
+}
+
+fn decide_daemon(inp: &Input, f: &Facts) -> Step {
+    let name = inp.name();
+    let local = f.by_reference.found().or(f.by_image.found());
+
+    // `always`: pull first, except for daemon-only images (never rewritten from a registry).
+    let mut warnings = Vec::new();
+    if inp.policy == PullPolicy::Always && f.pulled.is_none() {
+        if let (Some(img), Some(n)) = (local, name) {
+            if !img.known_to_registry(n) {
+                warnings.push(format!(
+                    "pull policy always: {n} was not pulled because the daemon holds it as a daemon-only image \
+                     (no digest from any registry); a pull would replace it with whatever the registry has"
+                ));
+                return resolve_local(inp, f, Reason::DaemonOnlyNotPulled, warnings);
+            }
+        }
+        return match pull_reference(inp) {
+            Some(r) => Step::Need(Need::Pull(r)),
+            None => match local {
+                Some(_) => {
+                    warnings.push(format!(
+                        "pull policy always: nothing to pull, [run-image] holds only the image ID {}",
+                        inp.reference
+                    ));
+                    resolve_local(inp, f, Reason::AlreadyDaemonId, warnings)
+                }
+                None => not_in_daemon(inp, f),
+            },
+        };
+    }
+    if let Some(Err(e)) = &f.pulled {
+        return fail(
+            FailReason::PullFailed,
+            format!("{e}\n  check the registry and credentials, or use --pull-policy never to use what the daemon has"),
+        );
+    }
+    if inp.policy == PullPolicy::Always {
+        if let Some(Ok(())) = &f.pulled {
+            return verify_pulled(inp, f);
+        }
+    }
+    resolve_local(inp, f, Reason::DaemonHoldsReference, warnings)
+}
+
+/// What to pull: the reference itself when it is a name (by digest when it has one, so the
+/// daemon records that digest), else `[run-image] image`.
+fn pull_reference(inp: &Input) -> Option<Reference> {
+    match &inp.reference {
+        ImageRef::Name(r) => Some(r.clone()),
+        ImageRef::Id(_) => inp.image.clone(),
+    }
+}
+
+/// After `always` pulled: the local image must be the registry's entry for the platform.
+fn verify_pulled(inp: &Input, f: &Facts) -> Step {
+    let p = &inp.platform;
+    let Some(img) = f.by_reference.found().or(f.by_image.found()) else {
+        return fail(
+            FailReason::PulledWrongImage,
+            format!(
+                "pulled {} for {p}, but the daemon does not show it afterwards; inspect the daemon with `runref inspect`",
+                pull_reference(inp).map(|r| r.to_string()).unwrap_or_default()
+            ),
+        );
+    };
+    if !provides(img, p) {
+        return fail(
+            FailReason::PulledWrongImage,
+            format!(
+                "pulled for {p}, but the daemon holds {} for {} (Docker can ignore --platform when the tag is already present, moby#40520); \
+                 remove the local image and run again",
+                img.id, platform_of(img)
+            ),
+        );
+    }
+    let n = inp.name().cloned();
+    // Check against the registry, by the index digest the daemon recorded (no tag race).
+    let recorded = n.as_ref().and_then(|n| {
+        img.repo_digests
+            .iter()
+            .find(|r| r.same_repository(n))
+            .cloned()
+    });
+    let target = match (inp.reference_digest(), &recorded, &n) {
+        (Some(_), _, _) => pull_reference(inp),
+        (None, Some(r), _) => Some(r.clone()),
+        (None, None, n) => n.clone(),
+    };
+    let Some(target) = target else {
+        return done(img.id.to_string(), Reason::Pulled, Some(img), vec![]);
+    };
+    let remote = match &f.remote {
+        None => {
+            return Step::Need(Need::Remote {
+                reference: target,
+                config: true,
+            })
+        }
+        Some(Err(e)) => {
+            return done(
+                img.id.to_string(),
+                Reason::Pulled,
+                Some(img),
+                vec![format!(
+                    "pulled, but could not check it against the registry: {}",
+                    e.message
+                )],
+            )
+        }
+        Some(Ok(r)) => r,
+    };
+    match proof(img, inp, remote) {
+        Some(_) => done(img.id.to_string(), Reason::Pulled, Some(img), vec![]),
+        None => {
+            fail(
+                FailReason::PulledWrongImage,
+                format!(
+                "after pulling, the daemon's image {} is not the registry's {p} entry of {} ({}); \
+                 the tag may have moved during the pull; run again",
+                img.id,
+                remote.fetched,
+                remote.entry.as_ref().map_or("none".into(), |d| d.to_string())
+            ),
+            )
+        }
+    }
+}
+
+/// Proof that `img` is the registry's entry for the platform.
+fn proof(img: &LocalImage, inp: &Input, remote: &RemoteFacts) -> Option<Reason> {
+    let entry = remote.entry.as_ref()?;
+    if let Some(n) = inp.name() {
+        if img.has_repo_digest(n, entry) {
+            return Some(Reason::ProvenByRepoDigests);
+        }
+    }
+    if img.manifest(entry).is_some_and(|m| m.available) || img.descriptor.as_ref() == Some(entry) {
+        return Some(Reason::ProvenByContainerdManifests);
+    }
+    if remote.entry_config.as_ref() == Some(img.id.digest()) {
+        return Some(Reason::ProvenByConfigDigest);
+    }
+    None
+}
+
+/// Never / if-not-present, or always without a pull: find the local image for the platform.
+fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec<String>) -> Step {
+    let p = &inp.platform;
+    let may_pull = inp.policy != PullPolicy::Never && f.pulled.is_none();
+
+    // a. The daemon resolves the reference (or the image name) itself.
+    let direct = match (f.by_reference.found(), f.by_image.found()) {
+        (Some(i), _) => Some((i, found_reason)),
+        (None, Some(i)) if inp.reference_digest().is_none() => Some((
+            i,
+            if found_reason == Reason::DaemonHoldsReference {
+                Reason::DaemonHoldsImageName
+            } else {
+                found_reason
+            },
+        )),
+        _ => None,
+    };
+    if let Some((img, mut reason)) = direct {
+        if provides(img, p) {
+            if matches!(inp.reference, ImageRef::Id(ref id) if id == &img.id)
+                && reason == Reason::DaemonHoldsReference
+            {
+                reason = Reason::AlreadyDaemonId;
+            }
+            if f.pulled.is_some() {
+                reason = Reason::Pulled;
+            }
+            return done(img.id.to_string(), reason, Some(img), warnings);
+        }
+        if may_pull {
+            if let Some(r) = pull_reference(inp) {
+                return Step::Need(Need::Pull(r));
+            }
+        }
+        return fail(
+            FailReason::WrongPlatformInDaemon,
+            format!(
+                "the daemon holds {} as image {} for {}, not {p}; {}",
+                inp.reference,
+                img.id,
+                platform_of(img),
+                next_pull(inp)
+            ),
+        );
+    }
+
+    // b. A digest the daemon does not hold: find the local image of that repository.
+    if let (Some(d), Some(n)) = (inp.reference_digest(), inp.name()) {
+        let Some(images) = &f.repo_images else {
+            return Step::Need(Need::RepoImages(n.clone()));
+        };
+        let matching: Vec<&LocalImage> = images.iter().filter(|i| provides(i, p)).collect();
+        if let Some(img) = matching.iter().find(|i| i.has_repo_digest(n, d)) {
+            return done(
+                img.id.to_string(),
+                Reason::ProvenByRepoDigests,
+                Some(img),
+                warnings,
+            );
+        }
+        if let Some(img) = matching.iter().find(|i| {
+            i.manifest(d)
+                .is_some_and(|m| m.available && m.platform.as_ref() == Some(p))
+        }) {
+            return done(
+                img.id.to_string(),
+                Reason::ProvenByContainerdManifests,
+                Some(img),
+                warnings,
+            );
+        }
+        // Ask the registry which config the digest has (classic store: Id = config digest).
+        if inp.policy != PullPolicy::Never && !matching.is_empty() && f.remote.is_none() {
+            return Step::Need(Need::Remote {
+                reference: n.with_digest(d),
+                config: true,
+            });
+        }
+        if let Some(Ok(remote)) = &f.remote {
+            if let Some(img) = matching.iter().find(|i| proof(i, inp, remote).is_some()) {
+                let why = proof(img, inp, remote).unwrap_or(Reason::ProvenByConfigDigest);
+                return done(img.id.to_string(), why, Some(img), warnings);
+            }
+            if may_pull {
+                return Step::Need(Need::Pull(n.with_digest(d)));
+            }
+        }
+        if let Some(Err(e)) = &f.remote {
+            warnings.push(format!(
+                "the registry could not tell which local image {} is ({}); using repository and platform",
+                n.with_digest(d),
+                e.message
+            ));
+        }
+        if f.pulled.is_none() && matching.is_empty() && may_pull {
+            return Step::Need(Need::Pull(n.with_digest(d)));
+        }
+        return match matching.as_slice() {
+            [img] => {
+                warnings.push(format!(
+                    "matched by repository and platform only: the daemon cannot show that image {} is {} \
+                     (Docker's classic store records only the index digest); use --pull-policy if-not-present to check it against the registry",
+                    img.id,
+                    n.with_digest(d)
+                ));
+                done(img.id.to_string(), Reason::MatchedByRepositoryAndPlatform, Some(img), warnings)
+            }
+            [] => not_in_daemon(inp, f),
+            many => fail(
+                FailReason::Ambiguous,
+                format!(
+                    "{} local images of {} are for {p} ({}) and none can be proven to be {}; remove the stale ones or set [run-image] reference to one image ID",
+                    many.len(),
+                    n.name(),
+                    many.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
+                    n.with_digest(d)
+                ),
+            ),
+        };
+    }
+
+    // c. Not there at all.
+    if may_pull {
+        if let Some(r) = pull_reference(inp) {
+            return Step::Need(Need::Pull(r));
+        }
+    }
+    not_in_daemon(inp, f)
+}
+
+fn next_pull(inp: &Input) -> String {
+    match inp.name() {
+        Some(n) => format!(
+            "pull it with `docker pull --platform {} {}` or run with --pull-policy if-not-present",
+            inp.platform,
+            pull_reference(inp).unwrap_or_else(|| n.clone())
+        ),
+        None => "load or pull the run image for that platform".into(),
+    }
+}
+
+fn not_in_daemon(inp: &Input, f: &Facts) -> Step {
+    let others: Vec<String> = f
+        .repo_images
+        .iter()
+        .flatten()
+        .map(|i| format!("{} ({})", i.id, platform_of(i)))
+        .collect();
+    if !others.is_empty() {
+        return fail(
+            FailReason::WrongPlatformInDaemon,
+            format!(
+                "the daemon has no {} image of {}; it has: {}; {}",
+                inp.platform,
+                inp.name().map(|n| n.name()).unwrap_or_default(),
+                others.join(", "),
+                next_pull(inp)
+            ),
+        );
+    }
+    fail(
+        FailReason::NotInDaemon,
+        format!(
+            "the daemon does not have the run image {}{}; {}",
+            inp.reference,
+            inp.image
+                .as_ref()
+                .map(|i| format!(" (image {i})"))
+                .unwrap_or_default(),
+            next_pull(inp)
+        ),
+    )
+}

@@ -1,0 +1,354 @@
+//! `runref reconcile`: make analyzed.toml's `[run-image] reference` right for the daemon or the
+//! registry. Gather facts (concurrently where independent), [`decide::decide`], act, report.
+
+pub mod decide;
+
+use crate::analyzed::{AnalyzedError, AnalyzedFile};
+use crate::daemon::{Daemon, DaemonError, LocalImage};
+use crate::manifest::Manifest;
+use crate::platform::Platform;
+use crate::policy::{ParsedPolicy, PullPolicy};
+use crate::reference::{ImageRef, Reference};
+use crate::registry::Registry;
+use decide::{
+    decide, Facts, Failure, Input, Lookup, Mode, Need, Reason, RemoteFacts, RemoteFailure, Step,
+};
+
+/// Where the target platform came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformSource {
+    Flag,
+    Target,
+    Daemon,
+    Host,
+}
+
+/// What `reconcile` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub policy: ParsedPolicy,
+    pub platform: Option<Platform>,
+    /// Write nothing (`--dry-run` and `--check`).
+    pub no_write: bool,
+}
+
+/// The result, rendered as text or JSON by the CLI. JSON field names are a contract
+/// (README, "reconcile JSON").
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub file: String,
+    pub mode: Mode,
+    pub pull_policy: PullPolicy,
+    pub platform: Option<Platform>,
+    pub platform_source: Option<PlatformSource>,
+    /// The decision differs from the file.
+    pub changed: bool,
+    /// The file was rewritten.
+    pub written: bool,
+    pub before: String,
+    pub after: Option<String>,
+    pub decision: Option<Reason>,
+    pub failure: Option<Failure>,
+    pub local_image_id: Option<String>,
+    pub store: Option<crate::daemon::StoreKind>,
+    pub pulled: Option<String>,
+    pub registry_requests: usize,
+    pub warnings: Vec<String>,
+    pub diff: Option<String>,
+}
+
+/// Errors that stop reconcile before a decision.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Analyzed(#[from] AnalyzedError),
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+impl ReconcileError {
+    /// Invalid input (exit 2) rather than an environment failure (exit 1).
+    pub fn is_input(&self) -> bool {
+        match self {
+            ReconcileError::Analyzed(AnalyzedError::Read { .. } | AnalyzedError::Write { .. }) => {
+                false
+            }
+            ReconcileError::Analyzed(_) | ReconcileError::Input { .. } => true,
+            ReconcileError::Daemon(_) => false,
+        }
+    }
+}
+
+fn input_err(file: &AnalyzedFile, message: String) -> ReconcileError {
+    ReconcileError::Input {
+        path: file.path().display().to_string(),
+        message,
+    }
+}
+
+/// Builds the decision input from the file and options; the platform may still be unknown
+/// (daemon mode learns it from the daemon).
+fn read_input(
+    file: &AnalyzedFile,
+    opts: &Options,
+) -> Result<(Input, Option<PlatformSource>), ReconcileError> {
+    let view = file.view()?;
+    let Some(run) = view.run_image else {
+        return Err(AnalyzedError::NoRunImage {
+            path: file.path().into(),
+        }
+        .into());
+    };
+    let reference = match (&run.reference, &run.image) {
+        (Some(r), _) if !r.is_empty() => ImageRef::parse(r)
+            .map_err(|e| input_err(file, format!("[run-image] reference: {e}")))?,
+        (_, Some(i)) if !i.is_empty() => ImageRef::Name(
+            i.parse()
+                .map_err(|e| input_err(file, format!("[run-image] image: {e}")))?,
+        ),
+        _ => {
+            return Err(input_err(
+                file,
+                "[run-image] has neither reference nor image: nothing to reconcile".into(),
+            ))
+        }
+    };
+    let image = match run.image.as_deref() {
+        Some(i) if !i.is_empty() => Some(
+            i.parse::<Reference>()
+                .map_err(|e| input_err(file, format!("[run-image] image: {e}")))?,
+        ),
+        _ => None,
+    };
+    let target = run.target.as_ref().and_then(|t| t.platform());
+    let (platform, source) = match (&opts.platform, target) {
+        (Some(p), _) => (Some(p.clone()), Some(PlatformSource::Flag)),
+        (None, Some(t)) => (Some(t), Some(PlatformSource::Target)),
+        (None, None) => (None, None),
+    };
+    Ok((
+        Input {
+            mode: opts.mode,
+            policy: opts.policy.policy,
+            platform: platform.unwrap_or_else(Platform::host),
+            reference,
+            image,
+            extend: run.extend,
+        },
+        source,
+    ))
+}
+
+async fn inspect_full<D: Daemon>(d: &D, name: &str) -> Result<Lookup, DaemonError> {
+    Ok(match d.inspect(name).await? {
+        None => Lookup::Absent,
+        // The containerd store can list per-platform manifests; ask for them.
+        Some(img) if img.descriptor.is_some() => match d.inspect_manifests(name).await? {
+            Some(full) => Lookup::Found(Box::new(full)),
+            None => Lookup::Found(Box::new(img)),
+        },
+        Some(img) => Lookup::Found(Box::new(img)),
+    })
+}
+
+fn daemon_name(r: &ImageRef) -> String {
+    match r {
+        ImageRef::Id(id) => id.long(),
+        ImageRef::Name(n) => n.to_string(),
+    }
+}
+
+async fn lookups<D: Daemon>(d: &D, inp: &Input) -> Result<(Lookup, Lookup), DaemonError> {
+    let ref_name = daemon_name(&inp.reference);
+    let by_ref = inspect_full(d, &ref_name);
+    let image_name = inp
+        .image
+        .as_ref()
+        .map(|i| i.to_string())
+        .filter(|i| *i != inp.reference.to_string());
+    let by_image = async {
+        match &image_name {
+            Some(n) => inspect_full(d, n).await,
+            None => Ok(Lookup::NotAsked),
+        }
+    };
+    let (a, b) = tokio::join!(by_ref, by_image);
+    Ok((a?, b?))
+}
+
+/// Fetches `reference` and resolves it for `platform`, verifying every manifest's digest.
+pub async fn fetch_remote<R: Registry>(
+    reg: &R,
+    reference: &Reference,
+    platform: &Platform,
+    mode: Mode,
+) -> Result<RemoteFacts, RemoteFailure> {
+    let fail = |e: crate::registry::RegistryError| RemoteFailure {
+        not_found: e.is_not_found(),
+        message: e.to_string(),
+    };
+    let top = reg.manifest(reference).await.map_err(fail)?;
+    let fetched = reference.with_digest(&top.digest);
+    let mut facts = RemoteFacts {
+        fetched,
+        top_digest: top.digest.clone(),
+        index: None,
+        entry: None,
+        entry_config: None,
+        config_platform: None,
+    };
+    match top.manifest {
+        Manifest::Index(idx) => {
+            // containerd picks the first matching entry; so do we.
+            let entry = idx.entries_for(platform).next().map(|e| e.digest());
+            if let Some(Ok(d)) = entry {
+                if mode == Mode::Daemon {
+                    let m = reg
+                        .manifest(&reference.with_digest(&d))
+                        .await
+                        .map_err(fail)?;
+                    if let Manifest::Image(m) = m.manifest {
+                        facts.entry_config = m.config.digest().ok();
+                    }
+                }
+                facts.entry = Some(d);
+            }
+            facts.index = Some(idx);
+        }
+        Manifest::Image(m) => {
+            let cfg = m.config.digest().ok();
+            if mode == Mode::Registry {
+                if let Some(c) = &cfg {
+                    let config = reg.config(reference, c).await.map_err(fail)?;
+                    facts.config_platform = Some(config.platform());
+                }
+            }
+            facts.entry = Some(top.digest);
+            facts.entry_config = cfg;
+        }
+    }
+    Ok(facts)
+}
+
+/// Reconciles `file` in place (unless `opts.no_write`) and reports what happened.
+pub async fn reconcile<D: Daemon, R: Registry>(
+    file: &mut AnalyzedFile,
+    opts: &Options,
+    daemon: Option<&D>,
+    registry: &R,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Report, ReconcileError> {
+    let (mut inp, mut source) = read_input(file, opts)?;
+    let before = inp.reference.to_string();
+    let mut facts = Facts::default();
+    let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
+
+    if opts.mode == Mode::Daemon {
+        let d = daemon.expect("daemon mode has a daemon");
+        let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
+        let info = info?;
+        (facts.by_reference, facts.by_image) = looked?;
+        if source.is_none() {
+            inp.platform = info.platform.clone();
+            source = Some(PlatformSource::Daemon);
+        }
+        facts.daemon_platform = Some(info.platform.clone());
+        facts.store = facts
+            .by_reference
+            .found()
+            .or(facts.by_image.found())
+            .map(|i| i.store_kind(&info))
+            .or(Some(if info.podman {
+                crate::daemon::StoreKind::Podman
+            } else {
+                crate::daemon::StoreKind::DockerClassic
+            }));
+    } else if source.is_none() {
+        source = Some(PlatformSource::Host);
+    }
+
+    let mut pulled = None;
+    let mut step = decide(&inp, &facts);
+    for _ in 0..8 {
+        let Step::Need(need) = &step else { break };
+        match need {
+            Need::RepoImages(repo) => {
+                let d = daemon.expect("daemon mode");
+                let mut images = d.images_of(repo).await?;
+                for img in images.iter_mut().filter(|i| i.descriptor.is_some()) {
+                    if let Some(full) = d.inspect_manifests(&img.id.long()).await? {
+                        *img = full;
+                    }
+                }
+                facts.repo_images = Some(images);
+            }
+            Need::Remote { reference, .. } => {
+                facts.remote =
+                    Some(fetch_remote(registry, reference, &inp.platform, inp.mode).await);
+            }
+            Need::Pull(r) => {
+                let d = daemon.expect("daemon mode");
+                pulled = Some(r.to_string());
+                let res = d.pull(r, &inp.platform, progress).await;
+                facts.pulled = Some(res.map_err(|e| e.to_string()));
+                (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
+                facts.repo_images = None;
+                facts.remote = None;
+            }
+        }
+        step = decide(&inp, &facts);
+    }
+
+    let mut report = Report {
+        file: file.path().display().to_string(),
+        mode: inp.mode,
+        pull_policy: inp.policy,
+        platform: Some(inp.platform.clone()),
+        platform_source: source,
+        changed: false,
+        written: false,
+        before: before.clone(),
+        after: None,
+        decision: None,
+        failure: None,
+        local_image_id: None,
+        store: facts.store,
+        pulled,
+        registry_requests: registry.requests(),
+        warnings: Vec::new(),
+        diff: None,
+    };
+    match step {
+        Step::Done(o) => {
+            warnings.extend(o.warnings);
+            report.decision = Some(o.reason);
+            report.local_image_id = o
+                .local_image
+                .as_ref()
+                .map(|i: &LocalImage| i.id.to_string());
+            report.changed = file.set_run_image_reference(&o.reference)?;
+            report.after = Some(o.reference);
+            if report.changed {
+                report.diff = Some(file.diff());
+                if !opts.no_write {
+                    report.written = file.write()?;
+                }
+            }
+        }
+        Step::Fail(f) => report.failure = Some(f),
+        Step::Need(n) => {
+            report.failure = Some(Failure {
+                reason: decide::FailReason::RegistryFailed,
+                message: format!(
+                    "internal: the decision did not settle (last need: {n:?}); please report this"
+                ),
+            })
+        }
+    }
+    report.warnings = warnings;
+    Ok(report)
+}

@@ -1,0 +1,527 @@
+//! The registry side, through oci-client: manifests by tag or digest (all four media types at
+//! once, bytes verified against the digest), config blobs, layer streams; credentials from the
+//! Docker config; plain HTTP only for loopback hosts or `--insecure-registry`; a timeout on
+//! every request and bounded retries on 429/5xx; a count of the requests made.
+
+use crate::digest::Digest;
+use crate::manifest::{ImageConfig, Manifest, ManifestError, ACCEPT};
+use crate::reference::Reference;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{reference}: not found in the registry (manifest unknown)")]
+    NotFound { reference: String },
+    #[error("{reference}: the registry refused access ({detail}); log in with `docker login {registry}` or check DOCKER_CONFIG")]
+    Unauthorized {
+        reference: String,
+        registry: String,
+        detail: String,
+    },
+    #[error("cannot reach registry {registry}: {detail}{hint}")]
+    Unreachable {
+        registry: String,
+        detail: String,
+        hint: String,
+    },
+    #[error("{reference}: registry did not answer within {secs}s (after {attempts} attempts)")]
+    Timeout {
+        reference: String,
+        secs: u64,
+        attempts: u32,
+    },
+    #[error("{reference}: registry answered HTTP {status} (after {attempts} attempts): {detail}")]
+    Server {
+        reference: String,
+        status: u16,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("{reference}: {source}")]
+    Manifest {
+        reference: String,
+        source: ManifestError,
+    },
+    #[error("{reference}: {detail}")]
+    Other { reference: String, detail: String },
+}
+
+impl RegistryError {
+    /// True when the registry said the content does not exist (as opposed to failing).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::NotFound { .. })
+    }
+}
+
+/// A manifest or index as fetched, verified against its digest.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub digest: Digest,
+    pub manifest: Manifest,
+    pub bytes: Vec<u8>,
+}
+
+/// The registry operations runref needs.
+#[allow(async_fn_in_trait)]
+pub trait Registry {
+    /// Manifest or index by tag or digest. By digest, the bytes must hash to it; by tag, the
+    /// bytes must hash to the digest the registry reports.
+    async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError>;
+    /// An image config blob, verified against `digest`.
+    async fn config(&self, repo: &Reference, digest: &Digest)
+        -> Result<ImageConfig, RegistryError>;
+    /// Requests made so far (manifest and blob fetches, retries included; auth pings excluded).
+    fn requests(&self) -> usize;
+}
+
+/// Registry client options.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `host[:port]` that speak plain HTTP (loopback hosts always may).
+    pub insecure: Vec<String>,
+    pub timeout: Duration,
+    /// Attempts per request on 429/5xx/timeouts (>= 1).
+    pub attempts: u32,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: vec![],
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+        }
+    }
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `[::1]`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let h = match host.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() && !h.ends_with(':') {
+                h
+            } else {
+                host
+            }
+        }
+        _ => host,
+    };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+        || h.parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// The real registry client.
+pub struct OciRegistry {
+    client: oci_client::Client,
+    opts: RegistryOptions,
+    requests: AtomicUsize,
+    auth: Mutex<HashMap<String, RegistryAuth>>,
+}
+
+/// Installs the ring TLS provider once; reqwest panics without a process-wide provider.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl OciRegistry {
+    /// A client that may use plain HTTP for `hosts` that are loopback or listed as insecure.
+    pub fn new(opts: RegistryOptions, hosts: &[&str]) -> Result<OciRegistry, RegistryError> {
+        install_tls_provider();
+        let http: Vec<String> = hosts
+            .iter()
+            .filter(|h| is_loopback(h) || opts.insecure.iter().any(|i| i == *h))
+            .map(|h| h.to_string())
+            .chain(opts.insecure.iter().cloned())
+            .collect();
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(http),
+            platform_resolver: None,
+            connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
+            read_timeout: Some(opts.timeout),
+            user_agent: concat!("runref/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let client = oci_client::Client::try_from(config).map_err(|e| RegistryError::Other {
+            reference: String::new(),
+            detail: format!("cannot build the registry client: {e}"),
+        })?;
+        Ok(OciRegistry {
+            client,
+            opts,
+            requests: AtomicUsize::new(0),
+            auth: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn auth_for(&self, registry: &str) -> RegistryAuth {
+        if let Some(a) = self.auth.lock().ok().and_then(|m| m.get(registry).cloned()) {
+            return a;
+        }
+        let auth = match docker_credentials(registry).await {
+            Some(c) => match (c.username, c.password, c.identitytoken) {
+                (Some(u), Some(p), _) => RegistryAuth::Basic(u, p),
+                _ => RegistryAuth::Anonymous,
+            },
+            None => RegistryAuth::Anonymous,
+        };
+        if let Ok(mut m) = self.auth.lock() {
+            m.insert(registry.to_string(), auth.clone());
+        }
+        auth
+    }
+
+    fn classify(&self, reference: &Reference, e: OciDistributionError) -> Attempt {
+        let r = reference.to_string();
+        let registry = reference.registry().to_string();
+        match e {
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let codes: Vec<String> = envelope
+                    .errors
+                    .iter()
+                    .map(|x| format!("{:?}", x.code))
+                    .collect();
+                let msg = envelope
+                    .errors
+                    .iter()
+                    .map(|x| x.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if codes
+                    .iter()
+                    .any(|c| c.contains("Unknown") || c == "NotFound")
+                {
+                    Attempt::Final(RegistryError::NotFound { reference: r })
+                } else if codes.iter().any(|c| c == "Unauthorized" || c == "Denied") {
+                    Attempt::Final(RegistryError::Unauthorized {
+                        reference: r,
+                        registry,
+                        detail: msg,
+                    })
+                } else if codes.iter().any(|c| c == "Toomanyrequests") {
+                    Attempt::Retry(RegistryError::Server {
+                        reference: r,
+                        status: 429,
+                        attempts: 0,
+                        detail: msg,
+                    })
+                } else {
+                    Attempt::Final(RegistryError::Other {
+                        reference: r,
+                        detail: msg,
+                    })
+                }
+            }
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => {
+                Attempt::Final(RegistryError::Unauthorized {
+                    reference: r,
+                    registry,
+                    detail: "HTTP 401".into(),
+                })
+            }
+            OciDistributionError::ServerError { code, message, .. } => {
+                let err = RegistryError::Server {
+                    reference: r,
+                    status: code,
+                    attempts: 0,
+                    detail: truncate(&message),
+                };
+                if code == 404 {
+                    Attempt::Final(RegistryError::NotFound {
+                        reference: reference.to_string(),
+                    })
+                } else if code == 429 || code >= 500 {
+                    Attempt::Retry(err)
+                } else {
+                    Attempt::Final(err)
+                }
+            }
+            OciDistributionError::DigestError(d) => Attempt::Final(RegistryError::Manifest {
+                reference: r,
+                source: ManifestError::Json(serde::de::Error::custom(format!(
+                    "content does not match its digest: {d}"
+                ))),
+            }),
+            OciDistributionError::RequestError(e) => {
+                let detail = error_chain(&e);
+                let hint = if detail.contains("InvalidContentType")
+                    || detail.contains("invalid HTTP version")
+                    || detail.contains("record overflow")
+                    || detail.contains("wrong version number")
+                    || detail.contains("CorruptMessage")
+                {
+                    format!(
+                        "\n  the registry seems to speak plain HTTP; if you trust it, add --insecure-registry {registry}"
+                    )
+                } else {
+                    String::new()
+                };
+                let unreachable = RegistryError::Unreachable {
+                    registry,
+                    detail,
+                    hint,
+                };
+                if e.is_timeout() || e.is_body() || e.is_decode() {
+                    Attempt::Retry(unreachable)
+                } else {
+                    Attempt::Final(unreachable)
+                }
+            }
+            other => Attempt::Final(RegistryError::Other {
+                reference: r,
+                detail: other.to_string(),
+            }),
+        }
+    }
+
+    /// Runs `op` with a timeout and bounded retries with backoff on retryable failures.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        reference: &Reference,
+        mut op: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let attempts = self.opts.attempts.max(1);
+        let mut last = None;
+        for n in 1..=attempts {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            match tokio::time::timeout(self.opts.timeout, op()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => match self.classify(reference, e) {
+                    Attempt::Final(e) => return Err(e),
+                    Attempt::Retry(e) => last = Some(e),
+                },
+                Err(_) => {
+                    last = Some(RegistryError::Timeout {
+                        reference: reference.to_string(),
+                        secs: self.opts.timeout.as_secs(),
+                        attempts: n,
+                    })
+                }
+            }
+            if n < attempts {
+                tokio::time::sleep(Duration::from_millis(200 * (1 << (n - 1)))).await;
+            }
+        }
+        Err(match last {
+            Some(RegistryError::Server {
+                reference,
+                status,
+                detail,
+                ..
+            }) => RegistryError::Server {
+                reference,
+                status,
+                attempts,
+                detail,
+            },
+            Some(RegistryError::Timeout {
+                reference, secs, ..
+            }) => RegistryError::Timeout {
+                reference,
+                secs,
+                attempts,
+            },
+            Some(e) => e,
+            None => RegistryError::Other {
+                reference: reference.to_string(),
+                detail: "no attempt made".into(),
+            },
+        })
+    }
+
+    /// Streams a blob (layer) into `out`, verified against `digest` by oci-client.
+    pub async fn blob<W: tokio::io::AsyncWrite + Unpin + Send>(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+        out: W,
+    ) -> Result<(), RegistryError> {
+        let r = repo.with_digest(digest).to_oci();
+        let auth = self.auth_for(repo.registry()).await;
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &auth)
+            .await;
+        let desc = oci_client::manifest::OciDescriptor {
+            digest: digest.to_string(),
+            ..Default::default()
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        // A layer stream is not retried: a partial write cannot be taken back.
+        self.client
+            .pull_blob(&r, &desc, out)
+            .await
+            .map_err(|e| match self.classify(repo, e) {
+                Attempt::Final(e) | Attempt::Retry(e) => e,
+            })
+    }
+}
+
+enum Attempt {
+    Final(RegistryError),
+    Retry(RegistryError),
+}
+
+fn truncate(s: &str) -> String {
+    let s = s.trim();
+    if s.len() > 200 {
+        let cut = (0..=200).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        format!("{}…", &s[..cut])
+    } else {
+        s.to_string()
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl Registry for OciRegistry {
+    async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError> {
+        let r = reference.to_oci();
+        let auth = self.auth_for(reference.registry()).await;
+        let (bytes, digest) = self
+            .with_retries(reference, || {
+                self.client.pull_manifest_raw(&r, &auth, ACCEPT)
+            })
+            .await?;
+        let bad = |source| RegistryError::Manifest {
+            reference: reference.to_string(),
+            source,
+        };
+        // oci-client checked the body against the reference's digest or the header; check
+        // again here against the digest we will report, whatever the registry sent.
+        let digest: Digest = match reference.digest() {
+            Some(d) => d.clone(),
+            None => digest.parse().map_err(|e| bad(ManifestError::Digest(e)))?,
+        };
+        let manifest = Manifest::parse_verified(&bytes, &digest, None).map_err(bad)?;
+        Ok(Fetched {
+            digest,
+            manifest,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    async fn config(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<ImageConfig, RegistryError> {
+        let mut buf = Vec::new();
+        let bad = |source| RegistryError::Manifest {
+            reference: repo.with_digest(digest).to_string(),
+            source,
+        };
+        for n in 1..=self.opts.attempts.max(1) {
+            buf.clear();
+            match tokio::time::timeout(self.opts.timeout, self.blob(repo, digest, &mut buf)).await {
+                Ok(Ok(())) => break,
+                Ok(Err(e @ RegistryError::Server { status, .. }))
+                    if status >= 500 || status == 429 =>
+                {
+                    if n == self.opts.attempts.max(1) {
+                        return Err(e);
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) if n < self.opts.attempts.max(1) => {}
+                Err(_) => {
+                    return Err(RegistryError::Timeout {
+                        reference: repo.with_digest(digest).to_string(),
+                        secs: self.opts.timeout.as_secs(),
+                        attempts: n,
+                    })
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200 * (1 << (n - 1)))).await;
+        }
+        digest
+            .verify(&buf)
+            .map_err(|e| bad(ManifestError::Digest(e)))?;
+        ImageConfig::parse(&buf).map_err(bad)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// Credentials for `registry` from the Docker config (`DOCKER_CONFIG` or ~/.docker/config.json:
+/// `credHelpers`, `auths`, `credsStore`), in bollard's form. Never logged. Helpers run on a
+/// blocking thread.
+pub async fn docker_credentials(registry: &str) -> Option<bollard::auth::DockerCredentials> {
+    let server = if registry == crate::reference::DOCKER_HUB {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    };
+    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server))
+        .await
+        .ok()?
+        .ok()?;
+    Some(match found {
+        docker_credential::DockerCredential::UsernamePassword(u, p) => {
+            bollard::auth::DockerCredentials {
+                username: Some(u),
+                password: Some(p),
+                serveraddress: Some(registry.to_string()),
+                ..Default::default()
+            }
+        }
+        docker_credential::DockerCredential::IdentityToken(t) => bollard::auth::DockerCredentials {
+            identitytoken: Some(t),
+            serveraddress: Some(registry.to_string()),
+            ..Default::default()
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.0.0.1:5055",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "quay.io",
+            "[fe80::1]:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! `runref reconcile` against the real dockerd, podman and registry (scripts/test-env).
+
+mod support;
+use runref::digest::Digest;
+use serde_json::Value;
+use support::fixture::{
+    build_index, docker_archive, push, unique, BuiltIndex, ImageSpec, IndexSpec,
+};
+use support::*;
+
+/// Pushes a multi-arch run image and returns (repo, built).
+fn multi_arch(name: &str, spec: IndexSpec) -> (String, BuiltIndex) {
+    let env = Env::get();
+    let repo = format!("{}/{}", env.registry, unique(name));
+    let built = build_index(&spec, "v1");
+    push(&built, "v1", &format!("{repo}:v1"));
+    (repo, built)
+}
+
+/// The analyzed.toml a 0.11 restorer writes: the per-arch digest from the registry.
+fn restorer_file(reference: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analyzed.toml");
+    let text = format!(
+        "[image]\n  reference = \"\"\n\n[run-image]\n  reference = \"{reference}\"\n\n[metadata]\n  [metadata.run-image]\n    top-layer = \"sha256:00\"\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    (dir, path, text)
+}
+
+fn json(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+}
+
+fn reconcile(host: &str, path: &std::path::Path, extra: &[&str]) -> (std::process::Output, Value) {
+    let mut args = vec!["reconcile", path.to_str().unwrap(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = runref(host, &args);
+    let j = json(&o);
+    (o, j)
+}
+
+fn changed_lines(a: &str, b: &str) -> usize {
+    assert_eq!(a.lines().count(), b.lines().count());
+    a.lines().zip(b.lines()).filter(|(x, y)| x != y).count()
+}
+
+#[test]
+fn never_maps_the_restorer_digest_to_the_local_image_without_registry_contact() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "never",
+        IndexSpec::new("never", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+    );
+    let arm = built.image("linux/arm64/v8");
+    pull(&env.docker(), &format!("{repo}:v1"), "linux/arm64");
+    let (_d, path, before) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let requests_before = env.registry_requests(&repo);
+
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &[
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/arm64/v8",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        j["after"],
+        arm.config_digest.hex(),
+        "lifecycle's ID form: no sha256: prefix"
+    );
+    assert_eq!(j["decision"], "matched-by-repository-and-platform");
+    assert_eq!(j["store"], "docker-classic");
+    assert_eq!(j["registry_requests"], 0);
+    assert!(j["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("repository and platform"));
+    assert_eq!(
+        env.registry_requests(&repo),
+        requests_before,
+        "never: no registry request at all"
+    );
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(changed_lines(&before, &after), 1);
+    assert!(after.contains(&format!("reference = \"{}\"", arm.config_digest.hex())));
+
+    // Idempotent: the second run changes nothing and leaves the bytes and mtime alone.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &[
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/arm64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(j["changed"], false);
+    assert_eq!(j["decision"], "already-daemon-id");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+}
+
+#[test]
+fn if_not_present_proves_the_match_with_one_manifest_request() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "inp",
+        IndexSpec::new("inp", &["linux/amd64", "linux/arm64"]).with_attestations(),
+    );
+    let arm = built.image("linux/arm64");
+    pull(&env.docker(), &format!("{repo}:v1"), "linux/arm64");
+    let (_d, path, _) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let before = env.registry_requests(&repo);
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &["--daemon", "--platform", "linux/arm64"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(j["decision"], "proven-by-config-digest");
+    assert_eq!(j["after"], arm.config_digest.hex());
+    assert_eq!(j["registry_requests"], 1);
+    assert_eq!(
+        env.registry_requests(&repo) - before,
+        1,
+        "one GET of the per-arch manifest by digest"
+    );
+    assert_eq!(j["warnings"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn podman_proves_the_match_by_repo_digests() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "podman",
+        IndexSpec::new("podman", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+    );
+    let arm = built.image("linux/arm64/v8");
+    pull(&env.podman(), &format!("{repo}:v1"), "linux/arm64");
+    let (_d, path, _) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let before = env.registry_requests(&repo);
+    let (o, j) = reconcile(
+        &env.podman_host,
+        &path,
+        &[
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/arm64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(j["store"], "podman");
+    assert_eq!(j["after"], arm.config_digest.hex());
+    assert!(
+        ["proven-by-repo-digests", "daemon-holds-reference"]
+            .contains(&j["decision"].as_str().unwrap()),
+        "{j}"
+    );
+    assert_eq!(env.registry_requests(&repo), before);
+}
+
+#[test]
+fn wrong_platform_present_fails_and_names_what_is_there() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "wrongp",
+        IndexSpec::new("wrongp", &["linux/amd64", "linux/arm64"]),
+    );
+    let arm = built.image("linux/arm64");
+    let amd = built.image("linux/amd64");
+    pull(&env.docker(), &format!("{repo}:v1"), "linux/amd64");
+    let (_d, path, before) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &[
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/arm64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(j["failure"]["reason"], "wrong-platform-in-daemon");
+    let msg = j["failure"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(amd.config_digest.hex())
+            && msg.contains("linux/amd64")
+            && msg.contains("docker pull --platform linux/arm64"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "file untouched on failure"
+    );
+}
+
+#[test]
+fn if_not_present_pulls_the_per_arch_digest_when_nothing_is_local() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "pullme",
+        IndexSpec::new("pullme", &["linux/amd64", "linux/arm64"]).with_attestations(),
+    );
+    let arm = built.image("linux/arm64");
+    let (_d, path, _) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &["--daemon", "--platform", "linux/arm64"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(j["decision"], "pulled");
+    assert_eq!(j["pulled"], format!("{repo}@{}", arm.manifest_digest));
+    assert_eq!(j["after"], arm.config_digest.hex());
+    let i = inspect(&env.docker(), &arm.config_digest.to_string()).unwrap();
+    assert_eq!(i.architecture.as_deref(), Some("arm64"));
+}
+
+#[test]
+fn always_pulls_and_checks_against_the_registry() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "always",
+        IndexSpec::new("always", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+    );
+    let arm = built.image("linux/arm64/v8");
+    let (_d, path, _) = restorer_file(&format!("{repo}:v1"));
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &[
+            "--daemon",
+            "--pull-policy",
+            "always",
+            "--platform",
+            "linux/arm64/v8",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(j["decision"], "pulled");
+    assert_eq!(j["after"], arm.config_digest.hex());
+    // Checked by the index digest the daemon recorded: index + arm64 manifest.
+    assert_eq!(j["registry_requests"], 2, "{j}");
+}
+
+#[test]
+fn daemon_only_image_is_never_rewritten_from_a_registry() {
+    let env = Env::get();
+    // Tagged for a registry that does not answer (port 1 on loopback), never pushed.
+    let name = format!("127.0.0.1:1/{}:1.0", unique("daemononly"));
+    let (archive, img) = docker_archive(
+        &ImageSpec::new("linux/arm64/v8"),
+        &unique("donly"),
+        &[&name],
+    );
+    load(&env.docker(), archive);
+    for policy in ["never", "if-not-present", "always"] {
+        let (_d, path, before) = restorer_file(&name);
+        let (o, j) = reconcile(
+            &env.docker_host,
+            &path,
+            &[
+                "--daemon",
+                "--pull-policy",
+                policy,
+                "--platform",
+                "linux/arm64",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{policy}: {}", stderr(&o));
+        assert_eq!(j["after"], img.config_digest.hex(), "{policy}");
+        assert_eq!(j["registry_requests"], 0, "{policy}");
+        assert_eq!(j["pulled"], Value::Null, "{policy}: no pull");
+        if policy == "always" {
+            assert_eq!(j["decision"], "daemon-only-not-pulled");
+            assert!(j["warnings"][0].as_str().unwrap().contains("daemon-only"));
+        } else {
+            assert_eq!(j["decision"], "daemon-holds-reference");
+        }
+        assert_eq!(
+            changed_lines(&before, &std::fs::read_to_string(&path).unwrap()),
+            1
+        );
+    }
+}
+
+#[test]
+fn registry_mode_resolves_a_docker_list_without_variants() {
+    let env = Env::get();
+    let mut spec =
+        IndexSpec::new("dlist", &["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]).docker();
+    for s in &mut spec.images {
+        s.entry_without_variant = true;
+    }
+    let (repo, built) = multi_arch("dlist", spec);
+    let (_d, path, _) = restorer_file(&format!("{repo}:v1"));
+    for (platform, want) in [
+        ("linux/arm64/v8", "linux/arm64/v8"),
+        ("linux/arm", "linux/arm/v7"),
+        ("linux/amd64", "linux/amd64"),
+    ] {
+        let (o, j) = reconcile(
+            &env.docker_host,
+            &path,
+            &["--platform", platform, "--dry-run"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(
+            j["after"],
+            format!("{repo}@{}", built.image(want).manifest_digest),
+            "{platform}"
+        );
+        assert_eq!(j["decision"], "registry-resolved");
+    }
+}
+
+#[test]
+fn registry_mode_never_chooses_an_attestation() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "attest",
+        IndexSpec::new("attest", &["linux/amd64"]).with_attestations(),
+    );
+    let (_d, path, before) = restorer_file(&format!("{repo}@{}", built.index_digest));
+    let (o, j) = reconcile(&env.docker_host, &path, &["--platform", "unknown/unknown"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(j["failure"]["reason"], "no-entry-for-platform");
+    assert!(j["failure"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("it has: linux/amd64"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    // And for the real platform: the index digest is replaced by the amd64 manifest.
+    let (o, j) = reconcile(&env.docker_host, &path, &["--platform", "linux/amd64"]);
+    assert_eq!(o.status.code(), Some(0));
+    let amd = built.image("linux/amd64").manifest_digest.clone();
+    assert_eq!(j["after"], format!("{repo}@{amd}"));
+    assert!(!built.attestation_digests.contains(&amd));
+    // Already right: unchanged on the next run.
+    let (_, j) = reconcile(&env.docker_host, &path, &["--platform", "linux/amd64"]);
+    assert_eq!(j["decision"], "already-platform-digest");
+    assert_eq!(j["changed"], false);
+}
+
+#[test]
+fn dry_run_and_check_write_nothing() {
+    let env = Env::get();
+    let (repo, built) = multi_arch(
+        "dry",
+        IndexSpec::new("dry", &["linux/amd64", "linux/arm64"]),
+    );
+    pull(&env.docker(), &format!("{repo}:v1"), "linux/arm64");
+    let arm = built.image("linux/arm64");
+    let (_d, path, before) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let o = runref(
+        &env.docker_host,
+        &[
+            "reconcile",
+            path.to_str().unwrap(),
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/arm64",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("+  reference = \"{}\"", arm.config_digest.hex())),
+        "{out}"
+    );
+    assert!(out.contains("-  reference = "), "{out}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    let o = runref(
+        &env.docker_host,
+        &[
+            "reconcile",
+            path.to_str().unwrap(),
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/arm64",
+            "--check",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+}
+
+#[test]
+fn malformed_file_is_left_untouched_with_line_and_column() {
+    let env = Env::get();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analyzed.toml");
+    let text = "[run-image]\n  reference = \"a\n";
+    std::fs::write(&path, text).unwrap();
+    for format in ["text", "json"] {
+        let o = runref(
+            &env.docker_host,
+            &[
+                "reconcile",
+                path.to_str().unwrap(),
+                "--daemon",
+                "--format",
+                format,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(all.contains(&format!("{}:2:", path.display())), "{all}");
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let o = runref(
+        &env.docker_host,
+        &[
+            "reconcile",
+            dir.path().join("missing.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.toml"));
+}
+
+#[test]
+fn extend_keeps_the_registry_digest() {
+    let env = Env::get();
+    let d: Digest = Digest::of(b"x");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analyzed.toml");
+    let text = format!(
+        "[run-image]\n  reference = \"{}/run@{d}\"\n  extend = true\n",
+        env.registry
+    );
+    std::fs::write(&path, &text).unwrap();
+    let (o, j) = reconcile(
+        &env.docker_host,
+        &path,
+        &["--daemon", "--pull-policy", "never"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(j["decision"], "extend-keeps-registry-digest");
+    assert_eq!(j["changed"], false);
+    assert!(j["warnings"][0].as_str().unwrap().contains("extend"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
