@@ -336,7 +336,12 @@ fn print_reconcile(r: &Report, dry_run: bool, check: bool) {
         println!("  after:    {after}");
     }
     println!("  platform: {platform}");
-    println!("  mode:     {:?}, pull policy {}", r.mode, r.pull_policy);
+    let mode = if r.mode == Mode::Daemon {
+        "daemon"
+    } else {
+        "registry"
+    };
+    println!("  mode:     {mode}, pull policy {}", r.pull_policy);
     if let Some(id) = &r.local_image_id {
         let store = r.store.map(|s| s.describe()).unwrap_or("daemon");
         println!("  image:    {id} in {store}");

@@ -378,7 +378,10 @@ enum Attempt {
 fn truncate(s: &str) -> String {
     let s = s.trim();
     if s.len() > 200 {
-        let cut = (0..=200).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=200)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{}…", &s[..cut])
     } else {
         s.to_string()

@@ -33,6 +33,8 @@ pub struct Input {
     pub image: Option<Reference>,
     /// `[run-image] extend`.
     pub extend: bool,
+    /// The platform was given (`--platform` or `[run-image.target]`), not defaulted.
+    pub platform_given: bool,
 }
 
 impl Input {
@@ -536,10 +538,11 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
         return fail(
             FailReason::WrongPlatformInDaemon,
             format!(
-                "the daemon holds {} as image {} for {}, not {p}; {}",
+                "the daemon holds {} as image {} for {}, not {p}{}; {}",
                 inp.reference,
                 img.id,
                 platform_of(img),
+                platform_hint(inp),
                 next_pull(inp)
             ),
         );
@@ -596,6 +599,29 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
         if f.pulled.is_none() && matching.is_empty() && may_pull {
             return Step::Need(Need::Pull(n.with_digest(d)));
         }
+        // Docker moves a tag to the latest pull; an image known only by an old RepoDigest is
+        // a superseded pull. Prefer the tagged candidates when that leaves one.
+        let tagged: Vec<&LocalImage> = matching
+            .iter()
+            .copied()
+            .filter(|i| i.tagged_in(n))
+            .collect();
+        let matching = if tagged.len() == 1 && matching.len() > 1 {
+            warnings.push(format!(
+                "ignored {} untagged image(s) of {} left by earlier pulls: {}",
+                matching.len() - 1,
+                n.name(),
+                matching
+                    .iter()
+                    .filter(|i| !i.tagged_in(n))
+                    .map(|i| i.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            tagged
+        } else {
+            matching
+        };
         return match matching.as_slice() {
             [img] => {
                 warnings.push(format!(
@@ -640,6 +666,18 @@ fn next_pull(inp: &Input) -> String {
     }
 }
 
+/// A hint when the platform was only a default and the daemon holds another one.
+fn platform_hint(inp: &Input) -> String {
+    if inp.platform_given {
+        String::new()
+    } else {
+        format!(
+            "; {} is only the default (the daemon's platform): if the build targets another platform, pass --platform",
+            inp.platform
+        )
+    }
+}
+
 fn not_in_daemon(inp: &Input, f: &Facts) -> Step {
     let others: Vec<String> = f
         .repo_images
@@ -651,10 +689,11 @@ fn not_in_daemon(inp: &Input, f: &Facts) -> Step {
         return fail(
             FailReason::WrongPlatformInDaemon,
             format!(
-                "the daemon has no {} image of {}; it has: {}; {}",
+                "the daemon has no {} image of {}; it has: {}{}; {}",
                 inp.platform,
                 inp.name().map(|n| n.name()).unwrap_or_default(),
                 others.join(", "),
+                platform_hint(inp),
                 next_pull(inp)
             ),
         );

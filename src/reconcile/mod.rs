@@ -138,6 +138,7 @@ fn read_input(
             reference,
             image,
             extend: run.extend,
+            platform_given: source.is_some(),
         },
         source,
     ))

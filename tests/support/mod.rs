@@ -172,7 +172,10 @@ pub fn remove(docker: &Docker, name: &str) {
 
 /// Path of the built runref binary.
 pub fn runref_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_runref"))
+    // Set for integration tests; the demo example that shares this module does not run it.
+    option_env!("CARGO_BIN_EXE_runref")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debug/runref"))
 }
 
 /// Runs the runref binary with `args` against `docker_host`.

@@ -1,0 +1,712 @@
+//! The reconcile decision table, without any daemon or registry: recorded daemon answers in,
+//! steps out. Each case also asserts which facts were asked for, so "no registry contact under
+//! never" is checked on the decision itself.
+
+use runref::daemon::{LocalImage, StoreKind};
+use runref::digest::Digest;
+use runref::manifest::Manifest;
+use runref::platform::Platform;
+use runref::policy::PullPolicy;
+use runref::reconcile::decide::*;
+use runref::reference::{ImageRef, Reference};
+
+const REPO: &str = "127.0.0.1:5055/run";
+
+fn d(c: char) -> Digest {
+    format!("sha256:{}", c.to_string().repeat(64))
+        .parse()
+        .unwrap()
+}
+
+/// A daemon answer in Engine API form, converted by the real adapter code.
+fn image(id: &Digest, platform: &str, tags: &[&str], digests: &[String]) -> LocalImage {
+    let p: Vec<&str> = platform.split('/').collect();
+    let j = serde_json::json!({
+        "Id": id.to_string(), "RepoTags": tags, "RepoDigests": digests,
+        "Os": p[0], "Architecture": p[1], "Variant": p.get(2),
+        "RootFS": {"Type": "layers", "Layers": ["sha256:aa"]},
+    });
+    LocalImage::from_inspect(&serde_json::from_value(j).unwrap()).unwrap()
+}
+
+fn containerd() -> LocalImage {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/daemon/containerd-inspect-manifests.json"
+    ))
+    .unwrap();
+    LocalImage::from_inspect(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn input(mode: Mode, policy: PullPolicy, platform: &str, reference: &str) -> Input {
+    Input {
+        mode,
+        policy,
+        platform: platform.parse().unwrap(),
+        reference: ImageRef::parse(reference).unwrap(),
+        image: None,
+        extend: false,
+        platform_given: true,
+    }
+}
+
+/// What the world holds, for answering needs.
+#[derive(Default, Clone)]
+struct World {
+    by_reference: Option<LocalImage>,
+    by_image: Option<LocalImage>,
+    repo: Vec<LocalImage>,
+    remote: Option<Result<RemoteFacts, RemoteFailure>>,
+    pull: Option<Result<(), String>>,
+    /// What the daemon holds after a pull.
+    after_pull: Option<LocalImage>,
+}
+
+/// Runs the decision loop, answering needs from `w`. Returns the final step and the needs.
+fn run(inp: &Input, w: &World) -> (Step, Vec<Need>) {
+    let look = |i: &Option<LocalImage>| match i {
+        Some(i) => Lookup::Found(Box::new(i.clone())),
+        None => Lookup::Absent,
+    };
+    let mut f = Facts {
+        store: Some(StoreKind::DockerClassic),
+        by_reference: look(&w.by_reference),
+        by_image: if inp.image.is_some() {
+            look(&w.by_image)
+        } else {
+            Lookup::NotAsked
+        },
+        ..Default::default()
+    };
+    let mut needs = vec![];
+    for _ in 0..10 {
+        let step = decide(inp, &f);
+        let Step::Need(n) = &step else {
+            return (step, needs);
+        };
+        needs.push(n.clone());
+        match n {
+            Need::RepoImages(_) => f.repo_images = Some(w.repo.clone()),
+            Need::Remote { .. } => {
+                f.remote = Some(w.remote.clone().expect("remote asked but none scripted"))
+            }
+            Need::Pull(_) => {
+                f.pulled = Some(w.pull.clone().expect("pull asked but none scripted"));
+                if let Some(a) = &w.after_pull {
+                    f.by_reference = Lookup::Found(Box::new(a.clone()));
+                }
+                f.repo_images = None;
+                f.remote = None;
+            }
+        }
+    }
+    panic!("decision did not settle: {needs:?}");
+}
+
+fn outcome(s: Step) -> Outcome {
+    match s {
+        Step::Done(o) => o,
+        other => panic!("expected Done, got {other:?}"),
+    }
+}
+
+fn failure(s: Step) -> Failure {
+    match s {
+        Step::Fail(f) => f,
+        other => panic!("expected Fail, got {other:?}"),
+    }
+}
+
+fn no_registry(needs: &[Need]) {
+    assert!(
+        !needs
+            .iter()
+            .any(|n| matches!(n, Need::Remote { .. } | Need::Pull(_))),
+        "no registry contact allowed: {needs:?}"
+    );
+}
+
+fn remote_entry(entry: &Digest, config: &Digest) -> RemoteFacts {
+    RemoteFacts {
+        fetched: format!("{REPO}@{entry}").parse().unwrap(),
+        top_digest: entry.clone(),
+        index: None,
+        entry: Some(entry.clone()),
+        entry_config: Some(config.clone()),
+        config_platform: None,
+    }
+}
+
+fn per_arch(c: char) -> String {
+    format!("{REPO}@{}", d(c))
+}
+
+// --- daemon mode -----------------------------------------------------------------------------
+
+#[test]
+fn never_classic_per_arch_digest_matches_by_repository_with_warning() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64/v8",
+        &per_arch('3'),
+    );
+    let local = image(
+        &d('c'),
+        "linux/arm64/v8",
+        &[&format!("{REPO}:multi")],
+        &[per_arch('1')],
+    );
+    let w = World {
+        repo: vec![local.clone()],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    let o = outcome(step);
+    assert_eq!(o.reason, Reason::MatchedByRepositoryAndPlatform);
+    assert_eq!(o.reference, "c".repeat(64));
+    assert!(o.warnings[0].contains("repository and platform"));
+}
+
+#[test]
+fn never_podman_per_arch_digest_is_proven_by_repo_digests() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let local = image(&d('c'), "linux/arm64", &[], &[per_arch('1'), per_arch('3')]);
+    let w = World {
+        repo: vec![local],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    assert_eq!(outcome(step).reason, Reason::ProvenByRepoDigests);
+}
+
+#[test]
+fn never_containerd_per_arch_digest_is_proven_by_manifests() {
+    let local = containerd();
+    assert_eq!(
+        local.descriptor,
+        Some(d('1')),
+        "containerd store: Id/Descriptor = index digest"
+    );
+    assert_eq!(local.manifests.len(), 4);
+    assert!(local.manifests.iter().filter(|m| m.attestation).count() == 2);
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64/v8",
+        &per_arch('3'),
+    );
+    let w = World {
+        repo: vec![local.clone()],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    let o = outcome(step);
+    assert_eq!(o.reason, Reason::ProvenByContainerdManifests);
+    assert_eq!(
+        o.reference,
+        "1".repeat(64),
+        "the containerd store's image ID is the index digest"
+    );
+}
+
+#[test]
+fn never_containerd_entry_not_available_is_wrong_platform() {
+    // amd64 entry (2…) is listed but not pulled: not this image for amd64.
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/amd64",
+        &per_arch('2'),
+    );
+    let w = World {
+        repo: vec![containerd()],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    assert_eq!(failure(step).reason, FailReason::WrongPlatformInDaemon);
+}
+
+#[test]
+fn if_not_present_classic_is_proven_by_the_registry_config_digest() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::IfNotPresent,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let local = image(&d('c'), "linux/arm64", &[], &[per_arch('1')]);
+    let w = World {
+        repo: vec![local],
+        remote: Some(Ok(remote_entry(&d('3'), &d('c')))),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert_eq!(
+        needs
+            .iter()
+            .filter(|n| matches!(n, Need::Remote { .. }))
+            .count(),
+        1
+    );
+    assert!(!needs.iter().any(|n| matches!(n, Need::Pull(_))));
+    assert_eq!(outcome(step).reason, Reason::ProvenByConfigDigest);
+}
+
+#[test]
+fn if_not_present_classic_other_config_pulls_the_digest() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::IfNotPresent,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let stale = image(&d('b'), "linux/arm64", &[], &[per_arch('1')]);
+    let fresh = image(&d('c'), "linux/arm64", &[], &[per_arch('3')]);
+    let w = World {
+        repo: vec![stale],
+        remote: Some(Ok(remote_entry(&d('3'), &d('c')))),
+        pull: Some(Ok(())),
+        after_pull: Some(fresh),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        needs.contains(&Need::Pull(per_arch('3').parse().unwrap())),
+        "{needs:?}"
+    );
+    let o = outcome(step);
+    assert_eq!((o.reason, o.reference), (Reason::Pulled, "c".repeat(64)));
+}
+
+#[test]
+fn if_not_present_registry_unavailable_falls_back_with_warning() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::IfNotPresent,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let local = image(&d('c'), "linux/arm64", &[&format!("{REPO}:1")], &[]);
+    let w = World {
+        repo: vec![local],
+        remote: Some(Err(RemoteFailure {
+            not_found: false,
+            message: "connection refused".into(),
+        })),
+        ..Default::default()
+    };
+    let (step, _) = run(&inp, &w);
+    let o = outcome(step);
+    assert_eq!(o.reason, Reason::MatchedByRepositoryAndPlatform);
+    assert!(o.warnings.iter().any(|w| w.contains("connection refused")));
+}
+
+#[test]
+fn never_nothing_local_fails_with_the_pull_command() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let (step, needs) = run(&inp, &World::default());
+    no_registry(&needs);
+    let f = failure(step);
+    assert_eq!(f.reason, FailReason::NotInDaemon);
+    assert!(
+        f.message.contains(&format!(
+            "docker pull --platform linux/arm64 {}",
+            per_arch('3')
+        )),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn image_id_already_right_is_unchanged() {
+    let id = "c".repeat(64);
+    let inp = input(Mode::Daemon, PullPolicy::Never, "linux/amd64", &id);
+    let w = World {
+        by_reference: Some(image(&d('c'), "linux/amd64", &[], &[])),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(needs.is_empty());
+    let o = outcome(step);
+    assert_eq!((o.reason, o.reference), (Reason::AlreadyDaemonId, id));
+}
+
+#[test]
+fn image_id_of_the_wrong_platform_fails() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &"c".repeat(64),
+    );
+    let w = World {
+        by_reference: Some(image(&d('c'), "linux/amd64", &[], &[])),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert_eq!(f.reason, FailReason::WrongPlatformInDaemon);
+    assert!(f.message.contains("linux/amd64"));
+}
+
+#[test]
+fn two_unprovable_candidates_are_ambiguous() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let a = image(&d('a'), "linux/arm64", &[&format!("{REPO}:1")], &[]);
+    let b = image(&d('b'), "linux/arm64", &[&format!("{REPO}:2")], &[]);
+    let w = World {
+        repo: vec![a, b],
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert_eq!(f.reason, FailReason::Ambiguous);
+    assert!(f.message.contains(&"a".repeat(64)) && f.message.contains(&"b".repeat(64)));
+}
+
+#[test]
+fn a_tagged_candidate_beats_a_superseded_untagged_pull() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let old = image(&d('a'), "linux/arm64", &[], &[per_arch('7')]);
+    let new = image(
+        &d('b'),
+        "linux/arm64",
+        &[&format!("{REPO}:jammy")],
+        &[per_arch('8')],
+    );
+    let w = World {
+        repo: vec![old, new],
+        ..Default::default()
+    };
+    let o = outcome(run(&inp, &w).0);
+    assert_eq!(
+        (o.reason, o.reference),
+        (Reason::MatchedByRepositoryAndPlatform, "b".repeat(64))
+    );
+    assert!(o
+        .warnings
+        .iter()
+        .any(|w| w.contains("untagged") && w.contains(&"a".repeat(64))));
+}
+
+#[test]
+fn always_does_not_pull_a_daemon_only_image() {
+    let name = "quay.io/stilettos/myrunimage:1.0";
+    let inp = input(Mode::Daemon, PullPolicy::Always, "linux/amd64", name);
+    let w = World {
+        by_reference: Some(image(&d('c'), "linux/amd64", &[name], &[])),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    let o = outcome(step);
+    assert_eq!(o.reason, Reason::DaemonOnlyNotPulled);
+    assert!(o.warnings[0].contains("daemon-only"));
+}
+
+#[test]
+fn always_pulls_a_registry_image_then_checks_it() {
+    let tag = format!("{REPO}:multi");
+    let inp = input(Mode::Daemon, PullPolicy::Always, "linux/arm64", &tag);
+    let before = image(&d('b'), "linux/arm64", &[&tag], &[per_arch('1')]);
+    let after = image(&d('c'), "linux/arm64", &[&tag], &[per_arch('9')]);
+    let w = World {
+        by_reference: Some(before),
+        pull: Some(Ok(())),
+        after_pull: Some(after),
+        remote: Some(Ok(remote_entry(&d('3'), &d('c')))),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert_eq!(needs[0], Need::Pull(tag.parse().unwrap()));
+    // The check fetches by the digest the daemon recorded, not the (movable) tag.
+    assert!(
+        matches!(&needs[1], Need::Remote { reference, .. } if reference.to_string() == per_arch('9')),
+        "{needs:?}"
+    );
+    assert_eq!(outcome(step).reason, Reason::Pulled);
+}
+
+#[test]
+fn always_pull_that_kept_another_platform_fails() {
+    let tag = format!("{REPO}:multi");
+    let inp = input(Mode::Daemon, PullPolicy::Always, "linux/arm64", &tag);
+    let w = World {
+        by_reference: Some(image(&d('b'), "linux/amd64", &[&tag], &[per_arch('1')])),
+        pull: Some(Ok(())),
+        after_pull: Some(image(&d('b'), "linux/amd64", &[&tag], &[per_arch('1')])),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert_eq!(f.reason, FailReason::PulledWrongImage);
+    assert!(f.message.contains("moby#40520"));
+}
+
+#[test]
+fn always_pull_failure_fails() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Always,
+        "linux/arm64",
+        &format!("{REPO}:multi"),
+    );
+    let w = World {
+        pull: Some(Err("manifest unknown".into())),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert_eq!(f.reason, FailReason::PullFailed);
+    assert!(f.message.contains("manifest unknown"));
+}
+
+#[test]
+fn lookup_by_image_name_when_reference_is_unknown_id() {
+    let mut inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &"e".repeat(64),
+    );
+    inp.image = Some(format!("{REPO}:jammy").parse().unwrap());
+    let w = World {
+        by_image: Some(image(&d('c'), "linux/arm64", &[], &[])),
+        ..Default::default()
+    };
+    let o = outcome(run(&inp, &w).0);
+    assert_eq!(
+        (o.reason, o.reference),
+        (Reason::DaemonHoldsImageName, "c".repeat(64))
+    );
+}
+
+#[test]
+fn tag_present_locally_needs_nothing_else() {
+    let tag = format!("{REPO}:1");
+    let inp = input(Mode::Daemon, PullPolicy::IfNotPresent, "linux/amd64", &tag);
+    let w = World {
+        by_reference: Some(image(&d('c'), "linux/amd64", &[&tag], &[])),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(needs.is_empty());
+    assert_eq!(outcome(step).reason, Reason::DaemonHoldsReference);
+}
+
+#[test]
+fn extend_keeps_a_digest_and_never_cannot_resolve_a_tag() {
+    let mut inp = input(
+        Mode::Daemon,
+        PullPolicy::IfNotPresent,
+        "linux/amd64",
+        &per_arch('3'),
+    );
+    inp.extend = true;
+    let o = outcome(run(&inp, &World::default()).0);
+    assert_eq!(
+        (o.reason, o.reference),
+        (Reason::ExtendKeepsRegistryDigest, per_arch('3'))
+    );
+    let mut inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/amd64",
+        &format!("{REPO}:1"),
+    );
+    inp.extend = true;
+    assert_eq!(
+        failure(run(&inp, &World::default()).0).reason,
+        FailReason::RegistryForbidden
+    );
+}
+
+// --- registry mode ---------------------------------------------------------------------------
+
+fn index_remote(platforms: &[(&str, char)], attest: bool) -> RemoteFacts {
+    let mut entries: Vec<serde_json::Value> = platforms
+        .iter()
+        .map(|(p, c)| {
+            let parts: Vec<&str> = p.split('/').collect();
+            serde_json::json!({"mediaType": runref::manifest::OCI_MANIFEST, "digest": d(*c).to_string(), "size": 1,
+                "platform": {"os": parts[0], "architecture": parts[1]}})
+        })
+        .collect();
+    if attest {
+        entries.insert(0, serde_json::json!({"mediaType": runref::manifest::OCI_MANIFEST, "digest": d('f').to_string(), "size": 1,
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest"}, "platform": {"os": "linux", "architecture": "arm64"}}));
+    }
+    let body =
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": entries})).unwrap();
+    let Manifest::Index(idx) = Manifest::parse(&body, None).unwrap() else {
+        panic!()
+    };
+    let want: Platform = "linux/arm64".parse().unwrap();
+    let entry = idx.entries_for(&want).next().map(|e| e.digest().unwrap());
+    RemoteFacts {
+        fetched: format!("{REPO}@{}", d('1')).parse().unwrap(),
+        top_digest: d('1'),
+        entry,
+        index: Some(idx),
+        entry_config: None,
+        config_platform: None,
+    }
+}
+
+#[test]
+fn registry_mode_resolves_the_index_entry_never_the_attestation() {
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::IfNotPresent,
+        "linux/arm64/v8",
+        &format!("{REPO}:multi"),
+    );
+    let w = World {
+        remote: Some(Ok(index_remote(
+            &[("linux/amd64", '2'), ("linux/arm64", '3')],
+            true,
+        ))),
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        matches!(&needs[0], Need::Remote { reference, .. } if reference.to_string() == format!("{REPO}:multi"))
+    );
+    let o = outcome(step);
+    assert_eq!(
+        (o.reason, o.reference),
+        (Reason::RegistryResolved, per_arch('3'))
+    );
+}
+
+#[test]
+fn registry_mode_already_right_and_missing_platform() {
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::IfNotPresent,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let mut r = remote_entry(&d('3'), &d('c'));
+    r.config_platform = Some("linux/arm64".parse().unwrap());
+    let o = outcome(
+        run(
+            &inp,
+            &World {
+                remote: Some(Ok(r.clone())),
+                ..Default::default()
+            },
+        )
+        .0,
+    );
+    assert_eq!(
+        (o.reason, o.reference),
+        (Reason::AlreadyPlatformDigest, per_arch('3'))
+    );
+    r.config_platform = Some("linux/amd64".parse().unwrap());
+    let f = failure(
+        run(
+            &inp,
+            &World {
+                remote: Some(Ok(r)),
+                ..Default::default()
+            },
+        )
+        .0,
+    );
+    assert_eq!(f.reason, FailReason::NoEntryForPlatform);
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::IfNotPresent,
+        "linux/s390x",
+        &format!("{REPO}:multi"),
+    );
+    let w = World {
+        remote: Some(Ok(index_remote(&[("linux/amd64", '2')], true))),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert!(f.message.contains("it has: linux/amd64"), "{}", f.message);
+}
+
+#[test]
+fn registry_mode_never_and_ids() {
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let (step, needs) = run(&inp, &World::default());
+    no_registry(&needs);
+    assert_eq!(outcome(step).reason, Reason::KeptWithoutRegistry);
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::Never,
+        "linux/arm64",
+        &format!("{REPO}:1"),
+    );
+    assert_eq!(
+        failure(run(&inp, &World::default()).0).reason,
+        FailReason::RegistryForbidden
+    );
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::IfNotPresent,
+        "linux/arm64",
+        &"c".repeat(64),
+    );
+    assert_eq!(
+        failure(run(&inp, &World::default()).0).reason,
+        FailReason::NeedsRegistryName
+    );
+}
+
+#[test]
+fn registry_failure_is_reported() {
+    let inp = input(
+        Mode::Registry,
+        PullPolicy::Always,
+        "linux/arm64",
+        &format!("{REPO}:1"),
+    );
+    let w = World {
+        remote: Some(Err(RemoteFailure {
+            not_found: true,
+            message: "manifest unknown".into(),
+        })),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert_eq!(f.reason, FailReason::RegistryFailed);
+    assert!(f.message.contains("manifest unknown") && f.message.contains(REPO));
+}
+
+#[test]
+fn reference_helpers_used_by_the_table() {
+    let r: Reference = REPO.parse().unwrap();
+    assert!(image(&d('c'), "linux/arm64", &[], &[per_arch('1')]).known_to_registry(&r));
+    assert!(!image(&d('c'), "linux/arm64", &[&format!("{REPO}:1")], &[]).known_to_registry(&r));
+}
