@@ -51,6 +51,110 @@ pub enum Command {
     /// Make analyzed.toml's [run-image] reference right for the daemon (--daemon) or registry.
     #[command(long_about = RECONCILE_HELP)]
     Reconcile(ReconcileArgs),
+    /// Show an image as the daemon and the registry see it, and which index entry is local.
+    #[command(long_about = INSPECT_HELP)]
+    Inspect(InspectArgs),
+    /// Prove by digest which platforms a pushed image has (optionally from its executables).
+    #[command(long_about = VERIFY_HELP)]
+    Verify(VerifyArgs),
+    /// Explain whether a daemon export will find the run image, and how to fix it.
+    #[command(long_about = DIAGNOSE_HELP)]
+    Diagnose(DiagnoseArgs),
+}
+
+const INSPECT_HELP: &str = "\
+Show an image as the daemon and the registry see it, side by side, and the link between them.
+
+daemon:   image ID, tags, RepoDigests, platform, which image store answered.
+registry: top digest and media type; every index entry with platform, digest and size;
+          attestation entries marked with the entry they attest; entries lacking a variant
+          flagged; the config digest of each runnable entry (fetched concurrently).
+link:     which index entry the local image is, and the proof (config digest = image ID,
+          RepoDigests, containerd manifests), or that it cannot be proven.
+
+Works with only one side (a daemon-only image, a registry-only image, --no-daemon). OCI
+indexes and attestations are shown, never an error.
+
+Examples:
+  runref inspect 127.0.0.1:5000/run:jammy
+  runref inspect --no-daemon --format json registry.example.com/base/run:jammy";
+
+const VERIFY_HELP: &str = "\
+Prove, by digest, which platforms a pushed image has: the non-racy check after a multi-platform
+push. A tag is resolved once and the digest it resolved to is what is verified and reported.
+
+Passes when every --platforms entry has exactly one runnable entry (attestations ignored,
+variants normalised: linux/arm64 = linux/arm64/v8), no other platform is present (unless
+--allow-extra), and each entry's config declares the entry's os/architecture/variant.
+--content also streams every layer and checks the ELF machine type of the executables against
+the claimed architecture, without running anything (works for FROM scratch images); a platform
+with no ELF executable is reported as unproven, which fails verification.
+
+Exit codes: 0 verified, 1 mismatch (each listed) or registry failure, 2 invalid input.
+
+Examples:
+  runref verify reg.example.com/app@sha256:… --platforms linux/amd64,linux/arm64
+  runref verify --metadata-file buildx-metadata.json --platforms linux/amd64,linux/arm64 --content";
+
+const DIAGNOSE_HELP: &str = "\
+Explain whether a daemon export will find the run image. Looks it up exactly as the lifecycle
+exporter does (by [run-image] reference) and, when it will not, says why: a per-arch digest the
+daemon does not hold (and which local image is that platform), the image absent, another
+platform present, a daemon-only image with a registry digest, or a containerd-store ID form.
+Quotes the lifecycle error you would see and ends with the runref reconcile command that fixes it.
+Compares [metadata.run-image] top-layer with the local run image's top layer.
+
+Without --daemon-only it asks the registry which platform the reference's digest is.
+
+Exit codes: 0 the export will work, 1 it will fail, 2 invalid input.";
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Image: name[:tag][@digest], or a daemon image ID
+    pub image: String,
+    /// Mark the entry for this platform
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Registry side only
+    #[arg(long)]
+    pub no_daemon: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Image, by digest (name@sha256:…); a tag is resolved once
+    #[arg(required_unless_present = "metadata_file")]
+    pub image: Option<String>,
+    /// Expected platforms, comma-separated: linux/amd64,linux/arm64
+    #[arg(long, value_delimiter = ',')]
+    pub platforms: Vec<Platform>,
+    /// Accept platforms beyond --platforms
+    #[arg(long)]
+    pub allow_extra: bool,
+    /// Also check the executables' ELF machine type in every layer
+    #[arg(long)]
+    pub content: bool,
+    /// buildx --metadata-file JSON (containerimage.digest, image.name)
+    #[arg(long, conflicts_with = "image")]
+    pub metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// analyzed.toml [default: $CNB_ANALYZED_PATH, else ./analyzed.toml]
+    pub analyzed: Option<PathBuf>,
+    /// Target platform [default: [run-image.target], else the restorer's choice, else the daemon's]
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Ask only the daemon, never the registry
+    #[arg(long)]
+    pub daemon_only: bool,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 const RECONCILE_HELP: &str = "\
@@ -171,6 +275,9 @@ pub fn main() -> ExitCode {
     ExitCode::from(rt.block_on(async {
         match command {
             Command::Reconcile(a) => run_reconcile(a).await,
+            Command::Inspect(a) => run_inspect(a).await,
+            Command::Verify(a) => run_verify(a).await,
+            Command::Diagnose(a) => run_diagnose(a).await,
         }
     }))
 }
@@ -373,5 +480,349 @@ fn print_reconcile(r: &Report, dry_run: bool, check: bool) {
                 println!("--dry-run: nothing written");
             }
         }
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    );
+}
+
+fn connect_daemon(common: &Common) -> Result<EngineDaemon, crate::daemon::DaemonError> {
+    EngineDaemon::connect(&DaemonTarget::from_env(common.docker_host.as_deref()))
+}
+
+async fn run_inspect(a: InspectArgs) -> u8 {
+    let format = a.common.format;
+    let image = match crate::reference::ImageRef::parse(&a.image) {
+        Ok(i) => i,
+        Err(e) => return report_error(format, exit::USAGE, &e.to_string()),
+    };
+    let host = match &image {
+        crate::reference::ImageRef::Name(n) => vec![n.registry().to_string()],
+        _ => vec![],
+    };
+    let hosts: Vec<&str> = host.iter().map(String::as_str).collect();
+    let reg = match OciRegistry::new(a.common.registry_options(), &hosts) {
+        Ok(r) => r,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
+    };
+    let daemon = if a.no_daemon {
+        None
+    } else {
+        match connect_daemon(&a.common) {
+            Ok(d) => Some(d),
+            Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
+        }
+    };
+    let r = crate::inspect::inspect(&image, a.platform.as_ref(), daemon.as_ref(), &reg).await;
+    match format {
+        Format::Json => print_json(&r),
+        Format::Text => print_inspect(&r),
+    }
+    if r.daemon.is_none() && r.registry.is_none() {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+fn print_inspect(r: &crate::inspect::InspectReport) {
+    println!("{}", r.image);
+    match (&r.daemon, &r.daemon_error) {
+        (Some(d), _) => {
+            println!("├─ daemon ({})", d.store.describe());
+            println!("│  ├─ id:           {}", d.image_id);
+            println!(
+                "│  ├─ platform:     {}",
+                d.platform
+                    .as_ref()
+                    .map_or("unknown".into(), |p| p.to_string())
+            );
+            println!("│  ├─ tags:         {}", list(&d.tags));
+            println!("│  └─ repo digests: {}", list(&d.repo_digests));
+        }
+        (None, Some(e)) => println!("├─ daemon: {e}"),
+        (None, None) => println!("├─ daemon: not asked (--no-daemon)"),
+    }
+    match (&r.registry, &r.registry_error) {
+        (Some(v), _) => {
+            println!("├─ registry: {}", v.reference);
+            if let Some(t) = &v.resolved_from {
+                println!("│  ├─ resolved from: {t}");
+            }
+            println!("│  ├─ media type: {}", v.media_type);
+            let n = v.entries.len();
+            for (i, e) in v.entries.iter().enumerate() {
+                let branch = if i + 1 == n { "└─" } else { "├─" };
+                let platform = e
+                    .platform
+                    .as_ref()
+                    .map_or("(none)".into(), |p| p.to_string());
+                let marked = r
+                    .platform
+                    .as_ref()
+                    .is_some_and(|p| e.platform.as_ref() == Some(p));
+                let mut notes = vec![];
+                if e.attestation {
+                    notes.push(format!(
+                        "attestation{}",
+                        e.attests
+                            .as_ref()
+                            .and_then(|d| d.parse::<crate::digest::Digest>().ok())
+                            .map(|d| format!(" of {}", d.short()))
+                            .unwrap_or_default()
+                    ));
+                }
+                if e.lacks_variant {
+                    notes.push("no variant in index".into());
+                }
+                if marked {
+                    notes.push("<- --platform".into());
+                }
+                if let Some(l) = &r.link {
+                    if l.entry.as_ref() == Some(&e.digest) {
+                        notes.push("<- local image".into());
+                    }
+                }
+                println!(
+                    "│  {branch} {:<16} {}  {:>6} B{}{}",
+                    if e.attestation {
+                        "unknown/unknown".to_string()
+                    } else {
+                        platform
+                    },
+                    e.digest.short(),
+                    e.size,
+                    e.config
+                        .as_ref()
+                        .map(|c| format!("  config {}", c.short()))
+                        .unwrap_or_default(),
+                    if notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  [{}]", notes.join(", "))
+                    }
+                );
+                if let Some(err) = &e.error {
+                    println!("│  {}    error: {err}", if i + 1 == n { " " } else { "│" });
+                }
+            }
+        }
+        (None, Some(e)) => println!("├─ registry: {e}"),
+        (None, None) => println!("├─ registry: not asked"),
+    }
+    match &r.link {
+        Some(l) => println!(
+            "└─ link: {}{}",
+            l.explanation,
+            l.proof
+                .map(|p| format!(" (proof: {})", proof_name(p)))
+                .unwrap_or_default()
+        ),
+        None => println!("└─ link: needs both sides"),
+    }
+}
+
+fn proof_name(p: crate::inspect::Proof) -> &'static str {
+    match p {
+        crate::inspect::Proof::ConfigDigestIsImageId => "config digest = image ID",
+        crate::inspect::Proof::RepoDigests => "RepoDigests",
+        crate::inspect::Proof::ContainerdManifests => "containerd manifests",
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+async fn run_verify(a: VerifyArgs) -> u8 {
+    let format = a.common.format;
+    let reference: crate::reference::Reference = match (&a.image, &a.metadata_file) {
+        (Some(i), _) => match i.parse() {
+            Ok(r) => r,
+            Err(e) => return report_error(format, exit::USAGE, &e.to_string()),
+        },
+        (None, Some(f)) => {
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) => {
+                    return report_error(
+                        format,
+                        exit::USAGE,
+                        &format!("cannot read {}: {e}", f.display()),
+                    )
+                }
+            };
+            match crate::verify::reference_from_metadata(&text) {
+                Ok(r) => r,
+                Err(e) => {
+                    return report_error(format, exit::USAGE, &format!("{}: {e}", f.display()))
+                }
+            }
+        }
+        (None, None) => {
+            return report_error(format, exit::USAGE, "give IMAGE@DIGEST or --metadata-file")
+        }
+    };
+    let reg = match OciRegistry::new(a.common.registry_options(), &[reference.registry()]) {
+        Ok(r) => r,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
+    };
+    let opts = crate::verify::VerifyOptions {
+        expected: a.platforms,
+        allow_extra: a.allow_extra,
+        content: a.content,
+    };
+    let r = match crate::verify::verify(&reg, &reference, &opts).await {
+        Ok(r) => r,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
+    };
+    match format {
+        Format::Json => print_json(&r),
+        Format::Text => {
+            println!("verified digest: {}", r.verified_digest);
+            if let Some(t) = &r.resolved_from {
+                println!("  (resolved once from {t}; the tag may move, this digest will not)");
+            }
+            println!("media type: {}", r.media_type);
+            for p in &r.platforms {
+                println!(
+                    "  {:<16} {}  config says {}{}",
+                    p.platform
+                        .as_ref()
+                        .map_or("(none)".into(), |x| x.to_string()),
+                    p.digest.short(),
+                    p.config_platform
+                        .as_ref()
+                        .map_or("?".into(), |x| x.to_string()),
+                    p.content
+                        .as_ref()
+                        .map(|c| format!(
+                            "  content: {} ({} ELF executables in {} layers)",
+                            c.verdict, c.elf_files, c.layers
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+            if r.attestations_ignored > 0 {
+                println!(
+                    "  ({} attestation manifests ignored)",
+                    r.attestations_ignored
+                );
+            }
+            for p in &r.problems {
+                println!("MISMATCH {}", crate::verify::describe(p));
+            }
+            println!(
+                "{}",
+                if r.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                }
+            );
+        }
+    }
+    if r.verified {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+async fn run_diagnose(a: DiagnoseArgs) -> u8 {
+    let format = a.common.format;
+    let path = default_analyzed(a.analyzed);
+    let file = match AnalyzedFile::load(&path) {
+        Ok(f) => f,
+        Err(e) => return report_error(format, exit::USAGE, &e.to_string()),
+    };
+    let daemon = match connect_daemon(&a.common) {
+        Ok(d) => d,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
+    };
+    let hosts: Vec<String> = file
+        .view()
+        .ok()
+        .and_then(|v| v.run_image)
+        .and_then(|r| r.reference)
+        .and_then(|r| r.parse::<crate::reference::Reference>().ok())
+        .map(|r| r.registry().to_string())
+        .into_iter()
+        .collect();
+    let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let reg = match OciRegistry::new(a.common.registry_options(), &host_refs) {
+        Ok(r) => r,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
+    };
+    let registry = if a.daemon_only { None } else { Some(&reg) };
+    let r = match crate::diagnose::diagnose(&file, a.platform, &daemon, registry).await {
+        Ok(r) => r,
+        Err(e @ crate::diagnose::DiagnoseError::Daemon(_)) => {
+            return report_error(format, exit::FAILED, &e.to_string())
+        }
+        Err(e) => return report_error(format, exit::USAGE, &e.to_string()),
+    };
+    match format {
+        Format::Json => print_json(&r),
+        Format::Text => {
+            println!("{}: [run-image] reference = {}", r.file, r.reference);
+            if let Some(p) = &r.platform {
+                println!("  platform: {p}");
+            }
+            println!(
+                "  export: {}",
+                if r.export_will_work {
+                    "will find the run image"
+                } else {
+                    "WILL FAIL"
+                }
+            );
+            println!("  {}", r.explanation);
+            if !r.export_will_work {
+                if let Some(e) = r.lifecycle_error {
+                    println!("  lifecycle reports: {e}");
+                }
+                for i in &r.local_images {
+                    println!(
+                        "  local: {} {} tags={} digests={}",
+                        i.image_id,
+                        i.platform.as_ref().map_or("?".into(), |p| p.to_string()),
+                        list(&i.tags),
+                        list(&i.repo_digests)
+                    );
+                }
+                if let Some(p) = &r.registry_platform {
+                    println!("  registry: the reference's digest is the {p} image");
+                }
+            }
+            if let Some(t) = &r.top_layer {
+                println!(
+                    "  top layer: [metadata.run-image] {} local {} ({})",
+                    t.recorded,
+                    t.local.as_deref().unwrap_or("?"),
+                    if t.same {
+                        "same run image as the previous build"
+                    } else {
+                        "the run image changed since the previous build"
+                    }
+                );
+            }
+            if let Some(f) = &r.fix {
+                println!("fix: {f}");
+            }
+        }
+    }
+    if r.export_will_work {
+        exit::OK
+    } else {
+        exit::FAILED
     }
 }

@@ -8,10 +8,15 @@
 pub mod analyzed;
 pub mod cli;
 pub mod daemon;
+pub mod diagnose;
 pub mod digest;
+pub mod elf;
+pub mod inspect;
 pub mod manifest;
 pub mod platform;
 pub mod policy;
 pub mod reconcile;
 pub mod reference;
 pub mod registry;
+pub mod remote;
+pub mod verify;

@@ -370,6 +370,41 @@ impl OciRegistry {
     }
 }
 
+impl OciRegistry {
+    /// A blob as a stream of chunks, for bounded-memory reads of layers. oci-client checks the
+    /// digest as the stream ends: a body that does not hash to `digest` ends in an error.
+    pub async fn blob_stream(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<
+        futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
+        RegistryError,
+    > {
+        let r = repo.with_digest(digest).to_oci();
+        let auth = self.auth_for(repo.registry()).await;
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &auth)
+            .await;
+        let desc = oci_client::manifest::OciDescriptor {
+            digest: digest.to_string(),
+            ..Default::default()
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let s = tokio::time::timeout(self.opts.timeout, self.client.pull_blob_stream(&r, &desc))
+            .await
+            .map_err(|_| RegistryError::Timeout {
+                reference: repo.with_digest(digest).to_string(),
+                secs: self.opts.timeout.as_secs(),
+                attempts: 1,
+            })?
+            .map_err(|e| match self.classify(repo, e) {
+                Attempt::Final(e) | Attempt::Retry(e) => e,
+            })?;
+        Ok(s.stream)
+    }
+}
+
 enum Attempt {
     Final(RegistryError),
     Retry(RegistryError),

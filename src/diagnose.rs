@@ -1,0 +1,265 @@
+//! `runref diagnose`: will a daemon export find the run image? Looks it up exactly as the
+//! exporter does (by `[run-image] reference`), explains a miss in the user's words, and ends
+//! with the `runref reconcile` command that fixes it.
+
+use crate::analyzed::AnalyzedFile;
+use crate::daemon::{Daemon, DaemonError, LocalImage};
+use crate::inspect::DaemonSide;
+use crate::platform::Platform;
+use crate::reconcile::decide::{provides, Mode};
+use crate::reconcile::fetch_remote;
+use crate::reference::{ImageRef, Reference};
+use crate::registry::Registry;
+
+/// The exporter's error when its daemon lookup finds nothing (lifecycle#1456).
+pub const LIFECYCLE_ERROR: &str =
+    "ERROR: failed to export: get run image top layer SHA: image has no layers";
+
+/// Why the export will fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A per-arch registry digest the daemon does not hold; a local image is that platform.
+    PerArchDigestNotInDaemon,
+    /// The run image is in the daemon only (never pushed) but the reference is a registry digest.
+    DaemonOnlyImage,
+    /// The run image is in the daemon, for another platform.
+    WrongPlatform,
+    /// The run image is not in the daemon at all.
+    Absent,
+    /// An image ID the daemon does not know; the containerd store uses other IDs.
+    ContainerdIdForm,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TopLayer {
+    /// `[metadata.run-image] top-layer`: the run image the previous app image was built on.
+    pub recorded: String,
+    pub local: Option<String>,
+    pub same: bool,
+}
+
+/// The diagnosis. JSON field names are a contract (README).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DiagnoseReport {
+    pub file: String,
+    pub reference: String,
+    pub platform: Option<Platform>,
+    pub export_will_work: bool,
+    /// The image the exporter would find.
+    pub found: Option<DaemonSide>,
+    pub cause: Option<Cause>,
+    pub explanation: String,
+    /// The lifecycle error the user sees for this cause.
+    pub lifecycle_error: Option<&'static str>,
+    /// Local images of the run image's repository.
+    pub local_images: Vec<DaemonSide>,
+    /// What the registry says the reference's digest is (unless --daemon-only).
+    pub registry_platform: Option<Platform>,
+    pub top_layer: Option<TopLayer>,
+    /// The command that fixes the case, when one does.
+    pub fix: Option<String>,
+    pub registry_requests: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error(transparent)]
+    Analyzed(#[from] crate::analyzed::AnalyzedError),
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+fn fix(policy: &str, platform: Option<&Platform>, file: &str) -> String {
+    let p = platform
+        .map(|p| format!(" --platform {p}"))
+        .unwrap_or_default();
+    format!("runref reconcile --daemon --pull-policy {policy}{p} {file}")
+}
+
+/// Diagnoses `file` against `daemon`; asks the registry only when `registry` is given.
+pub async fn diagnose<D: Daemon, R: Registry>(
+    file: &AnalyzedFile,
+    platform: Option<Platform>,
+    daemon: &D,
+    registry: Option<&R>,
+) -> Result<DiagnoseReport, DiagnoseError> {
+    let view = file.view()?;
+    let path = file.path().display().to_string();
+    let run = view
+        .run_image
+        .ok_or_else(|| DiagnoseError::Input(format!("{path}: no [run-image] table")))?;
+    let raw = run
+        .reference
+        .clone()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| DiagnoseError::Input(format!("{path}: [run-image] reference is empty")))?;
+    let reference = ImageRef::parse(&raw)
+        .map_err(|e| DiagnoseError::Input(format!("{path}: [run-image] reference: {e}")))?;
+    let image_name: Option<Reference> = run.image.as_deref().and_then(|i| i.parse().ok());
+    let given = platform.or_else(|| run.target.as_ref().and_then(|t| t.platform()));
+
+    // Exactly the exporter's lookup: the reference string as written.
+    let (info, found) = tokio::join!(daemon.info(), daemon.inspect(&raw));
+    let info = info?;
+    let found = found?;
+    let mut report = DiagnoseReport {
+        file: path.clone(),
+        reference: raw.clone(),
+        platform: given.clone(),
+        export_will_work: false,
+        found: None,
+        cause: None,
+        explanation: String::new(),
+        lifecycle_error: None,
+        local_images: vec![],
+        registry_platform: None,
+        top_layer: None,
+        fix: None,
+        registry_requests: 0,
+    };
+    let top_layer = |img: &LocalImage| {
+        view.metadata_run_image
+            .as_ref()
+            .and_then(|m| m.top_layer.clone())
+            .map(|recorded| TopLayer {
+                same: img.top_layer.as_deref() == Some(recorded.as_str()),
+                local: img.top_layer.clone(),
+                recorded,
+            })
+    };
+
+    if let Some(img) = found {
+        report.top_layer = top_layer(&img);
+        report.found = Some(DaemonSide::new(&img, &info));
+        match &given {
+            Some(p) if !provides(&img, p) => {
+                report.cause = Some(Cause::WrongPlatform);
+                report.explanation = format!(
+                    "the exporter finds {raw} as image {}, but it is for {}, not {p}: the app image would be built on the wrong platform's run image",
+                    img.id,
+                    img.platform.as_ref().map_or("an unknown platform".into(), |x| x.to_string())
+                );
+                report.fix = Some(fix("if-not-present", Some(p), &path));
+            }
+            _ => {
+                report.export_will_work = true;
+                report.explanation = format!(
+                    "the exporter will find the run image: {raw} is image {} in the daemon",
+                    img.id
+                );
+            }
+        }
+        return Ok(report);
+    }
+
+    // Not found: look at the repository's local images, and (unless told not to) ask the
+    // registry what the digest is.
+    let repo = match &reference {
+        ImageRef::Name(n) => Some(n.clone()),
+        ImageRef::Id(_) => image_name.clone(),
+    };
+    let locals = match &repo {
+        Some(r) => daemon.images_of(r).await?,
+        None => vec![],
+    };
+    report.local_images = locals.iter().map(|i| DaemonSide::new(i, &info)).collect();
+    let digest = match &reference {
+        ImageRef::Name(n) => n.digest().cloned(),
+        ImageRef::Id(_) => None,
+    };
+    if let (Some(reg), Some(n), Some(_)) = (registry, &repo, &digest) {
+        let p = given.clone().unwrap_or_else(|| info.platform.clone());
+        if let Ok(remote) = fetch_remote(reg, n, &p, Mode::Registry).await {
+            report.registry_platform = remote.config_platform.clone().or_else(|| {
+                remote
+                    .index
+                    .as_ref()
+                    .map(|_| p.clone())
+                    .filter(|_| remote.entry.is_some())
+            });
+        }
+        report.registry_requests = reg.requests();
+    }
+    // The platform the build targets: given, else what the restorer chose, else the daemon's.
+    let target = given
+        .clone()
+        .or_else(|| report.registry_platform.clone())
+        .unwrap_or_else(|| info.platform.clone());
+    report.platform = Some(target.clone());
+    let mut for_target: Vec<&LocalImage> = locals.iter().filter(|i| provides(i, &target)).collect();
+    // The image still tagged in the repository is the latest pull; older pulls keep digests only.
+    if let Some(r) = &repo {
+        for_target.sort_by_key(|i| !i.tagged_in(r));
+    }
+    let defaulted = given.is_none() && report.registry_platform.is_none();
+    let hint = if defaulted {
+        format!(" ({target} is only the daemon's platform; pass --platform if the build targets another)")
+    } else {
+        String::new()
+    };
+    let fix_platform = Some(&target);
+
+    report.lifecycle_error = Some(LIFECYCLE_ERROR);
+    match (&reference, digest) {
+        (ImageRef::Name(n), Some(d)) if !for_target.is_empty() => {
+            let img = for_target[0];
+            let daemon_only = !img.known_to_registry(n);
+            if daemon_only {
+                report.cause = Some(Cause::DaemonOnlyImage);
+                report.explanation = format!(
+                    "{} exists only in this daemon (image {}, never pushed or pulled), but the reference is the registry digest {d}: \
+                     the restorer resolved it from the registry, where that name is not this image",
+                    n.name(),
+                    img.id
+                );
+                report.fix = Some(fix("never", fix_platform, &path));
+            } else {
+                report.cause = Some(Cause::PerArchDigestNotInDaemon);
+                report.explanation = format!(
+                    "the restorer wrote the per-architecture manifest digest {d}; the daemon holds the {target} run image as {} \
+                     but knows it only by {} (lifecycle#1457)",
+                    img.id,
+                    if img.repo_digests.is_empty() {
+                        "its tags".to_string()
+                    } else {
+                        img.repo_digests.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+                    }
+                );
+                report.fix = Some(fix("never", fix_platform, &path));
+            }
+        }
+        (ImageRef::Id(_), _) if locals.iter().any(|i| i.descriptor.is_some()) => {
+            report.cause = Some(Cause::ContainerdIdForm);
+            report.explanation = format!(
+                "the daemon has no image with ID {raw}; this daemon uses the containerd image store, whose image IDs are \
+                 manifest/index digests, not config digests: the ID was probably written against another daemon"
+            );
+            report.fix = Some(fix("if-not-present", fix_platform, &path));
+        }
+        _ if !locals.is_empty() => {
+            report.cause = Some(Cause::WrongPlatform);
+            report.explanation = format!(
+                "the daemon has no {target} image for {raw}; it has: {}{hint}",
+                locals
+                    .iter()
+                    .map(|i| format!(
+                        "{} ({})",
+                        i.id,
+                        i.platform.as_ref().map_or("?".into(), |p| p.to_string())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            report.fix = Some(fix("if-not-present", fix_platform, &path));
+        }
+        _ => {
+            report.cause = Some(Cause::Absent);
+            report.explanation = format!("the run image {raw} is not in the daemon at all{hint}");
+            report.fix = Some(fix("if-not-present", fix_platform, &path));
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,188 @@
+//! `runref inspect`: the daemon's view and the registry's view of one image side by side, and
+//! the link between them (which index entry the local image is, and how that was proven).
+
+use crate::daemon::{Daemon, DaemonInfo, LocalImage, StoreKind};
+use crate::digest::Digest;
+use crate::platform::Platform;
+use crate::reference::{ImageRef, Reference};
+use crate::registry::Registry;
+use crate::remote::{remote_view, RemoteView};
+
+/// The daemon side.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DaemonSide {
+    pub image_id: String,
+    pub tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub platform: Option<Platform>,
+    pub store: StoreKind,
+    pub top_layer: Option<String>,
+}
+
+impl DaemonSide {
+    pub fn new(img: &LocalImage, info: &DaemonInfo) -> DaemonSide {
+        DaemonSide {
+            image_id: img.id.long(),
+            tags: img.repo_tags.clone(),
+            repo_digests: img.repo_digests.iter().map(|r| r.to_string()).collect(),
+            platform: img.platform.clone(),
+            store: img.store_kind(info),
+            top_layer: img.top_layer.clone(),
+        }
+    }
+}
+
+/// How the local image was tied to a registry entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proof {
+    /// Classic store and podman: image ID = the entry's config digest.
+    ConfigDigestIsImageId,
+    /// The daemon records the entry's digest in RepoDigests (podman).
+    RepoDigests,
+    /// The containerd store lists the entry as available.
+    ContainerdManifests,
+}
+
+/// The link between the two sides.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Link {
+    /// The index entry (or single manifest) the local image is; null when unproven.
+    pub entry: Option<Digest>,
+    pub platform: Option<Platform>,
+    pub proof: Option<Proof>,
+    /// Whether the daemon records the top (index) digest for this image.
+    pub daemon_knows_top_digest: bool,
+    pub explanation: String,
+}
+
+/// The inspect result. JSON field names are a contract (README).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InspectReport {
+    pub image: String,
+    pub platform: Option<Platform>,
+    pub daemon: Option<DaemonSide>,
+    pub daemon_error: Option<String>,
+    pub registry: Option<RemoteView>,
+    pub registry_error: Option<String>,
+    pub link: Option<Link>,
+    pub registry_requests: usize,
+}
+
+/// Ties `img` to an entry of `view`, with the strongest proof available.
+pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
+    let knows_top =
+        img.has_repo_digest(repo, &view.digest) || img.descriptor.as_ref() == Some(&view.digest);
+    for e in view.runnable() {
+        let proof = if e.config.as_ref() == Some(img.id.digest()) {
+            Some(Proof::ConfigDigestIsImageId)
+        } else if img.has_repo_digest(repo, &e.digest) && view.is_index {
+            Some(Proof::RepoDigests)
+        } else if img.manifest(&e.digest).is_some_and(|m| m.available) {
+            Some(Proof::ContainerdManifests)
+        } else {
+            None
+        };
+        if let Some(proof) = proof {
+            return Link {
+                entry: Some(e.digest.clone()),
+                platform: e.platform.clone(),
+                proof: Some(proof),
+                daemon_knows_top_digest: knows_top,
+                explanation: format!(
+                    "the local image is the {} entry {}",
+                    e.platform
+                        .as_ref()
+                        .map_or("(no platform)".into(), |p| p.to_string()),
+                    e.digest
+                ),
+            };
+        }
+    }
+    Link {
+        entry: None,
+        platform: None,
+        proof: None,
+        daemon_knows_top_digest: knows_top,
+        explanation: if knows_top {
+            "the daemon records the registry digest, but no entry's config matches the local image ID (containerd store without per-platform data?)".into()
+        } else {
+            "no registry entry matches the local image: a different build, or a daemon-only image"
+                .into()
+        },
+    }
+}
+
+/// Inspects `image` in the daemon (unless `daemon` is None) and the registry, concurrently.
+pub async fn inspect<D: Daemon, R: Registry>(
+    image: &ImageRef,
+    platform: Option<&Platform>,
+    daemon: Option<&D>,
+    reg: &R,
+) -> InspectReport {
+    let daemon_name = match image {
+        ImageRef::Id(id) => id.long(),
+        ImageRef::Name(n) => n.to_string(),
+    };
+    let daemon_side = async {
+        match daemon {
+            None => None,
+            Some(d) => Some(tokio::join!(d.info(), d.inspect(&daemon_name))),
+        }
+    };
+    let registry_ref = match image {
+        ImageRef::Name(n) => Some(n.clone()),
+        ImageRef::Id(_) => None,
+    };
+    let registry_side = async {
+        match &registry_ref {
+            Some(r) => Some(remote_view(reg, r, false).await),
+            None => None,
+        }
+    };
+    let (d, mut r) = tokio::join!(daemon_side, registry_side);
+
+    let mut report = InspectReport {
+        image: image.to_string(),
+        platform: platform.cloned(),
+        daemon: None,
+        daemon_error: None,
+        registry: None,
+        registry_error: None,
+        link: None,
+        registry_requests: 0,
+    };
+    let mut local = None;
+    match d {
+        None => {}
+        Some((Ok(info), Ok(Some(img)))) => {
+            report.daemon = Some(DaemonSide::new(&img, &info));
+            local = Some(img);
+        }
+        Some((_, Ok(None))) => {
+            report.daemon_error = Some(format!("the daemon has no image {image}"))
+        }
+        Some((Err(e), _)) | Some((_, Err(e))) => report.daemon_error = Some(e.to_string()),
+    }
+    // Given an ID, the registry side is the repository the daemon pulled it from.
+    let mut repo = registry_ref.clone();
+    if r.is_none() {
+        if let Some(rd) = local.as_ref().and_then(|l| l.repo_digests.first()) {
+            repo = Some(rd.clone());
+            r = Some(remote_view(reg, rd, false).await);
+        } else if local.is_some() {
+            report.registry_error =
+                Some("the daemon records no registry digest for this image (daemon-only)".into());
+        }
+    }
+    match r {
+        Some(Ok(v)) => report.registry = Some(v),
+        Some(Err(e)) => report.registry_error = Some(e.to_string()),
+        None => {}
+    }
+    if let (Some(img), Some(view), Some(repo)) = (&local, &report.registry, &repo) {
+        report.link = Some(link(img, repo, view));
+    }
+    report.registry_requests = reg.requests();
+    report
+}

@@ -1,0 +1,374 @@
+//! `runref verify`: prove, by digest, which platforms a pushed image really has (seed 000).
+//!
+//! Only digests are fetched: a tag is resolved once and the digest it resolved to is what is
+//! verified and reported. Every expected platform needs exactly one runnable entry
+//! (attestations ignored, variants normalised); each entry's config must declare the entry's
+//! platform; with `--content` the executables inside must be built for it.
+
+use crate::digest::Digest;
+use crate::elf::{scan_layer, ElfFile};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::{OciRegistry, Registry, RegistryError};
+use crate::remote::{remote_view, RemoteEntry, RemoteView};
+use futures_util::StreamExt;
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub expected: Vec<Platform>,
+    pub allow_extra: bool,
+    pub content: bool,
+}
+
+/// A reason verification failed. JSON: `{"kind": "...", ...}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Problem {
+    /// An expected platform has no runnable entry.
+    Missing { platform: Platform },
+    /// An expected platform has several runnable entries.
+    Duplicate {
+        platform: Platform,
+        digests: Vec<Digest>,
+    },
+    /// A platform that was not expected (without --allow-extra).
+    Unexpected { platform: String, digest: Digest },
+    /// The config declares another platform than the index entry.
+    ConfigDisagrees {
+        digest: Digest,
+        index_platform: String,
+        config_platform: String,
+    },
+    /// Executables of another machine type than the claimed architecture.
+    ContentDisagrees {
+        platform: String,
+        digest: Digest,
+        files: Vec<ElfFile>,
+    },
+    /// No ELF executable found: the architecture could not be proven from content.
+    Unproven { platform: String, digest: Digest },
+    /// A manifest, config or layer could not be read.
+    Unreadable { digest: Digest, error: String },
+}
+
+/// What `--content` found for one platform.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContentResult {
+    pub layers: usize,
+    pub elf_files: usize,
+    /// `proven`, `mismatch` or `unproven`.
+    pub verdict: &'static str,
+    /// Up to 20 sample files, for the report.
+    pub sample: Vec<ElfFile>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlatformResult {
+    pub platform: Option<Platform>,
+    pub digest: Digest,
+    pub config: Option<Digest>,
+    pub config_platform: Option<Platform>,
+    pub content: Option<ContentResult>,
+}
+
+/// The verification result. JSON field names are a contract (README).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    /// `name@digest` that was verified.
+    pub verified_digest: String,
+    /// The tag given, when it was resolved to `verified_digest`.
+    pub resolved_from: Option<String>,
+    pub media_type: String,
+    pub verified: bool,
+    pub expected: Vec<Platform>,
+    pub platforms: Vec<PlatformResult>,
+    pub attestations_ignored: usize,
+    pub problems: Vec<Problem>,
+    pub registry_requests: usize,
+}
+
+/// Reads buildx's `--metadata-file` JSON: `image.name` (first of a comma list) and
+/// `containerimage.digest`.
+pub fn reference_from_metadata(text: &str) -> Result<Reference, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let digest = v["containerimage.digest"].as_str().ok_or(
+        "no \"containerimage.digest\" (was the image pushed? buildx writes it only with --push)",
+    )?;
+    let name = v["image.name"]
+        .as_str()
+        .ok_or("no \"image.name\"")?
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .trim();
+    let r: Reference = name.parse().map_err(|e| format!("image.name: {e}"))?;
+    let d: Digest = digest
+        .parse()
+        .map_err(|e| format!("containerimage.digest: {e}"))?;
+    Ok(r.with_digest(&d))
+}
+
+/// The pure part: expected platforms and config agreement, from a fetched view.
+pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let runnable: Vec<&RemoteEntry> = view.runnable().collect();
+    for want in &opts.expected {
+        let hits: Vec<&&RemoteEntry> = runnable
+            .iter()
+            .filter(|e| e.platform.as_ref() == Some(want))
+            .collect();
+        match hits.len() {
+            0 => problems.push(Problem::Missing {
+                platform: want.clone(),
+            }),
+            1 => {}
+            _ => problems.push(Problem::Duplicate {
+                platform: want.clone(),
+                digests: hits.iter().map(|e| e.digest.clone()).collect(),
+            }),
+        }
+    }
+    for e in &runnable {
+        if let Some(err) = &e.error {
+            problems.push(Problem::Unreadable {
+                digest: e.digest.clone(),
+                error: err.clone(),
+            });
+        }
+        let expected = e
+            .platform
+            .as_ref()
+            .is_some_and(|p| opts.expected.contains(p));
+        if !opts.allow_extra && !opts.expected.is_empty() && !expected {
+            problems.push(Problem::Unexpected {
+                platform: e.platform.as_ref().map_or("none".into(), |p| p.to_string()),
+                digest: e.digest.clone(),
+            });
+        }
+        if let (Some(ip), Some(cp)) = (&e.platform, &e.config_platform) {
+            if ip != cp {
+                problems.push(Problem::ConfigDisagrees {
+                    digest: e.digest.clone(),
+                    index_platform: ip.to_string(),
+                    config_platform: cp.to_string(),
+                });
+            }
+        }
+    }
+    problems
+}
+
+/// Streams every layer of `entry` through the ELF scanner, one layer at a time, with at most a
+/// few chunks in flight.
+async fn scan_entry(
+    reg: &OciRegistry,
+    repo: &Reference,
+    entry: &RemoteEntry,
+) -> Result<Vec<ElfFile>, String> {
+    let mut found = Vec::new();
+    for layer in &entry.layers {
+        let digest = layer.digest().map_err(|e| e.to_string())?;
+        let mut stream = reg
+            .blob_stream(repo, &digest)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
+        let scanner = tokio::task::spawn_blocking(move || scan_layer(ChannelReader::new(rx)));
+        let mut stream_err = None;
+        while let Some(chunk) = stream.next().await {
+            let failed = chunk.is_err();
+            let tx2 = tx.clone();
+            // A blocking send would stall the runtime; hand it to the blocking pool.
+            let sent = tokio::task::spawn_blocking(move || tx2.send(chunk).is_ok())
+                .await
+                .unwrap_or(false);
+            if failed || !sent {
+                stream_err = Some(format!("layer {digest}: stream ended with an error"));
+                break;
+            }
+        }
+        drop(tx);
+        let scanned = scanner
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("layer {digest}: {e}"))?;
+        if let Some(e) = stream_err {
+            return Err(e);
+        }
+        found.extend(scanned);
+    }
+    Ok(found)
+}
+
+/// A `Read` over chunks arriving on a bounded channel.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    cur: bytes::Bytes,
+}
+
+impl ChannelReader {
+    fn new(rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Self {
+        ChannelReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => self.cur = b,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur.split_to(n));
+        Ok(n)
+    }
+}
+
+fn content_verdict(entry: &RemoteEntry, files: Vec<ElfFile>) -> (ContentResult, Option<Problem>) {
+    let claimed = entry.platform.as_ref().map(|p| p.arch().to_string());
+    let wrong: Vec<ElfFile> = files
+        .iter()
+        .filter(|f| f.arch.map(str::to_string) != claimed)
+        .cloned()
+        .collect();
+    let platform = entry
+        .platform
+        .as_ref()
+        .map_or("none".into(), |p| p.to_string());
+    let (verdict, problem) = if files.is_empty() {
+        (
+            "unproven",
+            Some(Problem::Unproven {
+                platform,
+                digest: entry.digest.clone(),
+            }),
+        )
+    } else if !wrong.is_empty() {
+        (
+            "mismatch",
+            Some(Problem::ContentDisagrees {
+                platform,
+                digest: entry.digest.clone(),
+                files: wrong.into_iter().take(20).collect(),
+            }),
+        )
+    } else {
+        ("proven", None)
+    };
+    (
+        ContentResult {
+            layers: entry.layers.len(),
+            elf_files: files.len(),
+            verdict,
+            sample: files.into_iter().take(20).collect(),
+        },
+        problem,
+    )
+}
+
+/// Verifies `reference` (by digest; a tag is resolved once).
+pub async fn verify(
+    reg: &OciRegistry,
+    reference: &Reference,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport, RegistryError> {
+    let view = remote_view(reg, reference, true).await?;
+    let mut problems = check_platforms(&view, opts);
+    let mut platforms: Vec<PlatformResult> = view
+        .runnable()
+        .map(|e| PlatformResult {
+            platform: e.platform.clone(),
+            digest: e.digest.clone(),
+            config: e.config.clone(),
+            config_platform: e.config_platform.clone(),
+            content: None,
+        })
+        .collect();
+    if opts.content {
+        let runnable: Vec<&RemoteEntry> = view.runnable().collect();
+        let scans =
+            futures_util::future::join_all(runnable.iter().map(|e| scan_entry(reg, reference, e)))
+                .await;
+        for ((entry, scan), result) in runnable.iter().zip(scans).zip(platforms.iter_mut()) {
+            match scan {
+                Ok(files) => {
+                    let (c, p) = content_verdict(entry, files);
+                    result.content = Some(c);
+                    problems.extend(p);
+                }
+                Err(error) => problems.push(Problem::Unreadable {
+                    digest: entry.digest.clone(),
+                    error,
+                }),
+            }
+        }
+    }
+    Ok(VerifyReport {
+        verified_digest: view.reference.clone(),
+        resolved_from: view.resolved_from.clone(),
+        media_type: view.media_type.clone(),
+        verified: problems.is_empty(),
+        expected: opts.expected.clone(),
+        platforms,
+        attestations_ignored: view.entries.iter().filter(|e| e.attestation).count(),
+        problems,
+        registry_requests: reg.requests(),
+    })
+}
+
+/// One line per problem, for people.
+pub fn describe(p: &Problem) -> String {
+    match p {
+        Problem::Missing { platform } => format!("{platform}: no runnable image for this platform"),
+        Problem::Duplicate { platform, digests } => format!(
+            "{platform}: {} runnable entries ({})",
+            digests.len(),
+            digests.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
+        ),
+        Problem::Unexpected { platform, digest } => {
+            format!("{platform}: not expected ({}); use --allow-extra to accept it", digest.short())
+        }
+        Problem::ConfigDisagrees { digest, index_platform, config_platform } => format!(
+            "{index_platform}: the index says {index_platform} but the config of {} says {config_platform}",
+            digest.short()
+        ),
+        Problem::ContentDisagrees { platform, files, .. } => format!(
+            "{platform}: executables built for another machine: {}",
+            files
+                .iter()
+                .take(5)
+                .map(|f| format!("/{} is {}", f.path.trim_start_matches('/'), f.elf.describe()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Problem::Unproven { platform, digest } => format!(
+            "{platform}: no ELF executable in {}; the architecture cannot be proven from content",
+            digest.short()
+        ),
+        Problem::Unreadable { digest, error } => format!("{}: {error}", digest.short()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildx_metadata() {
+        let j = r#"{"buildx.build.ref":"x","containerimage.digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","image.name":"reg.example.com/app:1,reg.example.com/app:latest"}"#;
+        let r = reference_from_metadata(j).unwrap();
+        assert_eq!(
+            r.to_string(),
+            "reg.example.com/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        );
+        assert!(reference_from_metadata(r#"{"image.name":"a"}"#)
+            .unwrap_err()
+            .contains("containerimage.digest"));
+    }
+}
