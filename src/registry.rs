@@ -6,6 +6,7 @@
 use crate::digest::Digest;
 use crate::manifest::{ImageConfig, Manifest, ManifestError, ACCEPT};
 use crate::reference::Reference;
+use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -342,32 +343,6 @@ impl OciRegistry {
             },
         })
     }
-
-    /// Streams a blob (layer) into `out`, verified against `digest` by oci-client.
-    pub async fn blob<W: tokio::io::AsyncWrite + Unpin + Send>(
-        &self,
-        repo: &Reference,
-        digest: &Digest,
-        out: W,
-    ) -> Result<(), RegistryError> {
-        let r = repo.with_digest(digest).to_oci();
-        let auth = self.auth_for(repo.registry()).await;
-        self.client
-            .store_auth_if_needed(r.resolve_registry(), &auth)
-            .await;
-        let desc = oci_client::manifest::OciDescriptor {
-            digest: digest.to_string(),
-            ..Default::default()
-        };
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        // A layer stream is not retried: a partial write cannot be taken back.
-        self.client
-            .pull_blob(&r, &desc, out)
-            .await
-            .map_err(|e| match self.classify(repo, e) {
-                Attempt::Final(e) | Attempt::Retry(e) => e,
-            })
-    }
 }
 
 impl OciRegistry {
@@ -466,24 +441,30 @@ impl Registry for OciRegistry {
         repo: &Reference,
         digest: &Digest,
     ) -> Result<ImageConfig, RegistryError> {
-        let mut buf = Vec::new();
         let bad = |source| RegistryError::Manifest {
             reference: repo.with_digest(digest).to_string(),
             source,
         };
-        for n in 1..=self.opts.attempts.max(1) {
+        let attempts = self.opts.attempts.max(1);
+        let mut buf = Vec::new();
+        for n in 1..=attempts {
             buf.clear();
-            match tokio::time::timeout(self.opts.timeout, self.blob(repo, digest, &mut buf)).await {
-                Ok(Ok(())) => break,
-                Ok(Err(e @ RegistryError::Server { status, .. }))
-                    if status >= 500 || status == 429 =>
-                {
-                    if n == self.opts.attempts.max(1) {
-                        return Err(e);
-                    }
+            let read = async {
+                let mut s = self.blob_stream(repo, digest).await?;
+                while let Some(chunk) = s.next().await {
+                    buf.extend_from_slice(&chunk.map_err(|e| RegistryError::Other {
+                        reference: repo.with_digest(digest).to_string(),
+                        detail: e.to_string(),
+                    })?);
                 }
+                Ok::<(), RegistryError>(())
+            };
+            match tokio::time::timeout(self.opts.timeout, read).await {
+                Ok(Ok(())) => break,
+                Ok(Err(RegistryError::Server { status, .. }))
+                    if (status >= 500 || status == 429) && n < attempts => {}
                 Ok(Err(e)) => return Err(e),
-                Err(_) if n < self.opts.attempts.max(1) => {}
+                Err(_) if n < attempts => {}
                 Err(_) => {
                     return Err(RegistryError::Timeout {
                         reference: repo.with_digest(digest).to_string(),

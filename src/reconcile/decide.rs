@@ -116,9 +116,9 @@ pub struct Facts {
 pub enum Need {
     /// Inspect every local image of this repository.
     RepoImages(Reference),
-    /// Fetch this reference from the registry and resolve it for the target platform.
-    /// `config`: also fetch what tells the entry's config digest and platform.
-    Remote { reference: Reference, config: bool },
+    /// Fetch this reference from the registry and resolve it for the target platform (daemon
+    /// mode also learns the entry's config digest; registry mode a single manifest's platform).
+    Remote { reference: Reference },
     /// Pull this reference for the target platform, then inspect again.
     Pull(Reference),
 }
@@ -291,12 +291,7 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
         _ => name.clone(),
     };
     let remote = match &f.remote {
-        None => {
-            return Step::Need(Need::Remote {
-                reference: target,
-                config: true,
-            })
-        }
+        None => return Step::Need(Need::Remote { reference: target }),
         Some(Err(e)) => {
             return fail(
                 FailReason::RegistryFailed,
@@ -447,12 +442,7 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
         return done(img.id.to_string(), Reason::Pulled, Some(img), vec![]);
     };
     let remote = match &f.remote {
-        None => {
-            return Step::Need(Need::Remote {
-                reference: target,
-                config: true,
-            })
-        }
+        None => return Step::Need(Need::Remote { reference: target }),
         Some(Err(e)) => {
             return done(
                 img.id.to_string(),
@@ -577,7 +567,6 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
         if inp.policy != PullPolicy::Never && !matching.is_empty() && f.remote.is_none() {
             return Step::Need(Need::Remote {
                 reference: n.with_digest(d),
-                config: true,
             });
         }
         if let Some(Ok(remote)) = &f.remote {
