@@ -319,13 +319,8 @@ async fn run_reconcile(a: ReconcileArgs) -> u8 {
     let path = default_analyzed(a.analyzed);
     let mut file = match AnalyzedFile::load(&path) {
         Ok(f) => f,
-        Err(e) => {
-            let code = match e {
-                crate::analyzed::AnalyzedError::Read { .. } => exit::USAGE,
-                _ => exit::USAGE,
-            };
-            return report_error(format, code, &e.to_string());
-        }
+        // Unreadable or malformed input: usage error, nothing touched.
+        Err(e) => return report_error(format, exit::USAGE, &e.to_string()),
     };
     let mode = if a.daemon {
         Mode::Daemon
