@@ -32,7 +32,7 @@ async fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
                     let auth = req
                         .lines()
                         .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
-                        .map(|l| l.splitn(2, ':').nth(1).unwrap().trim().to_string());
+                        .map(|l| l.split_once(':').unwrap().1.trim().to_string());
                     if let Some(a) = &auth {
                         s.lock().unwrap().push(a.clone());
                     }
