@@ -176,6 +176,8 @@ impl LocalImage {
 pub enum DaemonError {
     #[error("cannot connect to the Docker daemon at {host}: {detail}\n  is it running? point runref at it with --docker-host or DOCKER_HOST")]
     Connect { host: String, detail: String },
+    #[error("the Docker daemon at {host} expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem")]
+    TlsRequired { host: String },
     #[error("Docker daemon at {host}: {op} failed: {detail}")]
     Api {
         host: String,
@@ -294,6 +296,13 @@ impl EngineDaemon {
                 DaemonError::Connect {
                     host: self.host.clone(),
                     detail: e.to_string(),
+                }
+            }
+            E::DockerResponseServerError { message, .. }
+                if message.contains("HTTP request to an HTTPS server") =>
+            {
+                DaemonError::TlsRequired {
+                    host: self.host.clone(),
                 }
             }
             e => DaemonError::Api {

@@ -17,6 +17,9 @@ pub struct Env {
     pub podman_host: String,
     pub registry: String,
     pub registry_log: PathBuf,
+    /// dockerd's tcp listener with --tlsverify, and the client certificates for it.
+    pub docker_tls_host: String,
+    pub docker_cert_path: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -37,12 +40,14 @@ impl Env {
                 "RUNREF_TEST_PODMAN_HOST",
                 "RUNREF_TEST_REGISTRY",
                 "RUNREF_TEST_REGISTRY_LOG",
+                "RUNREF_TEST_DOCKER_TLS_HOST",
+                "RUNREF_TEST_DOCKER_CERT_PATH",
             ] {
                 if let Some(v) = var(k) {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 4 {
+            if vars.len() < 6 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -73,6 +78,8 @@ impl Env {
                 podman_host: get("RUNREF_TEST_PODMAN_HOST"),
                 registry: get("RUNREF_TEST_REGISTRY"),
                 registry_log: get("RUNREF_TEST_REGISTRY_LOG").into(),
+                docker_tls_host: get("RUNREF_TEST_DOCKER_TLS_HOST"),
+                docker_cert_path: get("RUNREF_TEST_DOCKER_CERT_PATH").into(),
             }
         })
     }
@@ -180,14 +187,27 @@ pub fn runref_bin() -> PathBuf {
 
 /// Runs the runref binary with `args` against `docker_host`.
 pub fn runref(docker_host: &str, args: &[&str]) -> std::process::Output {
+    runref_with(docker_host, &[], args)
+}
+
+/// As [`runref`], with extra environment variables.
+pub fn runref_with(
+    docker_host: &str,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
     Command::new(runref_bin())
         .args(args)
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
         .env("DOCKER_HOST", docker_host)
         .env_remove("CNB_ANALYZED_PATH")
         .env_remove("CNB_USE_DAEMON")
         .env_remove("RUNREF_PULL_POLICY")
         .env("DOCKER_CONFIG", empty_docker_config())
         .env("NO_COLOR", "1")
+        // Last, so they win over the defaults above.
+        .envs(envs.iter().copied())
         .output()
         .expect("runref runs")
 }
