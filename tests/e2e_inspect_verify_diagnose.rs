@@ -3,17 +3,9 @@
 mod support;
 use serde_json::Value;
 use support::fixture::{
-    build_index, docker_archive, elf, push, unique, BuiltIndex, ImageSpec, IndexSpec,
+    build_index, docker_archive, elf, push, push_new, unique, ImageSpec, IndexSpec,
 };
 use support::*;
-
-fn pushed(name: &str, spec: IndexSpec) -> (String, BuiltIndex) {
-    let env = Env::get();
-    let repo = format!("{}/{}", env.registry, unique(name));
-    let built = build_index(&spec, "v1");
-    push(&built, "v1", &format!("{repo}:v1"));
-    (repo, built)
-}
 
 fn run_json(args: &[&str]) -> (i32, Value) {
     let o = runref(&Env::get().docker_host, args);
@@ -36,7 +28,7 @@ fn entry<'a>(v: &'a Value, digest: &str) -> &'a Value {
 #[test]
 fn inspect_links_the_local_image_to_its_index_entry() {
     let env = Env::get();
-    let (repo, b) = pushed(
+    let (repo, b) = push_new(
         "insp",
         IndexSpec::new("insp", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
     );
@@ -76,7 +68,7 @@ fn inspect_links_the_local_image_to_its_index_entry() {
 fn inspect_flags_entries_without_variant_in_a_docker_list() {
     let mut spec = IndexSpec::new("inspv", &["linux/amd64", "linux/arm64/v8"]).docker();
     spec.images[1].entry_without_variant = true;
-    let (repo, b) = pushed("inspv", spec);
+    let (repo, b) = push_new("inspv", spec);
     let (code, v) = run_json(&[
         "inspect",
         "--no-daemon",
@@ -125,7 +117,7 @@ fn inspect_a_daemon_only_image() {
 
 #[test]
 fn verify_passes_by_digest_with_attestations_and_normalised_variants() {
-    let (repo, b) = pushed(
+    let (repo, b) = push_new(
         "ver",
         IndexSpec::new("ver", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
     );
@@ -180,7 +172,7 @@ fn verify_passes_by_digest_with_attestations_and_normalised_variants() {
 fn verify_catches_a_config_that_claims_another_arch() {
     let mut spec = IndexSpec::new("verlie", &["linux/amd64", "linux/arm64"]);
     spec.images[1].config_platform = Some("linux/amd64".into());
-    let (repo, b) = pushed("verlie", spec);
+    let (repo, b) = push_new("verlie", spec);
     let (code, v) = run_json(&[
         "verify",
         &format!("{repo}@{}", b.index_digest),
@@ -207,7 +199,7 @@ fn verify_content_catches_binaries_of_another_machine_and_unproven_platforms() {
     let mut spec = IndexSpec::new("verelf", &["linux/amd64", "linux/arm64", "linux/s390x"]);
     spec.images[1].elf_machine = Some(elf::X86_64); // claims arm64, holds x86-64 executables
     spec.images[2].no_elf = true;
-    let (repo, b) = pushed("verelf", spec);
+    let (repo, b) = push_new("verelf", spec);
     let r = format!("{repo}@{}", b.index_digest);
     let (code, v) = run_json(&[
         "verify",
@@ -258,7 +250,7 @@ fn verify_content_catches_binaries_of_another_machine_and_unproven_platforms() {
 fn verify_a_docker_list_without_variants() {
     let mut spec = IndexSpec::new("verdl", &["linux/amd64", "linux/arm64/v8"]).docker();
     spec.images[1].entry_without_variant = true;
-    let (repo, b) = pushed("verdl", spec);
+    let (repo, b) = push_new("verdl", spec);
     let (code, v) = run_json(&[
         "verify",
         &format!("{repo}@{}", b.index_digest),
@@ -327,7 +319,7 @@ fn verify_reports_the_digest_it_checked_when_the_tag_moves() {
 
 #[test]
 fn verify_reads_buildx_metadata_and_rejects_bad_input() {
-    let (repo, b) = pushed("vermeta", IndexSpec::new("vermeta", &["linux/amd64"]));
+    let (repo, b) = push_new("vermeta", IndexSpec::new("vermeta", &["linux/amd64"]));
     let dir = tempfile::tempdir().unwrap();
     let meta = dir.path().join("metadata.json");
     std::fs::write(
@@ -376,7 +368,7 @@ fn analyzed(reference: &str, top_layer: &str) -> (tempfile::TempDir, String) {
 #[test]
 fn diagnose_the_restorer_digest_then_fix_it() {
     let env = Env::get();
-    let (repo, b) = pushed(
+    let (repo, b) = push_new(
         "diag",
         IndexSpec::new("diag", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
     );
@@ -454,7 +446,7 @@ fn diagnose_absent_wrong_platform_and_daemon_only() {
         .unwrap()
         .contains("--pull-policy if-not-present"));
     // Wrong platform present.
-    let (repo, b) = pushed(
+    let (repo, b) = push_new(
         "diagwp",
         IndexSpec::new("diagwp", &["linux/amd64", "linux/arm64"]),
     );

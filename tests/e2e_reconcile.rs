@@ -3,19 +3,8 @@
 mod support;
 use runref::digest::Digest;
 use serde_json::Value;
-use support::fixture::{
-    build_index, docker_archive, push, unique, BuiltIndex, ImageSpec, IndexSpec,
-};
+use support::fixture::{docker_archive, push_new, unique, ImageSpec, IndexSpec};
 use support::*;
-
-/// Pushes a multi-arch run image and returns (repo, built).
-fn multi_arch(name: &str, spec: IndexSpec) -> (String, BuiltIndex) {
-    let env = Env::get();
-    let repo = format!("{}/{}", env.registry, unique(name));
-    let built = build_index(&spec, "v1");
-    push(&built, "v1", &format!("{repo}:v1"));
-    (repo, built)
-}
 
 /// The analyzed.toml a 0.11 restorer writes: the per-arch digest from the registry.
 fn restorer_file(reference: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
@@ -49,7 +38,7 @@ fn changed_lines(a: &str, b: &str) -> usize {
 #[test]
 fn never_maps_the_restorer_digest_to_the_local_image_without_registry_contact() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "never",
         IndexSpec::new("never", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
     );
@@ -114,7 +103,7 @@ fn never_maps_the_restorer_digest_to_the_local_image_without_registry_contact() 
 #[test]
 fn if_not_present_proves_the_match_with_one_manifest_request() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "inp",
         IndexSpec::new("inp", &["linux/amd64", "linux/arm64"]).with_attestations(),
     );
@@ -142,7 +131,7 @@ fn if_not_present_proves_the_match_with_one_manifest_request() {
 #[test]
 fn podman_proves_the_match_by_repo_digests() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "podman",
         IndexSpec::new("podman", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
     );
@@ -175,7 +164,7 @@ fn podman_proves_the_match_by_repo_digests() {
 #[test]
 fn wrong_platform_present_fails_and_names_what_is_there() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "wrongp",
         IndexSpec::new("wrongp", &["linux/amd64", "linux/arm64"]),
     );
@@ -213,7 +202,7 @@ fn wrong_platform_present_fails_and_names_what_is_there() {
 #[test]
 fn if_not_present_pulls_the_per_arch_digest_when_nothing_is_local() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "pullme",
         IndexSpec::new("pullme", &["linux/amd64", "linux/arm64"]).with_attestations(),
     );
@@ -235,7 +224,7 @@ fn if_not_present_pulls_the_per_arch_digest_when_nothing_is_local() {
 #[test]
 fn always_pulls_and_checks_against_the_registry() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "always",
         IndexSpec::new("always", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
     );
@@ -308,7 +297,7 @@ fn registry_mode_resolves_a_docker_list_without_variants() {
     for s in &mut spec.images {
         s.entry_without_variant = true;
     }
-    let (repo, built) = multi_arch("dlist", spec);
+    let (repo, built) = push_new("dlist", spec);
     let (_d, path, _) = restorer_file(&format!("{repo}:v1"));
     for (platform, want) in [
         ("linux/arm64/v8", "linux/arm64/v8"),
@@ -333,7 +322,7 @@ fn registry_mode_resolves_a_docker_list_without_variants() {
 #[test]
 fn registry_mode_never_chooses_an_attestation() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "attest",
         IndexSpec::new("attest", &["linux/amd64"]).with_attestations(),
     );
@@ -361,7 +350,7 @@ fn registry_mode_never_chooses_an_attestation() {
 #[test]
 fn dry_run_and_check_write_nothing() {
     let env = Env::get();
-    let (repo, built) = multi_arch(
+    let (repo, built) = push_new(
         "dry",
         IndexSpec::new("dry", &["linux/amd64", "linux/arm64"]),
     );

@@ -4,58 +4,41 @@
 use runref::digest::Digest;
 use runref::registry::{OciRegistry, Registry, RegistryOptions};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod support;
+use support::fake_registry::{self, response, Reply};
 
 const BODY: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 const SECRET: &str = "s3cr3t-Pa55";
 
 /// A registry that wants HTTP Basic `runref:s3cr3t-Pa55`; records Authorization headers.
 async fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    tokio::spawn(async move {
-        for _ in 0..32 {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                loop {
-                    let n = match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                    let auth = req
-                        .lines()
-                        .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
-                        .map(|l| l.split_once(':').unwrap().1.trim().to_string());
-                    if let Some(a) = &auth {
-                        s.lock().unwrap().push(a.clone());
-                    }
-                    // base64("runref:s3cr3t-Pa55")
-                    let ok = auth.as_deref() == Some("Basic cnVuLXJlZjpzM2NyM3QtUGE1NQ==")
-                        || auth.as_deref() == Some("Basic cnVucmVmOnMzY3IzdC1QYTU1");
-                    let resp = if ok {
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {}\r\nContent-Length: {}\r\n\r\n{BODY}",
-                            Digest::of(BODY.as_bytes()),
-                            BODY.len()
-                        )
-                    } else {
-                        let b = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-                        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())
-                    };
-                    if sock.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    let addr = fake_registry::serve(move |req| {
+        if let Some(a) = &req.authorization {
+            s.lock().unwrap().push(a.clone());
         }
-    });
+        // base64("runref:s3cr3t-Pa55")
+        if req.authorization.as_deref() == Some("Basic cnVucmVmOnMzY3IzdC1QYTU1") {
+            let digest = Digest::of(BODY.as_bytes()).to_string();
+            let headers = [
+                ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                ("Docker-Content-Digest", digest.as_str()),
+            ];
+            Reply::Full(response("200 OK", &headers, BODY))
+        } else {
+            Reply::Full(response(
+                "401 Unauthorized",
+                &[
+                    ("WWW-Authenticate", "Basic realm=\"test\""),
+                    ("Content-Type", "application/json"),
+                ],
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            ))
+        }
+    })
+    .await;
     (addr, seen)
 }
 

@@ -7,7 +7,9 @@ use runref::registry::{OciRegistry, Registry, RegistryError, RegistryOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod support;
+use support::fake_registry::{self, response, Reply};
 
 #[derive(Clone, Copy)]
 enum Fault {
@@ -27,76 +29,42 @@ const BODY: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.
 
 /// Serves `fault` on a loopback port; counts manifest requests (pings excluded).
 async fn serve(fault: Fault) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
-    tokio::spawn(async move {
-        // Bounded: a test makes a handful of connections.
-        for _ in 0..64 {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let c = c.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                loop {
-                    let n = match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                    let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-                    if path == "/v2/" {
-                        let _ = sock
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-                            .await;
-                        continue;
-                    }
-                    let k = c.fetch_add(1, Ordering::SeqCst);
-                    let digest = Digest::of(BODY.as_bytes());
-                    let ok = |body: &str| {
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {digest}\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                    };
-                    let resp = match fault {
-                        Fault::ServerErrorThenOk(n) if k < n => {
-                            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"
-                                .to_string()
-                        }
-                        Fault::ServerErrorThenOk(_) => ok(BODY),
-                        Fault::TooManyRequests => {
-                            "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nslow"
-                                .to_string()
-                        }
-                        Fault::LyingBody => ok(&BODY.replace("\"layers\":[]", "\"layers\":[ ]")),
-                        Fault::Truncated => {
-                            let head = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {digest}\r\nContent-Length: {}\r\n\r\n",
-                                BODY.len()
-                            );
-                            let _ = sock.write_all(head.as_bytes()).await;
-                            let _ = sock.write_all(&BODY.as_bytes()[..40]).await;
-                            return;
-                        }
-                        Fault::Hang => {
-                            tokio::time::sleep(Duration::from_secs(30)).await;
-                            return;
-                        }
-                        Fault::NotFound => {
-                            let b = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
-                            format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())
-                        }
-                    };
-                    if sock.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    let addr = fake_registry::serve(move |req| {
+        if req.path == "/v2/" {
+            return Reply::Full(response("200 OK", &[], "{}"));
         }
-    });
+        let k = c.fetch_add(1, Ordering::SeqCst);
+        let digest = Digest::of(BODY.as_bytes()).to_string();
+        let headers = [
+            ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+            ("Docker-Content-Digest", digest.as_str()),
+        ];
+        match fault {
+            Fault::ServerErrorThenOk(n) if k < n => {
+                Reply::Full(response("500 Internal Server Error", &[], "oops"))
+            }
+            Fault::ServerErrorThenOk(_) => Reply::Full(response("200 OK", &headers, BODY)),
+            Fault::TooManyRequests => Reply::Full(response("429 Too Many Requests", &[], "slow")),
+            Fault::LyingBody => Reply::Full(response(
+                "200 OK",
+                &headers,
+                &BODY.replace("\"layers\":[]", "\"layers\":[ ]"),
+            )),
+            Fault::Truncated => {
+                let full = response("200 OK", &headers, BODY);
+                Reply::Partial(full[..full.len() - BODY.len() + 40].to_string())
+            }
+            Fault::Hang => Reply::Hang,
+            Fault::NotFound => Reply::Full(response(
+                "404 Not Found",
+                &[("Content-Type", "application/json")],
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+            )),
+        }
+    })
+    .await;
     (addr, count)
 }
 

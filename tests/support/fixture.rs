@@ -414,6 +414,14 @@ pub fn push(built: &BuiltIndex, tag: &str, dest: &str) {
     );
 }
 
+/// Builds `spec`, pushes it as `<registry>/<unique repo>:v1`, returns (repo, built).
+pub fn push_new(name: &str, spec: IndexSpec) -> (String, BuiltIndex) {
+    let repo = format!("{}/{}", super::Env::get().registry, unique(name));
+    let built = build_index(&spec, "v1");
+    push(&built, "v1", &format!("{repo}:v1"));
+    (repo, built)
+}
+
 /// A `docker load` archive of one image (config + one layer), tagged `repo_tags`.
 /// Returns the archive bytes and the image ID (config digest).
 pub fn docker_archive(spec: &ImageSpec, salt: &str, repo_tags: &[&str]) -> (Vec<u8>, BuiltImage) {

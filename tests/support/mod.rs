@@ -2,6 +2,7 @@
 //! daemon helpers (load, pull, tag, remove) and the registry access log.
 #![allow(dead_code)]
 
+pub mod fake_registry;
 pub mod fixture;
 
 use bollard::Docker;

@@ -1,0 +1,83 @@
+//! An in-process fake registry for faults a real one will not produce. A handler maps each
+//! request to a reply; the server runs on the caller's tokio runtime on a loopback port and
+//! accepts a bounded number of connections.
+
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the fake registry saw.
+pub struct Req {
+    pub path: String,
+    pub authorization: Option<String>,
+}
+
+/// What it does about it.
+pub enum Reply {
+    /// A whole raw HTTP response; the connection stays open for the next request.
+    Full(String),
+    /// Write these bytes, then close the connection (a truncated body).
+    Partial(String),
+    /// Read the request and never answer.
+    Hang,
+}
+
+/// `HTTP/1.1 <status>` with headers and body, Content-Length set.
+pub fn response(status: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut r = format!("HTTP/1.1 {status}\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    r
+}
+
+/// Serves `handler` on 127.0.0.1; returns `host:port`.
+pub async fn serve<F>(handler: F) -> String
+where
+    F: Fn(&Req) -> Reply + Send + Sync + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handler = Arc::new(handler);
+    tokio::spawn(async move {
+        for _ in 0..64 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    let n = match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let req = Req {
+                        path: text.split_whitespace().nth(1).unwrap_or("").to_string(),
+                        authorization: text
+                            .lines()
+                            .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                            .map(|l| l.split_once(':').unwrap().1.trim().to_string()),
+                    };
+                    match handler(&req) {
+                        Reply::Full(r) => {
+                            if sock.write_all(r.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Reply::Partial(r) => {
+                            let _ = sock.write_all(r.as_bytes()).await;
+                            return;
+                        }
+                        Reply::Hang => {
+                            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
