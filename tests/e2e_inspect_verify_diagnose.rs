@@ -9,9 +9,7 @@ use support::*;
 
 fn run_json(args: &[&str]) -> (i32, Value) {
     let o = runref(&Env::get().docker_host, args);
-    let v = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(&o), stderr(&o)));
-    (o.status.code().unwrap(), v)
+    (o.status.code().unwrap(), json_of(&o))
 }
 
 fn entry<'a>(v: &'a Value, digest: &str) -> &'a Value {
@@ -359,9 +357,7 @@ fn verify_reads_buildx_metadata_and_rejects_bad_input() {
 // --- diagnose --------------------------------------------------------------------------------
 
 fn analyzed(reference: &str, top_layer: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("analyzed.toml");
-    std::fs::write(&p, format!("[run-image]\n  reference = \"{reference}\"\n\n[metadata]\n  [metadata.run-image]\n    top-layer = \"{top_layer}\"\n")).unwrap();
+    let (dir, p) = analyzed_file(&format!("[run-image]\n  reference = \"{reference}\"\n\n[metadata]\n  [metadata.run-image]\n    top-layer = \"{top_layer}\"\n"));
     (dir, p.to_str().unwrap().to_string())
 }
 

@@ -8,25 +8,18 @@ use support::*;
 
 /// The analyzed.toml a 0.11 restorer writes: the per-arch digest from the registry.
 fn restorer_file(reference: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("analyzed.toml");
     let text = format!(
         "[image]\n  reference = \"\"\n\n[run-image]\n  reference = \"{reference}\"\n\n[metadata]\n  [metadata.run-image]\n    top-layer = \"sha256:00\"\n"
     );
-    std::fs::write(&path, &text).unwrap();
+    let (dir, path) = analyzed_file(&text);
     (dir, path, text)
-}
-
-fn json(o: &std::process::Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
 }
 
 fn reconcile(host: &str, path: &std::path::Path, extra: &[&str]) -> (std::process::Output, Value) {
     let mut args = vec!["reconcile", path.to_str().unwrap(), "--format", "json"];
     args.extend_from_slice(extra);
     let o = runref(host, &args);
-    let j = json(&o);
+    let j = json_of(&o);
     (o, j)
 }
 
@@ -398,10 +391,8 @@ fn dry_run_and_check_write_nothing() {
 #[test]
 fn malformed_file_is_left_untouched_with_line_and_column() {
     let env = Env::get();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("analyzed.toml");
     let text = "[run-image]\n  reference = \"a\n";
-    std::fs::write(&path, text).unwrap();
+    let (dir, path) = analyzed_file(text);
     for format in ["text", "json"] {
         let o = runref(
             &env.docker_host,
@@ -433,13 +424,11 @@ fn malformed_file_is_left_untouched_with_line_and_column() {
 fn extend_keeps_the_registry_digest() {
     let env = Env::get();
     let d: Digest = Digest::of(b"x");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("analyzed.toml");
     let text = format!(
         "[run-image]\n  reference = \"{}/run@{d}\"\n  extend = true\n",
         env.registry
     );
-    std::fs::write(&path, &text).unwrap();
+    let (_dir, path) = analyzed_file(&text);
     let (o, j) = reconcile(
         &env.docker_host,
         &path,

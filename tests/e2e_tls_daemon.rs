@@ -11,9 +11,7 @@ fn reconcile_over_tls_and_a_clear_error_without_it() {
     let name = format!("{}/{}:1", env.registry, unique("tls"));
     let (archive, img) = docker_archive(&ImageSpec::new("linux/amd64"), &unique("tls"), &[&name]);
     load(&env.docker(), archive);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("analyzed.toml");
-    std::fs::write(&path, format!("[run-image]\n  reference = \"{name}\"\n")).unwrap();
+    let (_dir, path) = analyzed_file(&format!("[run-image]\n  reference = \"{name}\"\n"));
     let certs = env.docker_cert_path.to_str().unwrap();
 
     let o = runref_with(
@@ -32,7 +30,7 @@ fn reconcile_over_tls_and_a_clear_error_without_it() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = json_of(&o);
     assert_eq!(v["after"], img.config_digest.hex());
 
     // Plain HTTP to the TLS port: exit 1 with a message naming the host and the next step.

@@ -218,6 +218,20 @@ fn empty_docker_config() -> &'static Path {
     DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
+/// The command's stdout as JSON; the panic shows both streams.
+pub fn json_of(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+}
+
+/// Writes `text` as analyzed.toml in a new temp dir (kept alive by the returned guard).
+pub fn analyzed_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analyzed.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 pub fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
