@@ -44,6 +44,7 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
         "aarch64" | "arm64" => {
             let v = match variant.as_str() {
                 "8" | "v8" | "v8.0" => String::new(),
+                "9" | "9.0" | "v9.0" => "v9".into(),
                 _ => variant,
             };
             ("arm64".into(), v)
@@ -95,15 +96,77 @@ impl Platform {
 
     /// The platform of the machine runref runs on (the daemon's platform is preferred).
     pub fn host() -> Platform {
-        Platform::new(std::env::consts::OS, std::env::consts::ARCH, None)
-    }
-
-    /// The Go/OCI spelling of the architecture (`amd64`, `arm64`), which Docker's `--platform`
-    /// expects; identical to [`Platform::arch`] after normalisation.
-    pub fn oci_arch(&self) -> &str {
-        &self.arch
+        Platform::new(std::env::consts::OS, host_arch(), None)
     }
 }
+
+/// The Go/OCI name of the architecture runref was built for. Rust's names differ from Go's for
+/// some (`x86` = `386`, `powerpc64` = `ppc64`/`ppc64le`, `loongarch64` = `loong64`, `mips64` =
+/// `mips64`/`mips64le`); the rest normalise through [`normalize_arch`].
+fn host_arch() -> &'static str {
+    let little = cfg!(target_endian = "little");
+    match std::env::consts::ARCH {
+        "x86" => "386",
+        "powerpc64" if little => "ppc64le",
+        "powerpc64" => "ppc64",
+        "powerpc" => "ppc",
+        "loongarch64" => "loong64",
+        "mips64" if little => "mips64le",
+        "mips" if little => "mipsle",
+        "sparc64" => "sparc64",
+        other => other,
+    }
+}
+
+/// containerd `isKnownOS`: a one-part selector that names one of these is an OS.
+const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "windows",
+    "zos",
+];
+
+/// containerd `isKnownArch` (after normalisation): a one-part selector naming one of these is
+/// an architecture.
+const KNOWN_ARCH: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "ppc64",
+    "ppc64le",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
 
 impl FromStr for Platform {
     type Err = PlatformError;
@@ -124,10 +187,25 @@ impl FromStr for Platform {
             ));
         }
         match parts.as_slice() {
+            // containerd: one part is an OS (with the host's architecture) when it names a known
+            // OS, else an architecture (with the host's OS) when it names a known one.
+            [one] => {
+                let os = normalize_os(one);
+                if KNOWN_OS.contains(&os.as_str()) {
+                    let host = Platform::host();
+                    return Ok(Platform { os, ..host });
+                }
+                let p = Platform::new(std::env::consts::OS, one, None);
+                if KNOWN_ARCH.contains(&p.arch.as_str()) {
+                    Ok(p)
+                } else {
+                    Err(err("unknown operating system or architecture (e.g. linux/arm64/v8, linux, arm64)"))
+                }
+            }
             [os, arch] => Ok(Platform::new(os, arch, None)),
             [os, arch, variant] => Ok(Platform::new(os, arch, Some(variant))),
             _ => Err(err(
-                "expected os/arch or os/arch/variant, e.g. linux/arm64/v8",
+                "expected os/arch[/variant], os or arch, e.g. linux/arm64/v8",
             )),
         }
     }
@@ -170,6 +248,10 @@ mod tests {
             ("linux/arm64/8", "linux/arm64"),
             ("linux/arm64/v8.0", "linux/arm64"),
             ("linux/arm64/v9", "linux/arm64/v9"),
+            ("linux/arm64/9", "linux/arm64/v9"),
+            ("linux/arm64/9.0", "linux/arm64/v9"),
+            ("linux/arm64/v9.0", "linux/arm64/v9"),
+            ("linux/arm64/v9.2", "linux/arm64/v9.2"),
             ("linux/armhf", "linux/arm/v7"),
             ("linux/armel", "linux/arm/v6"),
             ("linux/arm", "linux/arm/v7"),
@@ -200,9 +282,30 @@ mod tests {
     }
 
     #[test]
+    fn host_uses_go_names() {
+        let h = Platform::host();
+        assert!(KNOWN_ARCH.contains(&h.arch()), "{h}");
+        assert!(KNOWN_OS.contains(&h.os()), "{h}");
+    }
+
+    #[test]
+    fn one_part_selectors() {
+        let host = Platform::host();
+        assert_eq!(
+            p("linux"),
+            Platform {
+                os: "linux".into(),
+                ..host.clone()
+            }
+        );
+        assert_eq!(p("arm64").to_string(), format!("{}/arm64", host.os()));
+        assert_eq!(p("armhf").to_string(), format!("{}/arm/v7", host.os()));
+    }
+
+    #[test]
     fn rejects() {
         for bad in [
-            "linux",
+            "linx",
             "",
             "linux/",
             "/amd64",

@@ -11,7 +11,14 @@ use std::str::FromStr;
 
 /// Docker Hub's canonical registry name.
 pub const DOCKER_HUB: &str = "docker.io";
-const NAME_MAX: usize = 255;
+/// Host names that mean Docker Hub. distribution/reference normalises the first two; the third
+/// is Docker Hub's API endpoint, which the Engine keeps as a host of its own in image names, so
+/// runref treats it as Docker Hub for registry reads and matching but queries the daemon with
+/// the name as written too.
+const DOCKER_HUB_HOSTS: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
+/// distribution/reference >= v0.6.0: the repository path (not the registry) may have at most
+/// this many characters; for a one-part Docker Hub name the implied `library/` counts.
+const PATH_MAX: usize = 255;
 const TAG_MAX: usize = 128;
 
 /// Why a reference could not be parsed. Every variant quotes the input.
@@ -45,8 +52,29 @@ impl Reference {
     /// The normalised registry host: `docker.io` for Docker Hub, whichever way it was written.
     pub fn registry(&self) -> &str {
         match self.domain.as_deref() {
-            None | Some("index.docker.io") | Some("registry-1.docker.io") => DOCKER_HUB,
+            None => DOCKER_HUB,
+            Some(d) if DOCKER_HUB_HOSTS.contains(&d) => DOCKER_HUB,
             Some(d) => d,
+        }
+    }
+
+    /// True for Docker Hub names, however written (`ubuntu`, `docker.io/x/y`,
+    /// `index.docker.io/library/ubuntu`, `registry-1.docker.io/x/y`).
+    pub fn is_docker_hub(&self) -> bool {
+        self.registry() == DOCKER_HUB
+    }
+
+    /// The name as the Engine shows and matches it (distribution/reference `FamiliarName`):
+    /// Docker Hub names lose the registry and a `library/` prefix (`ubuntu`, `x/y`); other names
+    /// keep their registry as written. The Engine's image-list `reference=` filter matches only
+    /// this form (moby#34385, moby#47809).
+    pub fn familiar_name(&self) -> String {
+        if !self.is_docker_hub() {
+            return self.name();
+        }
+        match self.path.strip_prefix("library/") {
+            Some(rest) if !rest.contains('/') => rest.to_string(),
+            _ => self.path.clone(),
         }
     }
 
@@ -95,30 +123,15 @@ impl Reference {
         }
     }
 
-    /// `name:tag` (tag `latest` when none was written), for pulling by tag.
-    pub fn with_tag_or_latest(&self) -> Reference {
-        Reference {
-            domain: self.domain.clone(),
-            path: self.path.clone(),
-            tag: Some(self.tag.clone().unwrap_or_else(|| "latest".into())),
-            digest: None,
-        }
-    }
-
-    /// Fully normalised form, `docker.io/library/ubuntu:latest` when neither tag nor digest.
+    /// Fully normalised form as distribution/reference's `ParseDockerRef` gives it:
+    /// `docker.io/library/ubuntu:latest` when neither tag nor digest; a digest wins over a tag.
     pub fn canonical(&self) -> String {
-        let mut s = self.canonical_name();
-        if let Some(t) = &self.tag {
-            s.push(':');
-            s.push_str(t);
+        let name = self.canonical_name();
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => format!("{name}@{d}"),
+            (None, Some(t)) => format!("{name}:{t}"),
+            (None, None) => format!("{name}:latest"),
         }
-        if let Some(d) = &self.digest {
-            s.push('@');
-            s.push_str(&d.to_string());
-        } else if self.tag.is_none() {
-            s.push_str(":latest");
-        }
-        s
     }
 
     /// The same reference for oci-client, which normalises Docker Hub itself.
@@ -172,7 +185,9 @@ fn check_domain(input: &str, domain: &str) -> Result<(), ReferenceError> {
         let Some((v6, after)) = rest.split_once(']') else {
             return Err(invalid(input, "unterminated IPv6 address in registry host"));
         };
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+        // distribution/reference's grammar allows only hex digits and ':' inside the brackets
+        // (no embedded IPv4, no zone).
+        if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
             return Err(invalid(
                 input,
                 format!("registry host [{v6}] is not an IPv6 address"),
@@ -197,8 +212,9 @@ fn check_domain(input: &str, domain: &str) -> Result<(), ReferenceError> {
             ));
         }
     }
+    // The grammar's port is `[0-9]+`, unbounded: a port out of range fails at connect time.
     if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(
                 input,
                 format!("registry port {p:?} is not a port number"),
@@ -206,6 +222,12 @@ fn check_domain(input: &str, domain: &str) -> Result<(), ReferenceError> {
         }
     }
     Ok(())
+}
+
+/// True when `host` is a registry host by distribution/reference's domain grammar:
+/// `localhost`, `[v6hex]`, dotted host-name components, each with an optional `:port`.
+pub fn is_valid_registry_host(host: &str) -> bool {
+    check_domain(host, host).is_ok()
 }
 
 /// `[a-z0-9]+(([_.]|__|[-]+)[a-z0-9]+)*`
@@ -314,12 +336,6 @@ impl FromStr for Reference {
         if name.is_empty() {
             return Err(invalid(input, "missing repository name"));
         }
-        if name.len() > NAME_MAX {
-            return Err(invalid(
-                input,
-                format!("name is {} characters, at most {NAME_MAX}", name.len()),
-            ));
-        }
         // distribution's splitDockerDomain: the first component is a registry when it holds
         // '.' or ':', is `localhost`, or has upper-case letters (so it cannot be a path).
         let (domain, path) = match name.split_once('/') {
@@ -340,12 +356,20 @@ impl FromStr for Reference {
         for c in path.split('/') {
             check_path_component(input, c)?;
         }
-        Ok(Reference {
+        let reference = Reference {
             domain: domain.map(str::to_string),
             path: path.into(),
             tag: tag.map(str::to_string),
             digest,
-        })
+        };
+        let path_len = reference.repository().len();
+        if path_len > PATH_MAX {
+            return Err(invalid(
+                input,
+                format!("repository path is {path_len} characters, at most {PATH_MAX}"),
+            ));
+        }
+        Ok(reference)
     }
 }
 
@@ -518,7 +542,8 @@ mod tests {
         assert_eq!(r.tag(), Some("22.04"));
         assert_eq!(
             r.canonical(),
-            format!("docker.io/library/ubuntu:22.04@sha256:{HEX}")
+            format!("docker.io/library/ubuntu@sha256:{HEX}"),
+            "a digest pins the content: the tag is dropped, as ParseDockerRef does"
         );
         let d: Digest = format!("sha256:{HEX}").parse().unwrap();
         assert_eq!(
@@ -546,7 +571,7 @@ mod tests {
             ("a/b.-c".into(), "separator"),
             ("a@sha256:abc".into(), "64"),
             (format!("a@sha512:{HEX}"), "only sha256"),
-            ("host:99999/a".into(), "port"),
+            ("host:9x/a".into(), "port"),
             ("host:/a".into(), "port"),
             ("-host.com/a".into(), "host name"),
             ("[::1/a".into(), "IPv6"),
@@ -565,6 +590,49 @@ mod tests {
                 "error quotes the input: {err}"
             );
         }
+    }
+
+    #[test]
+    fn docker_hub_spellings_share_one_familiar_name() {
+        // written, familiar (what the Engine shows and its `reference=` filter matches)
+        let cases = [
+            (
+                "paketobuildpacks/run-jammy-base",
+                "paketobuildpacks/run-jammy-base",
+            ),
+            (
+                "docker.io/paketobuildpacks/run-jammy-base",
+                "paketobuildpacks/run-jammy-base",
+            ),
+            (
+                "index.docker.io/paketobuildpacks/run-jammy-base",
+                "paketobuildpacks/run-jammy-base",
+            ),
+            (
+                "registry-1.docker.io/paketobuildpacks/run-jammy-base",
+                "paketobuildpacks/run-jammy-base",
+            ),
+            ("ubuntu", "ubuntu"),
+            ("library/ubuntu", "ubuntu"),
+            ("docker.io/ubuntu", "ubuntu"),
+            ("index.docker.io/library/ubuntu", "ubuntu"),
+            ("docker.io/library/foo/bar", "library/foo/bar"),
+            (
+                "127.0.0.1:5000/library/ubuntu",
+                "127.0.0.1:5000/library/ubuntu",
+            ),
+            ("quay.io/x/y", "quay.io/x/y"),
+        ];
+        for (written, familiar) in cases {
+            let r = ok(&format!("{written}:1"));
+            assert_eq!(r.familiar_name(), familiar, "{written}");
+            assert_eq!(
+                r.is_docker_hub(),
+                !familiar.contains(':') && !familiar.contains('.')
+            );
+        }
+        assert!(ok("index.docker.io/library/ubuntu").same_repository(&ok("ubuntu")));
+        assert!(ok("registry-1.docker.io/x/y").same_repository(&ok("docker.io/x/y")));
     }
 
     #[test]
