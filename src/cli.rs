@@ -2,7 +2,8 @@
 //! place that prints.
 
 use crate::analyzed::AnalyzedFile;
-use crate::daemon::{DaemonTarget, EngineDaemon};
+use crate::daemon::{Daemon, DaemonTarget, EngineDaemon};
+use crate::mirror::Mirror;
 use crate::platform::Platform;
 use crate::policy::ParsedPolicy;
 use crate::reconcile::decide::{Mode, Reason};
@@ -231,6 +232,15 @@ pub struct Common {
     /// Seconds to wait for each registry request
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Read Docker Hub names through this mirror first (http://HOST[:PORT] or https://HOST),
+    /// before the daemon's own mirrors and Docker Hub; repeatable or comma-separated
+    #[arg(
+        long = "registry-mirror",
+        env = "RUNREF_REGISTRY_MIRRORS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub registry_mirror: Vec<Mirror>,
 }
 
 impl Common {
@@ -238,8 +248,28 @@ impl Common {
         RegistryOptions {
             insecure: self.insecure_registry.clone(),
             timeout: Duration::from_secs(self.timeout.max(1)),
+            mirrors: self.registry_mirror.clone(),
             ..Default::default()
         }
+    }
+
+    /// The registry client; with a daemon, Docker Hub names are also read through the daemon's
+    /// own mirrors (asked only if a Docker Hub name is read).
+    fn registry(
+        &self,
+        hosts: &[&str],
+        daemon: Option<&EngineDaemon>,
+    ) -> Result<OciRegistry, crate::registry::RegistryError> {
+        let reg = OciRegistry::new(self.registry_options(), hosts)?;
+        Ok(match daemon {
+            Some(d) => {
+                let d = d.clone();
+                reg.with_daemon_mirrors(Box::pin(async move {
+                    d.registry_mirrors().await.unwrap_or_default()
+                }))
+            }
+            None => reg,
+        })
     }
 }
 
@@ -344,10 +374,6 @@ async fn run_reconcile(a: ReconcileArgs) -> u8 {
         .map(|r| r.registry().to_string())
         .collect();
     let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let registry = match OciRegistry::new(a.common.registry_options(), &host_refs) {
-        Ok(r) => r,
-        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
-    };
     let daemon = if mode == Mode::Daemon {
         match EngineDaemon::connect(&DaemonTarget::from_env(a.common.docker_host.as_deref())) {
             Ok(d) => Some(d),
@@ -355,6 +381,10 @@ async fn run_reconcile(a: ReconcileArgs) -> u8 {
         }
     } else {
         None
+    };
+    let registry = match a.common.registry(&host_refs, daemon.as_ref()) {
+        Ok(r) => r,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
     };
     let mut progress = progress_sink();
     let report =
@@ -452,6 +482,7 @@ fn print_reconcile(r: &Report, dry_run: bool, check: bool) {
         println!("  pulled:   {p}");
     }
     println!("  registry requests: {}", r.registry_requests);
+    print_mirrors(&r.registry_endpoints);
     if let Some(d) = r.decision {
         println!("  decision: {}", explain(d));
     }
@@ -478,6 +509,22 @@ fn print_reconcile(r: &Report, dry_run: bool, check: bool) {
     }
 }
 
+/// The registries a mirror answered for, with the mirror's URL.
+fn mirrored(
+    endpoints: &std::collections::BTreeMap<String, String>,
+) -> impl Iterator<Item = (&String, &String)> {
+    endpoints
+        .iter()
+        .filter(|(registry, url)| !url.ends_with(&format!("://{registry}")))
+}
+
+/// A line per registry that a mirror answered for (`docker.io` read through a mirror).
+fn print_mirrors(endpoints: &std::collections::BTreeMap<String, String>) {
+    for (registry, url) in mirrored(endpoints) {
+        println!("  {registry} read through mirror {url}");
+    }
+}
+
 fn print_json<T: serde::Serialize>(v: &T) {
     println!(
         "{}",
@@ -500,10 +547,6 @@ async fn run_inspect(a: InspectArgs) -> u8 {
         _ => vec![],
     };
     let hosts: Vec<&str> = host.iter().map(String::as_str).collect();
-    let reg = match OciRegistry::new(a.common.registry_options(), &hosts) {
-        Ok(r) => r,
-        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
-    };
     let daemon = if a.no_daemon {
         None
     } else {
@@ -511,6 +554,10 @@ async fn run_inspect(a: InspectArgs) -> u8 {
             Ok(d) => Some(d),
             Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
         }
+    };
+    let reg = match a.common.registry(&hosts, daemon.as_ref()) {
+        Ok(r) => r,
+        Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
     };
     let r = crate::inspect::inspect(&image, a.platform.as_ref(), daemon.as_ref(), &reg).await;
     match format {
@@ -547,6 +594,9 @@ fn print_inspect(r: &crate::inspect::InspectReport) {
             println!("├─ registry: {}", v.reference);
             if let Some(t) = &v.resolved_from {
                 println!("│  ├─ resolved from: {t}");
+            }
+            for (registry, url) in mirrored(&r.registry_endpoints) {
+                println!("│  ├─ read through mirror: {url} (for {registry})");
             }
             println!("│  ├─ media type: {}", v.media_type);
             let n = v.entries.len();
@@ -666,7 +716,7 @@ async fn run_verify(a: VerifyArgs) -> u8 {
             return report_error(format, exit::USAGE, "give IMAGE@DIGEST or --metadata-file")
         }
     };
-    let reg = match OciRegistry::new(a.common.registry_options(), &[reference.registry()]) {
+    let reg = match a.common.registry(&[reference.registry()], None) {
         Ok(r) => r,
         Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
     };
@@ -687,6 +737,7 @@ async fn run_verify(a: VerifyArgs) -> u8 {
                 println!("  (resolved once from {t}; the tag may move, this digest will not)");
             }
             println!("media type: {}", r.media_type);
+            print_mirrors(&r.registry_endpoints);
             for p in &r.platforms {
                 println!(
                     "  {:<16} {}  config says {}{}",
@@ -753,7 +804,7 @@ async fn run_diagnose(a: DiagnoseArgs) -> u8 {
         .into_iter()
         .collect();
     let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let reg = match OciRegistry::new(a.common.registry_options(), &host_refs) {
+    let reg = match a.common.registry(&host_refs, Some(&daemon)) {
         Ok(r) => r,
         Err(e) => return report_error(format, exit::FAILED, &e.to_string()),
     };
@@ -772,6 +823,7 @@ async fn run_diagnose(a: DiagnoseArgs) -> u8 {
             if let Some(p) = &r.platform {
                 println!("  platform: {p}");
             }
+            print_mirrors(&r.registry_endpoints);
             println!(
                 "  export: {}",
                 if r.export_will_work {

@@ -204,6 +204,10 @@ pub trait Daemon {
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
     /// Every local image tagged in, or pulled from, `repo`, inspected.
     async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError>;
+    /// The Docker Hub mirrors the daemon pulls through (`/info`), as URLs; none by default.
+    async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
+        Ok(vec![])
+    }
     /// Pull `image` for `platform`; `progress` receives human-readable status lines.
     async fn pull(
         &self,
@@ -240,7 +244,8 @@ impl DaemonTarget {
     }
 }
 
-/// The real daemon, through bollard.
+/// The real daemon, through bollard. Cloning shares the connection pool.
+#[derive(Clone)]
 pub struct EngineDaemon {
     docker: Docker,
     host: String,
@@ -365,6 +370,18 @@ impl Daemon for EngineDaemon {
         self.inspect_with(&self.docker, name).await
     }
 
+    async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| self.api_err("info", e))?;
+        Ok(info
+            .registry_config
+            .map(|c| mirrors_of(&c))
+            .unwrap_or_default())
+    }
+
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
         // Only the image-inspect path gets `manifests=1`; older daemons ignore it.
         let docker = self.docker.clone().with_request_modifier(|mut req| {
@@ -388,12 +405,7 @@ impl Daemon for EngineDaemon {
     }
 
     async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
-        // The daemon matches `reference` filters against familiar names; ask for both the
-        // written name and the canonical one, then keep what really is in `repo`.
-        let mut names = vec![repo.name()];
-        if repo.canonical_name() != repo.name() {
-            names.push(repo.canonical_name());
-        }
+        let names = list_filter_names(repo);
         let mut filters = std::collections::HashMap::new();
         filters.insert("reference".to_string(), names);
         let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
@@ -461,6 +473,50 @@ impl Daemon for EngineDaemon {
     }
 }
 
+/// Docker Hub mirrors from `/info`: the Engine lists them in `RegistryConfig.Mirrors` as URLs;
+/// podman in `IndexConfigs["docker.io"].Mirrors` as bare hosts, whose own `IndexConfigs` entry
+/// says whether they are `Secure` (HTTPS) or not.
+pub fn mirrors_of(c: &bollard::models::RegistryServiceConfig) -> Vec<String> {
+    let index = c.index_configs.as_ref();
+    let secure = |host: &str| {
+        index
+            .and_then(|i| i.get(host))
+            .and_then(|i| i.secure)
+            .unwrap_or(true)
+    };
+    let hub = index
+        .and_then(|i| i.get(crate::reference::DOCKER_HUB))
+        .and_then(|i| i.mirrors.clone())
+        .unwrap_or_default();
+    c.mirrors
+        .iter()
+        .flatten()
+        .cloned()
+        .chain(hub.into_iter().map(|m| {
+            if m.contains("://") || secure(&m) {
+                m
+            } else {
+                format!("http://{m}")
+            }
+        }))
+        .collect()
+}
+
+/// The `reference=` filter values that find `repo` on every engine, most specific first. The
+/// Engine matches the pattern against familiar names only (`ubuntu`, `x/y`: moby#34385,
+/// moby#47809), so `docker.io/...` or `index.docker.io/...` match nothing there; podman matches
+/// full names (`docker.io/library/ubuntu`). The name as written is asked too: the Engine keeps
+/// `registry-1.docker.io/x/y` as a name of its own. Several values are OR-ed by both engines.
+pub fn list_filter_names(repo: &Reference) -> Vec<String> {
+    let mut names = vec![repo.familiar_name()];
+    for n in [repo.name(), repo.canonical_name()] {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
+}
+
 fn http_uri(parts: http::uri::Parts) -> Result<http::Uri, http::uri::InvalidUriParts> {
     http::Uri::from_parts(parts)
 }
@@ -468,6 +524,49 @@ fn http_uri(parts: http::uri::Parts) -> Result<http::Uri, http::uri::InvalidUriP
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirrors_from_engine_and_podman_info() {
+        // Recorded from dockerd 20.10 --registry-mirror and podman 4.3 with a registries.conf
+        // mirror for docker.io (scripts/test-env).
+        let engine: bollard::models::RegistryServiceConfig = serde_json::from_str(
+            r#"{"IndexConfigs":{"docker.io":{"Name":"docker.io","Mirrors":["http://127.0.0.1:58995/"],"Secure":true,"Official":true}},"Mirrors":["http://127.0.0.1:58995/"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            mirrors_of(&engine),
+            ["http://127.0.0.1:58995/", "http://127.0.0.1:58995/"],
+            "repeats are merged later, by host"
+        );
+        let podman: bollard::models::RegistryServiceConfig = serde_json::from_str(
+            r#"{"IndexConfigs":{"127.0.0.1:58995":{"Name":"127.0.0.1:58995","Mirrors":[],"Secure":false,"Official":false},"docker.io":{"Name":"docker.io","Mirrors":["127.0.0.1:58995","mirror.example.com"],"Secure":true,"Official":false}},"Mirrors":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            mirrors_of(&podman),
+            ["http://127.0.0.1:58995", "mirror.example.com"]
+        );
+    }
+
+    #[test]
+    fn list_filters_lead_with_the_familiar_name() {
+        let f = |s: &str| list_filter_names(&s.parse().unwrap());
+        assert_eq!(
+            f("index.docker.io/library/ubuntu"),
+            [
+                "ubuntu",
+                "index.docker.io/library/ubuntu",
+                "docker.io/library/ubuntu"
+            ]
+        );
+        assert_eq!(f("x/y"), ["x/y", "docker.io/x/y"]);
+        assert_eq!(f("docker.io/x/y"), ["x/y", "docker.io/x/y"]);
+        assert_eq!(
+            f("registry-1.docker.io/x/y"),
+            ["x/y", "registry-1.docker.io/x/y", "docker.io/x/y"]
+        );
+        assert_eq!(f("127.0.0.1:5000/run"), ["127.0.0.1:5000/run"]);
+    }
 
     const CFG: &str = "sha256:6e40bda2fe332404fdc6c50f32dcbf27266ee331ff3df716559d212d8783889b";
     const IDX: &str = "sha256:0c9df8617ad384d812a08d0a2e4ed21d91febbe1bb382e85b31d886c6559176e";

@@ -60,6 +60,8 @@ pub struct DiagnoseReport {
     /// The command that fixes the case, when one does.
     pub fix: Option<String>,
     pub registry_requests: usize,
+    /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
+    pub registry_endpoints: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         top_layer: None,
         fix: None,
         registry_requests: 0,
+        registry_endpoints: Default::default(),
     };
     let top_layer = |img: &LocalImage| {
         view.metadata_run_image
@@ -182,6 +185,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
             });
         }
         report.registry_requests = reg.requests();
+        report.registry_endpoints = reg.endpoints();
     }
     // The platform the build targets: given, else what the restorer chose, else the daemon's.
     let target = given

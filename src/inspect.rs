@@ -67,6 +67,8 @@ pub struct InspectReport {
     pub registry_error: Option<String>,
     pub link: Option<Link>,
     pub registry_requests: usize,
+    /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
+    pub registry_endpoints: std::collections::BTreeMap<String, String>,
 }
 
 /// Ties `img` to an entry of `view`, with the strongest proof available.
@@ -151,6 +153,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
         registry_error: None,
         link: None,
         registry_requests: 0,
+        registry_endpoints: Default::default(),
     };
     let mut local = None;
     match d {
@@ -184,5 +187,6 @@ pub async fn inspect<D: Daemon, R: Registry>(
         report.link = Some(link(img, repo, view));
     }
     report.registry_requests = reg.requests();
+    report.registry_endpoints = reg.endpoints();
     report
 }

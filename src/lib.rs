@@ -13,6 +13,7 @@ pub mod digest;
 pub mod elf;
 pub mod inspect;
 pub mod manifest;
+pub mod mirror;
 pub mod platform;
 pub mod policy;
 pub mod reconcile;

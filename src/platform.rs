@@ -199,7 +199,10 @@ impl FromStr for Platform {
                 if KNOWN_ARCH.contains(&p.arch.as_str()) {
                     Ok(p)
                 } else {
-                    Err(err("unknown operating system or architecture (e.g. linux/arm64/v8, linux, arm64)"))
+                    Err(err(
+                        "unknown operating system or architecture; expected os/arch[/variant] \
+                         (linux/arm64/v8), an OS (linux) or an architecture (arm64)",
+                    ))
                 }
             }
             [os, arch] => Ok(Platform::new(os, arch, None)),

@@ -136,7 +136,13 @@ impl Reference {
 
     /// The same reference for oci-client, which normalises Docker Hub itself.
     pub fn to_oci(&self) -> oci_client::Reference {
-        let registry = self.registry().to_string();
+        self.to_oci_at(self.registry())
+    }
+
+    /// The same repository, tag and digest at another endpoint `host` (a Docker Hub mirror
+    /// serves `library/ubuntu` as Docker Hub does).
+    pub fn to_oci_at(&self, host: &str) -> oci_client::Reference {
+        let registry = host.to_string();
         let repo = self.repository();
         match (&self.tag, &self.digest) {
             (Some(t), Some(d)) => {

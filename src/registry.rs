@@ -5,12 +5,15 @@
 
 use crate::digest::Digest;
 use crate::manifest::{ImageConfig, Manifest, ManifestError, ACCEPT};
+use crate::mirror::Mirror;
 use crate::reference::Reference;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -51,12 +54,22 @@ pub enum RegistryError {
     },
     #[error("{reference}: {detail}")]
     Other { reference: String, detail: String },
+    /// Docker Hub's answer after every mirror failed; the mirrors' failures are kept.
+    #[error("{source}\n  mirrors tried first: {tried}")]
+    AfterMirrors {
+        tried: String,
+        source: Box<RegistryError>,
+    },
 }
 
 impl RegistryError {
     /// True when the registry said the content does not exist (as opposed to failing).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, RegistryError::NotFound { .. })
+        match self {
+            RegistryError::NotFound { .. } => true,
+            RegistryError::AfterMirrors { source, .. } => source.is_not_found(),
+            _ => false,
+        }
     }
 }
 
@@ -79,6 +92,11 @@ pub trait Registry {
         -> Result<ImageConfig, RegistryError>;
     /// Requests made so far (manifest and blob fetches, retries included; auth pings excluded).
     fn requests(&self) -> usize;
+    /// For each registry read, the endpoint that answered last (`docker.io` =>
+    /// `http://127.0.0.1:5000` when a mirror did).
+    fn endpoints(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 }
 
 /// Registry client options.
@@ -89,6 +107,8 @@ pub struct RegistryOptions {
     pub timeout: Duration,
     /// Attempts per request on 429/5xx/timeouts (>= 1).
     pub attempts: u32,
+    /// Docker Hub mirrors to read through first (`--registry-mirror`), before the daemon's.
+    pub mirrors: Vec<Mirror>,
 }
 
 impl Default for RegistryOptions {
@@ -97,6 +117,7 @@ impl Default for RegistryOptions {
             insecure: vec![],
             timeout: Duration::from_secs(30),
             attempts: 3,
+            mirrors: vec![],
         }
     }
 }
@@ -121,12 +142,33 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|a| a.is_loopback())
 }
 
+/// Where the daemon's own mirrors come from: asked at most once, and only when a Docker Hub name
+/// is first read (so a run that needs no registry costs the daemon nothing more).
+pub type MirrorSource = Pin<Box<dyn Future<Output = Vec<String>> + Send>>;
+
 /// The real registry client.
 pub struct OciRegistry {
     client: oci_client::Client,
     opts: RegistryOptions,
     requests: AtomicUsize,
     auth: Mutex<HashMap<String, RegistryAuth>>,
+    daemon_mirrors: Mutex<Option<MirrorSource>>,
+    hub: tokio::sync::OnceCell<Hub>,
+    answered: Mutex<BTreeMap<String, String>>,
+}
+
+/// Docker Hub's mirrors, resolved, with a client that may speak plain HTTP to those that do.
+struct Hub {
+    mirrors: Vec<Mirror>,
+    client: Option<oci_client::Client>,
+}
+
+/// One place a read can go: the registry itself or one of its mirrors.
+struct Endpoint<'a> {
+    host: String,
+    url: String,
+    client: &'a oci_client::Client,
+    mirror: bool,
 }
 
 /// Installs the ring TLS provider once; reqwest panics without a process-wide provider.
@@ -144,6 +186,30 @@ impl OciRegistry {
             .map(|h| h.to_string())
             .chain(opts.insecure.iter().cloned())
             .collect();
+        let client = Self::client(&opts, http)?;
+        Ok(OciRegistry {
+            client,
+            opts,
+            requests: AtomicUsize::new(0),
+            auth: Mutex::new(HashMap::new()),
+            daemon_mirrors: Mutex::new(None),
+            hub: tokio::sync::OnceCell::new(),
+            answered: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Also reads Docker Hub names through the mirrors `source` yields (the daemon's own).
+    pub fn with_daemon_mirrors(self, source: MirrorSource) -> OciRegistry {
+        if let Ok(mut m) = self.daemon_mirrors.lock() {
+            *m = Some(source);
+        }
+        self
+    }
+
+    fn client(
+        opts: &RegistryOptions,
+        http: Vec<String>,
+    ) -> Result<oci_client::Client, RegistryError> {
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(http),
             platform_resolver: None,
@@ -152,15 +218,115 @@ impl OciRegistry {
             user_agent: concat!("runref/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
-        let client = oci_client::Client::try_from(config).map_err(|e| RegistryError::Other {
+        oci_client::Client::try_from(config).map_err(|e| RegistryError::Other {
             reference: String::new(),
             detail: format!("cannot build the registry client: {e}"),
-        })?;
-        Ok(OciRegistry {
-            client,
-            opts,
-            requests: AtomicUsize::new(0),
-            auth: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn speaks_http(&self, host: &str) -> bool {
+        is_loopback(host) || self.opts.insecure.iter().any(|i| i == host)
+    }
+
+    async fn hub(&self) -> &Hub {
+        self.hub
+            .get_or_init(|| async {
+                let source = self.daemon_mirrors.lock().ok().and_then(|mut m| m.take());
+                let from_daemon = match source {
+                    Some(f) => f.await,
+                    None => vec![],
+                };
+                let mirrors = crate::mirror::merge(&self.opts.mirrors, &from_daemon);
+                let http: Vec<String> = mirrors
+                    .iter()
+                    .filter(|m| m.http || self.speaks_http(&m.host))
+                    .map(|m| m.host.clone())
+                    .collect();
+                // A client that cannot be built leaves Docker Hub itself, never a wrong answer.
+                let client = match mirrors.is_empty() {
+                    true => None,
+                    false => Self::client(&self.opts, http).ok(),
+                };
+                Hub { mirrors, client }
+            })
+            .await
+    }
+
+    /// Where reads of `reference` go, in order: for Docker Hub names the mirrors (the one that
+    /// answered last first), then Docker Hub; for any other name its registry.
+    async fn endpoints(&self, reference: &Reference) -> Vec<Endpoint<'_>> {
+        let registry = reference.registry().to_string();
+        let scheme = |http: bool| if http { "http" } else { "https" };
+        let own = Endpoint {
+            url: format!("{}://{registry}", scheme(self.speaks_http(&registry))),
+            host: registry.clone(),
+            client: &self.client,
+            mirror: false,
+        };
+        if !reference.is_docker_hub() {
+            return vec![own];
+        }
+        let hub = self.hub().await;
+        let mut out: Vec<Endpoint> = match &hub.client {
+            Some(client) => hub
+                .mirrors
+                .iter()
+                .map(|m| Endpoint {
+                    host: m.host.clone(),
+                    url: format!(
+                        "{}://{}",
+                        scheme(m.http || self.speaks_http(&m.host)),
+                        m.host
+                    ),
+                    client,
+                    mirror: true,
+                })
+                .collect(),
+            None => vec![],
+        };
+        out.push(own);
+        let last = self
+            .answered
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&registry).cloned());
+        if let Some(i) = last.and_then(|l| out.iter().position(|e| e.url == l)) {
+            let e = out.remove(i);
+            out.insert(0, e);
+        }
+        out
+    }
+
+    /// Runs `op` at each endpoint of `reference` until one answers. A mirror's failure of any
+    /// kind falls through to the next endpoint, as the Engine's pulls do; the registry's own
+    /// answer is final, and carries what the mirrors said.
+    async fn across<T>(
+        &self,
+        reference: &Reference,
+        op: impl AsyncFn(&Endpoint<'_>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut tried: Vec<String> = Vec::new();
+        for ep in self.endpoints(reference).await {
+            match op(&ep).await {
+                Ok(v) => {
+                    if let Ok(mut a) = self.answered.lock() {
+                        a.insert(reference.registry().to_string(), ep.url.clone());
+                    }
+                    return Ok(v);
+                }
+                Err(e) if ep.mirror => tried.push(format!("{}: {}", ep.url, first_line(&e))),
+                Err(e) if tried.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(RegistryError::AfterMirrors {
+                        tried: tried.join("; "),
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+        Err(RegistryError::Other {
+            reference: reference.to_string(),
+            detail: "no registry endpoint to ask".into(),
         })
     }
 
@@ -356,27 +522,30 @@ impl OciRegistry {
         futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
         RegistryError,
     > {
-        let r = repo.with_digest(digest).to_oci();
-        let auth = self.auth_for(repo.registry()).await;
-        self.client
-            .store_auth_if_needed(r.resolve_registry(), &auth)
-            .await;
-        let desc = oci_client::manifest::OciDescriptor {
-            digest: digest.to_string(),
-            ..Default::default()
-        };
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let s = tokio::time::timeout(self.opts.timeout, self.client.pull_blob_stream(&r, &desc))
-            .await
-            .map_err(|_| RegistryError::Timeout {
-                reference: repo.with_digest(digest).to_string(),
-                secs: self.opts.timeout.as_secs(),
-                attempts: 1,
-            })?
-            .map_err(|e| match self.classify(repo, e) {
-                Attempt::Final(e) | Attempt::Retry(e) => e,
-            })?;
-        Ok(s.stream)
+        self.across(repo, async |ep| {
+            let r = repo.with_digest(digest).to_oci_at(&ep.host);
+            let auth = self.auth_for(&ep.host).await;
+            ep.client
+                .store_auth_if_needed(r.resolve_registry(), &auth)
+                .await;
+            let desc = oci_client::manifest::OciDescriptor {
+                digest: digest.to_string(),
+                ..Default::default()
+            };
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let s = tokio::time::timeout(self.opts.timeout, ep.client.pull_blob_stream(&r, &desc))
+                .await
+                .map_err(|_| RegistryError::Timeout {
+                    reference: repo.with_digest(digest).to_string(),
+                    secs: self.opts.timeout.as_secs(),
+                    attempts: 1,
+                })?
+                .map_err(|e| match self.classify(repo, e) {
+                    Attempt::Final(e) | Attempt::Retry(e) => e,
+                })?;
+            Ok(s.stream)
+        })
+        .await
     }
 }
 
@@ -398,6 +567,10 @@ fn truncate(s: &str) -> String {
     }
 }
 
+fn first_line(e: &RegistryError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -411,11 +584,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl Registry for OciRegistry {
     async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError> {
-        let r = reference.to_oci();
-        let auth = self.auth_for(reference.registry()).await;
         let (bytes, digest) = self
-            .with_retries(reference, || {
-                self.client.pull_manifest_raw(&r, &auth, ACCEPT)
+            .across(reference, async |ep| {
+                let r = reference.to_oci_at(&ep.host);
+                let auth = self.auth_for(&ep.host).await;
+                self.with_retries(reference, || ep.client.pull_manifest_raw(&r, &auth, ACCEPT))
+                    .await
             })
             .await?;
         let bad = |source| RegistryError::Manifest {
@@ -483,6 +657,10 @@ impl Registry for OciRegistry {
 
     fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    fn endpoints(&self) -> BTreeMap<String, String> {
+        self.answered.lock().map(|a| a.clone()).unwrap_or_default()
     }
 }
 

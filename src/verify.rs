@@ -85,6 +85,8 @@ pub struct VerifyReport {
     pub attestations_ignored: usize,
     pub problems: Vec<Problem>,
     pub registry_requests: usize,
+    /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
+    pub registry_endpoints: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads buildx's `--metadata-file` JSON: `image.name` (first of a comma list) and
@@ -319,6 +321,7 @@ pub async fn verify(
         attestations_ignored: view.entries.iter().filter(|e| e.attestation).count(),
         problems,
         registry_requests: reg.requests(),
+        registry_endpoints: reg.endpoints(),
     })
 }
 

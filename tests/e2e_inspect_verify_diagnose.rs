@@ -341,7 +341,7 @@ fn verify_reads_buildx_metadata_and_rejects_bad_input() {
     assert_eq!(v["verified_digest"], format!("{repo}@{}", b.index_digest));
     let o = runref(
         &Env::get().docker_host,
-        &["verify", &format!("{repo}:v1"), "--platforms", "linux"],
+        &["verify", &format!("{repo}:v1"), "--platforms", "linx"],
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("os/arch"), "{}", stderr(&o));

@@ -74,6 +74,7 @@ fn client(addr: &str, timeout_ms: u64) -> OciRegistry {
             insecure: vec![],
             timeout: Duration::from_millis(timeout_ms),
             attempts: 3,
+            mirrors: vec![],
         },
         &[addr],
     )

@@ -613,9 +613,18 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
         };
         return match matching.as_slice() {
             [img] => {
+                // Advise what would give the proof: under never, the policy that may ask the
+                // registry; when the registry was asked and failed, trying again once it answers.
+                let next = match &f.remote {
+                    Some(Err(_)) => "rerun when the registry answers to check it",
+                    _ if inp.policy == PullPolicy::Never => {
+                        "use --pull-policy if-not-present to check it against the registry"
+                    }
+                    _ => "the registry could not prove it either",
+                };
                 warnings.push(format!(
                     "matched by repository and platform only: the daemon cannot show that image {} is {} \
-                     (Docker's classic store records only the index digest); use --pull-policy if-not-present to check it against the registry",
+                     (Docker's classic store records only the index digest); {next}",
                     img.id,
                     n.with_digest(d)
                 ));

@@ -55,6 +55,8 @@ pub struct Report {
     pub store: Option<crate::daemon::StoreKind>,
     pub pulled: Option<String>,
     pub registry_requests: usize,
+    /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
+    pub registry_endpoints: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub diff: Option<String>,
 }
@@ -320,6 +322,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         store: facts.store,
         pulled,
         registry_requests: registry.requests(),
+        registry_endpoints: registry.endpoints(),
         warnings: Vec::new(),
         diff: None,
     };
