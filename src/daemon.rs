@@ -200,6 +200,23 @@ pub trait Daemon {
     async fn info(&self) -> Result<DaemonInfo, DaemonError>;
     /// Inspect by name, `name@digest` or ID; `None` when the daemon has no such image.
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
+    /// Inspect an image ID, or a name by each of its [`Reference::daemon_names`] until one is
+    /// found.
+    async fn find(
+        &self,
+        image: &crate::reference::ImageRef,
+    ) -> Result<Option<LocalImage>, DaemonError> {
+        let names = match image {
+            crate::reference::ImageRef::Id(id) => vec![id.long()],
+            crate::reference::ImageRef::Name(n) => n.daemon_names(),
+        };
+        for name in names {
+            if let Some(found) = self.inspect(&name).await? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
     /// Inspect asking the containerd store for per-platform manifests (API >= 1.48).
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
     /// Every local image tagged in, or pulled from, `repo`, inspected.

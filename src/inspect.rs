@@ -122,14 +122,10 @@ pub async fn inspect<D: Daemon, R: Registry>(
     daemon: Option<&D>,
     reg: &R,
 ) -> InspectReport {
-    let daemon_name = match image {
-        ImageRef::Id(id) => id.long(),
-        ImageRef::Name(n) => n.to_string(),
-    };
     let daemon_side = async {
         match daemon {
             None => None,
-            Some(d) => Some(tokio::join!(d.info(), d.inspect(&daemon_name))),
+            Some(d) => Some(tokio::join!(d.info(), d.find(image))),
         }
     };
     let registry_ref = match image {

@@ -113,6 +113,34 @@ impl Reference {
         self.digest.as_ref()
     }
 
+    /// The names to ask a daemon for this image, in order: the normalised one (a pull of any
+    /// Docker Hub spelling records `docker.io/...`, which both Engine and podman resolve), then
+    /// the name as written when that differs (the Engine keeps `registry-1.docker.io/x/y` as a
+    /// name of its own). Tag and digest as written.
+    pub fn daemon_names(&self) -> Vec<String> {
+        let suffix = |mut s: String| {
+            if let Some(t) = &self.tag {
+                s.push(':');
+                s.push_str(t);
+            }
+            if let Some(d) = &self.digest {
+                s.push('@');
+                s.push_str(&d.to_string());
+            }
+            s
+        };
+        let written = self.to_string();
+        if !self.is_docker_hub() {
+            return vec![written];
+        }
+        let normalised = suffix(self.canonical_name());
+        if normalised == written {
+            vec![written]
+        } else {
+            vec![normalised, written]
+        }
+    }
+
     /// `name@digest` with the name as written and no tag: the form lifecycle writes.
     pub fn with_digest(&self, digest: &Digest) -> Reference {
         Reference {
@@ -638,6 +666,16 @@ mod tests {
             );
         }
         assert!(ok("index.docker.io/library/ubuntu").same_repository(&ok("ubuntu")));
+        assert_eq!(
+            ok("registry-1.docker.io/x/y:1").daemon_names(),
+            ["docker.io/x/y:1", "registry-1.docker.io/x/y:1"]
+        );
+        assert_eq!(
+            ok("ubuntu").daemon_names(),
+            ["docker.io/library/ubuntu", "ubuntu"]
+        );
+        assert_eq!(ok("docker.io/x/y:1").daemon_names(), ["docker.io/x/y:1"]);
+        assert_eq!(ok("127.0.0.1:5/r:1").daemon_names(), ["127.0.0.1:5/r:1"]);
         assert!(ok("registry-1.docker.io/x/y").same_repository(&ok("docker.io/x/y")));
     }
 

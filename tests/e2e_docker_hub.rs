@@ -165,6 +165,31 @@ fn every_spelling_reconciles_on_every_engine(image: HubImage) {
                 );
             }
 
+            // inspect by tag: the daemon side, the registry side through the mirror, linked.
+            let tagged = format!("{spelling}:v1");
+            let (o, j) = run_json(
+                host,
+                &[
+                    "inspect",
+                    &tagged,
+                    "--platform",
+                    "linux/arm64",
+                    "--format",
+                    "json",
+                ],
+            );
+            assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
+            assert_eq!(
+                j["daemon"]["image_id"],
+                arm.config_digest.to_string(),
+                "{what}: {j}"
+            );
+            assert_eq!(
+                j["link"]["proof"], "config-digest-is-image-id",
+                "{what}: {j}"
+            );
+            assert_eq!(j["registry_endpoints"]["docker.io"], mirror_url(), "{what}");
+
             // never: the same image ID, no registry request at all.
             let before = image.requests();
             let (o, j) = run_json(

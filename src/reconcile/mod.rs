@@ -146,11 +146,11 @@ fn read_input(
     ))
 }
 
-async fn inspect_full<D: Daemon>(d: &D, name: &str) -> Result<Lookup, DaemonError> {
-    Ok(match d.inspect(name).await? {
+async fn inspect_full<D: Daemon>(d: &D, image: &ImageRef) -> Result<Lookup, DaemonError> {
+    Ok(match d.find(image).await? {
         None => Lookup::Absent,
-        // The containerd store can list per-platform manifests; ask for them.
-        Some(img) if img.descriptor.is_some() => match d.inspect_manifests(name).await? {
+        // The containerd store can list per-platform manifests; ask for them (by the ID found).
+        Some(img) if img.descriptor.is_some() => match d.inspect_manifests(&img.id.long()).await? {
             Some(full) => Lookup::Found(Box::new(full)),
             None => Lookup::Found(Box::new(img)),
         },
@@ -158,24 +158,16 @@ async fn inspect_full<D: Daemon>(d: &D, name: &str) -> Result<Lookup, DaemonErro
     })
 }
 
-fn daemon_name(r: &ImageRef) -> String {
-    match r {
-        ImageRef::Id(id) => id.long(),
-        ImageRef::Name(n) => n.to_string(),
-    }
-}
-
 async fn lookups<D: Daemon>(d: &D, inp: &Input) -> Result<(Lookup, Lookup), DaemonError> {
-    let ref_name = daemon_name(&inp.reference);
-    let by_ref = inspect_full(d, &ref_name);
-    let image_name = inp
+    let by_ref = inspect_full(d, &inp.reference);
+    let image = inp
         .image
         .as_ref()
-        .map(|i| i.to_string())
-        .filter(|i| *i != inp.reference.to_string());
+        .filter(|i| i.to_string() != inp.reference.to_string())
+        .map(|i| ImageRef::Name(i.clone()));
     let by_image = async {
-        match &image_name {
-            Some(n) => inspect_full(d, n).await,
+        match &image {
+            Some(i) => inspect_full(d, i).await,
             None => Ok(Lookup::NotAsked),
         }
     };
