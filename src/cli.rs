@@ -475,7 +475,7 @@ fn print_reconcile(r: &Report, dry_run: bool, check: bool) {
     };
     println!("  mode:     {mode}, pull policy {}", r.pull_policy);
     if let Some(id) = &r.local_image_id {
-        let store = r.store.map(|s| s.describe()).unwrap_or("daemon");
+        let store = r.store.map(store_name).unwrap_or("daemon");
         println!("  image:    {id} in {store}");
     }
     if let Some(p) = &r.pulled {
@@ -522,6 +522,15 @@ fn mirrored(
 fn print_mirrors(endpoints: &std::collections::BTreeMap<String, String>) {
     for (registry, url) in mirrored(endpoints) {
         println!("  {registry} read through mirror {url}");
+    }
+}
+
+fn store_name(s: crate::local::StoreKind) -> &'static str {
+    use crate::local::StoreKind;
+    match s {
+        StoreKind::DockerClassic => "Docker Engine (classic image store)",
+        StoreKind::DockerContainerd => "Docker Engine (containerd image store)",
+        StoreKind::Podman => "podman (Docker-compatible API)",
     }
 }
 
@@ -575,7 +584,7 @@ fn print_inspect(r: &crate::inspect::InspectReport) {
     println!("{}", r.image);
     match (&r.daemon, &r.daemon_error) {
         (Some(d), _) => {
-            println!("├─ daemon ({})", d.store.describe());
+            println!("├─ daemon ({})", store_name(d.store));
             println!("│  ├─ id:           {}", d.image_id);
             println!(
                 "│  ├─ platform:     {}",
@@ -671,11 +680,11 @@ fn print_inspect(r: &crate::inspect::InspectReport) {
     }
 }
 
-fn proof_name(p: crate::inspect::Proof) -> &'static str {
+fn proof_name(p: crate::proof::Proof) -> &'static str {
     match p {
-        crate::inspect::Proof::ConfigDigestIsImageId => "config digest = image ID",
-        crate::inspect::Proof::RepoDigests => "RepoDigests",
-        crate::inspect::Proof::ContainerdManifests => "containerd manifests",
+        crate::proof::Proof::ConfigDigestIsImageId => "config digest = image ID",
+        crate::proof::Proof::RepoDigests => "RepoDigests",
+        crate::proof::Proof::ContainerdManifests => "containerd manifests",
     }
 }
 

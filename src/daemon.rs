@@ -4,7 +4,8 @@
 //! [`Daemon`] is the seam: the real adapter [`EngineDaemon`] speaks the Engine API through
 //! bollard; tests feed recorded answers through the same [`LocalImage::from_inspect`].
 
-use crate::digest::{Digest, ImageId};
+use crate::digest::ImageId;
+pub use crate::local::{DaemonInfo, Engine, LocalImage, LocalManifest, StoreKind};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use bollard::models::ImageInspect;
@@ -12,164 +13,68 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::path::PathBuf;
 
-/// Which kind of image store answered; the decision depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StoreKind {
-    /// Docker Engine's graph-driver store: `Id` = config digest, RepoDigests = pulled digest.
-    DockerClassic,
-    /// Docker Engine's containerd image store: `Id` = digest of the pulled index/manifest.
-    DockerContainerd,
-    /// podman's compat API: `Id` = config digest, RepoDigests holds index and manifest digests.
-    Podman,
-}
-
-impl StoreKind {
-    pub fn describe(self) -> &'static str {
-        match self {
-            StoreKind::DockerClassic => "Docker Engine (classic image store)",
-            StoreKind::DockerContainerd => "Docker Engine (containerd image store)",
-            StoreKind::Podman => "podman (Docker-compatible API)",
+/// Converts the Engine API's image inspect answer. `None` when it has no parseable `Id`.
+pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
+    let id = ImageId::parse(i.id.as_deref()?).ok()?;
+    let platform = match (i.os.as_deref(), i.architecture.as_deref()) {
+        (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => {
+            Some(Platform::new(os, arch, i.variant.as_deref()))
         }
-    }
-}
-
-/// Facts about the daemon itself.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DaemonInfo {
-    pub engine: String,
-    pub version: String,
-    pub api_version: String,
-    pub platform: Platform,
-    pub podman: bool,
-}
-
-/// A per-platform manifest the containerd store reports (`?manifests=1`, API >= 1.48).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LocalManifest {
-    pub digest: Digest,
-    pub platform: Option<Platform>,
-    pub attestation: bool,
-    pub available: bool,
-}
-
-/// What the daemon says about one image.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LocalImage {
-    pub id: ImageId,
-    pub repo_tags: Vec<String>,
-    /// RepoDigests that parse as `name@sha256:...`.
-    pub repo_digests: Vec<Reference>,
-    pub platform: Option<Platform>,
-    /// Last layer of `RootFS.Layers`: the run image's top layer.
-    pub top_layer: Option<String>,
-    /// Containerd store only: the descriptor of the pulled index or manifest.
-    pub descriptor: Option<Digest>,
-    /// Containerd store only, with `?manifests=1`.
-    pub manifests: Vec<LocalManifest>,
-}
-
-impl LocalImage {
-    /// Converts the Engine API's answer. `None` when it has no parseable `Id`.
-    pub fn from_inspect(i: &ImageInspect) -> Option<LocalImage> {
-        let id = ImageId::parse(i.id.as_deref()?).ok()?;
-        let platform = match (i.os.as_deref(), i.architecture.as_deref()) {
-            (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => {
-                Some(Platform::new(os, arch, i.variant.as_deref()))
-            }
-            _ => None,
-        };
-        let manifests = i
-            .manifests
+        _ => None,
+    };
+    let manifests = i
+        .manifests
+        .iter()
+        .flatten()
+        .filter_map(|m| {
+            let digest = m.descriptor.digest.as_deref()?.parse().ok()?;
+            let attestation = matches!(
+                m.kind,
+                Some(bollard::models::ImageManifestSummaryKindEnum::ATTESTATION)
+            );
+            let platform = m
+                .image_data
+                .as_ref()
+                .map(|d| &d.platform)
+                .or(m.descriptor.platform.as_ref())
+                .and_then(|p| {
+                    Some(Platform::new(
+                        p.os.as_deref()?,
+                        p.architecture.as_deref()?,
+                        p.variant.as_deref(),
+                    ))
+                });
+            Some(LocalManifest {
+                digest,
+                platform,
+                attestation,
+                available: m.available,
+            })
+        })
+        .collect();
+    Some(LocalImage {
+        id,
+        repo_tags: i.repo_tags.clone().unwrap_or_default(),
+        repo_digests: i
+            .repo_digests
             .iter()
             .flatten()
-            .filter_map(|m| {
-                let digest = m.descriptor.digest.as_deref()?.parse().ok()?;
-                let attestation = matches!(
-                    m.kind,
-                    Some(bollard::models::ImageManifestSummaryKindEnum::ATTESTATION)
-                );
-                let platform = m
-                    .image_data
-                    .as_ref()
-                    .map(|d| &d.platform)
-                    .or(m.descriptor.platform.as_ref())
-                    .and_then(|p| {
-                        Some(Platform::new(
-                            p.os.as_deref()?,
-                            p.architecture.as_deref()?,
-                            p.variant.as_deref(),
-                        ))
-                    });
-                Some(LocalManifest {
-                    digest,
-                    platform,
-                    attestation,
-                    available: m.available,
-                })
-            })
-            .collect();
-        Some(LocalImage {
-            id,
-            repo_tags: i.repo_tags.clone().unwrap_or_default(),
-            repo_digests: i
-                .repo_digests
-                .iter()
-                .flatten()
-                .filter_map(|d| d.parse::<Reference>().ok())
-                .filter(|r| r.digest().is_some())
-                .collect(),
-            platform,
-            top_layer: i
-                .root_fs
-                .as_ref()
-                .and_then(|r| r.layers.as_ref())
-                .and_then(|l| l.last().cloned()),
-            descriptor: i
-                .descriptor
-                .as_ref()
-                .and_then(|d| d.digest.as_deref())
-                .and_then(|d| d.parse().ok()),
-            manifests,
-        })
-    }
-
-    /// The store kind, as far as the image itself shows it.
-    pub fn store_kind(&self, info: &DaemonInfo) -> StoreKind {
-        if info.podman {
-            StoreKind::Podman
-        } else if self.descriptor.is_some() {
-            StoreKind::DockerContainerd
-        } else {
-            StoreKind::DockerClassic
-        }
-    }
-
-    /// True when the daemon records `digest` for this image in `repo` (RepoDigests).
-    pub fn has_repo_digest(&self, repo: &Reference, digest: &Digest) -> bool {
-        self.repo_digests
-            .iter()
-            .any(|r| r.same_repository(repo) && r.digest() == Some(digest))
-    }
-
-    /// True when the image has any RepoDigest in `repo`: it was pulled from or pushed to it.
-    /// An image with none is daemon-only as far as the daemon knows (built or loaded, tagged).
-    pub fn known_to_registry(&self, repo: &Reference) -> bool {
-        self.repo_digests.iter().any(|r| r.same_repository(repo))
-    }
-
-    /// True when a tag of this image is in `repo`.
-    pub fn tagged_in(&self, repo: &Reference) -> bool {
-        self.repo_tags
-            .iter()
-            .filter_map(|t| t.parse::<Reference>().ok())
-            .any(|t| t.same_repository(repo))
-    }
-
-    /// The containerd store's manifest entry with `digest`, when reported.
-    pub fn manifest(&self, digest: &Digest) -> Option<&LocalManifest> {
-        self.manifests.iter().find(|m| &m.digest == digest)
-    }
+            .filter_map(|d| d.parse::<Reference>().ok())
+            .filter(|r| r.digest().is_some())
+            .collect(),
+        platform,
+        top_layer: i
+            .root_fs
+            .as_ref()
+            .and_then(|r| r.layers.as_ref())
+            .and_then(|l| l.last().cloned()),
+        descriptor: i
+            .descriptor
+            .as_ref()
+            .and_then(|d| d.digest.as_deref())
+            .and_then(|d| d.parse().ok()),
+        manifests,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +101,7 @@ pub enum DaemonError {
 /// The daemon operations runref needs.
 #[allow(async_fn_in_trait)]
 pub trait Daemon {
-    /// Version, API version, platform, podman or not.
+    /// Engine, version, API version, platform.
     async fn info(&self) -> Result<DaemonInfo, DaemonError>;
     /// Inspect by name, `name@digest` or ID; `None` when the daemon has no such image.
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
@@ -341,7 +246,7 @@ impl EngineDaemon {
         name: &str,
     ) -> Result<Option<LocalImage>, DaemonError> {
         match docker.inspect_image(name).await {
-            Ok(i) => Ok(LocalImage::from_inspect(&i)),
+            Ok(i) => Ok(local_image(&i)),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
@@ -371,7 +276,11 @@ impl Daemon for EngineDaemon {
             .flatten()
             .any(|c| c.name.to_ascii_lowercase().contains("podman"));
         Ok(DaemonInfo {
-            engine: if podman { "podman" } else { "docker" }.into(),
+            engine: if podman {
+                Engine::Podman
+            } else {
+                Engine::Docker
+            },
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
             platform: Platform::new(
@@ -379,7 +288,6 @@ impl Daemon for EngineDaemon {
                 v.arch.as_deref().unwrap_or(std::env::consts::ARCH),
                 None,
             ),
-            podman,
         })
     }
 
@@ -465,7 +373,7 @@ impl Daemon for EngineDaemon {
             .from_image(&image.to_string())
             .platform(&platform.to_string())
             .build();
-        let creds = crate::registry::docker_credentials(image.registry()).await;
+        let creds = crate::credentials::docker_credentials(image.registry()).await;
         let mut stream = self.docker.create_image(Some(opts), None, creds);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| err(e.to_string()))?;
@@ -595,7 +503,7 @@ mod tests {
             "Architecture":"arm64","Variant":"v8","Os":"linux","RootFS":{{"Type":"layers","Layers":["sha256:aa","sha256:bb"]}}}}"#
         );
         let i: ImageInspect = serde_json::from_str(&j).unwrap();
-        let l = LocalImage::from_inspect(&i).unwrap();
+        let l = local_image(&i).unwrap();
         assert_eq!(l.id.long(), CFG);
         assert_eq!(l.platform.as_ref().unwrap().to_string(), "linux/arm64");
         assert_eq!(l.top_layer.as_deref(), Some("sha256:bb"));
@@ -604,12 +512,11 @@ mod tests {
         assert!(l.known_to_registry(&repo));
         assert!(l.tagged_in(&repo));
         let info = DaemonInfo {
-            engine: "docker".into(),
+            engine: Engine::Docker,
             version: "20.10".into(),
             api_version: "1.41".into(),
             platform: "linux/amd64".parse().unwrap(),
-            podman: false,
         };
-        assert_eq!(l.store_kind(&info), StoreKind::DockerClassic);
+        assert_eq!(info.store(Some(&l)), StoreKind::DockerClassic);
     }
 }

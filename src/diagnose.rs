@@ -6,10 +6,9 @@ use crate::analyzed::AnalyzedFile;
 use crate::daemon::{Daemon, DaemonError, LocalImage};
 use crate::inspect::DaemonSide;
 use crate::platform::Platform;
-use crate::reconcile::decide::{provides, Mode};
-use crate::reconcile::fetch_remote;
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;
+use crate::resolve::{resolve, Depth};
 
 /// The exporter's error when its daemon lookup finds nothing (lifecycle#1456).
 pub const LIFECYCLE_ERROR: &str =
@@ -138,7 +137,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         report.top_layer = top_layer(&img);
         report.found = Some(DaemonSide::new(&img, &info));
         match &given {
-            Some(p) if !provides(&img, p) => {
+            Some(p) if img.resolves_to() != Some(p) => {
                 report.cause = Some(Cause::WrongPlatform);
                 report.explanation = format!(
                     "the exporter finds {raw} as image {}, but it is for {}, not {p}: the app image would be built on the wrong platform's run image",
@@ -175,14 +174,13 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     };
     if let (Some(reg), Some(n), Some(_)) = (registry, &repo, &digest) {
         let p = given.clone().unwrap_or_else(|| info.platform.clone());
-        if let Ok(remote) = fetch_remote(reg, n, &p, Mode::Registry).await {
-            report.registry_platform = remote.config_platform.clone().or_else(|| {
-                remote
-                    .index
-                    .as_ref()
-                    .map(|_| p.clone())
-                    .filter(|_| remote.entry.is_some())
-            });
+        if let Ok(view) = resolve(reg, n, &Depth::Platform(p.clone())).await {
+            // The digest's own platform: a single manifest's config, or the platform whose
+            // entry it is when it named an index.
+            report.registry_platform = match view.entries.as_slice() {
+                [single] if !view.is_index => single.config_platform.clone(),
+                _ => view.entry_for(&p).map(|_| p.clone()),
+            };
         }
         report.registry_requests = reg.requests();
         report.registry_endpoints = reg.endpoints();
@@ -193,7 +191,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         .or_else(|| report.registry_platform.clone())
         .unwrap_or_else(|| info.platform.clone());
     report.platform = Some(target.clone());
-    let mut for_target: Vec<&LocalImage> = locals.iter().filter(|i| provides(i, &target)).collect();
+    let mut for_target: Vec<&LocalImage> = locals.iter().filter(|i| i.provides(&target)).collect();
     // The image still tagged in the repository is the latest pull; older pulls keep digests only.
     if let Some(r) = &repo {
         for_target.sort_by_key(|i| !i.tagged_in(r));

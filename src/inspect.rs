@@ -4,9 +4,11 @@
 use crate::daemon::{Daemon, DaemonInfo, LocalImage, StoreKind};
 use crate::digest::Digest;
 use crate::platform::Platform;
+use crate::proof::{prove, Proof};
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;
-use crate::remote::{remote_view, RemoteView};
+use crate::resolve::{resolve, Depth};
+use crate::view::RemoteView;
 
 /// The daemon side.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,22 +28,10 @@ impl DaemonSide {
             tags: img.repo_tags.clone(),
             repo_digests: img.repo_digests.iter().map(|r| r.to_string()).collect(),
             platform: img.platform.clone(),
-            store: img.store_kind(info),
+            store: info.store(Some(img)),
             top_layer: img.top_layer.clone(),
         }
     }
-}
-
-/// How the local image was tied to a registry entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Proof {
-    /// Classic store and podman: image ID = the entry's config digest.
-    ConfigDigestIsImageId,
-    /// The daemon records the entry's digest in RepoDigests (podman).
-    RepoDigests,
-    /// The containerd store lists the entry as available.
-    ContainerdManifests,
 }
 
 /// The link between the two sides.
@@ -76,15 +66,7 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
     let knows_top =
         img.has_repo_digest(repo, &view.digest) || img.descriptor.as_ref() == Some(&view.digest);
     for e in view.runnable() {
-        let proof = if e.config.as_ref() == Some(img.id.digest()) {
-            Some(Proof::ConfigDigestIsImageId)
-        } else if img.has_repo_digest(repo, &e.digest) && view.is_index {
-            Some(Proof::RepoDigests)
-        } else if img.manifest(&e.digest).is_some_and(|m| m.available) {
-            Some(Proof::ContainerdManifests)
-        } else {
-            None
-        };
+        let proof = prove(img, repo, &e.digest, e.config.as_ref(), None);
         if let Some(proof) = proof {
             return Link {
                 entry: Some(e.digest.clone()),
@@ -134,7 +116,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
     };
     let registry_side = async {
         match &registry_ref {
-            Some(r) => Some(remote_view(reg, r, false).await),
+            Some(r) => Some(resolve(reg, r, &Depth::Entries { configs: false }).await),
             None => None,
         }
     };
@@ -168,7 +150,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
     if r.is_none() {
         if let Some(rd) = local.as_ref().and_then(|l| l.repo_digests.first()) {
             repo = Some(rd.clone());
-            r = Some(remote_view(reg, rd, false).await);
+            r = Some(resolve(reg, rd, &Depth::Entries { configs: false }).await);
         } else if local.is_some() {
             report.registry_error =
                 Some("the daemon records no registry digest for this image (daemon-only)".into());

@@ -7,17 +7,21 @@
 
 pub mod analyzed;
 pub mod cli;
+pub mod credentials;
 pub mod daemon;
 pub mod diagnose;
 pub mod digest;
 pub mod elf;
 pub mod inspect;
+pub mod local;
 pub mod manifest;
 pub mod mirror;
 pub mod platform;
 pub mod policy;
+pub mod proof;
 pub mod reconcile;
 pub mod reference;
 pub mod registry;
-pub mod remote;
+pub mod resolve;
 pub mod verify;
+pub mod view;

@@ -20,6 +20,8 @@ const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifes
 /// OCI index makes registries answer `MANIFEST_UNKNOWN ... accept header does not support OCI
 /// indexes` (seed 003).
 pub const ACCEPT: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+/// The image manifest types: what an index entry chosen for a platform must be.
+pub const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST];
 
 /// BuildKit's annotation naming what an index entry is.
 pub const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";

@@ -334,7 +334,7 @@ impl OciRegistry {
         if let Some(a) = self.auth.lock().ok().and_then(|m| m.get(registry).cloned()) {
             return a;
         }
-        let auth = match docker_credentials(registry).await {
+        let auth = match crate::credentials::docker_credentials(registry).await {
             Some(c) => match (c.username, c.password, c.identitytoken) {
                 (Some(u), Some(p), _) => RegistryAuth::Basic(u, p),
                 _ => RegistryAuth::Anonymous,
@@ -662,36 +662,6 @@ impl Registry for OciRegistry {
     fn endpoints(&self) -> BTreeMap<String, String> {
         self.answered.lock().map(|a| a.clone()).unwrap_or_default()
     }
-}
-
-/// Credentials for `registry` from the Docker config (`DOCKER_CONFIG` or ~/.docker/config.json:
-/// `credHelpers`, `auths`, `credsStore`), in bollard's form. Never logged. Helpers run on a
-/// blocking thread.
-pub async fn docker_credentials(registry: &str) -> Option<bollard::auth::DockerCredentials> {
-    let server = if registry == crate::reference::DOCKER_HUB {
-        "https://index.docker.io/v1/".to_string()
-    } else {
-        registry.to_string()
-    };
-    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server))
-        .await
-        .ok()?
-        .ok()?;
-    Some(match found {
-        docker_credential::DockerCredential::UsernamePassword(u, p) => {
-            bollard::auth::DockerCredentials {
-                username: Some(u),
-                password: Some(p),
-                serveraddress: Some(registry.to_string()),
-                ..Default::default()
-            }
-        }
-        docker_credential::DockerCredential::IdentityToken(t) => bollard::auth::DockerCredentials {
-            identitytoken: Some(t),
-            serveraddress: Some(registry.to_string()),
-            ..Default::default()
-        },
-    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use crate::elf::{scan_layer, ElfFile};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{OciRegistry, Registry, RegistryError};
-use crate::remote::{remote_view, RemoteEntry, RemoteView};
+use crate::resolve::{resolve, Depth};
+use crate::view::{RemoteEntry, RemoteView};
 use futures_util::StreamExt;
 
 #[derive(Debug, Clone, Default)]
@@ -280,7 +281,7 @@ pub async fn verify(
     reference: &Reference,
     opts: &VerifyOptions,
 ) -> Result<VerifyReport, RegistryError> {
-    let view = remote_view(reg, reference, true).await?;
+    let view = resolve(reg, reference, &Depth::Entries { configs: true }).await?;
     let mut problems = check_platforms(&view, opts);
     let mut platforms: Vec<PlatformResult> = view
         .runnable()
@@ -312,7 +313,7 @@ pub async fn verify(
         }
     }
     Ok(VerifyReport {
-        verified_digest: view.reference.clone(),
+        verified_digest: view.reference.to_string(),
         resolved_from: view.resolved_from.clone(),
         media_type: view.media_type.clone(),
         verified: problems.is_empty(),

@@ -2,13 +2,14 @@
 //! steps out. Each case also asserts which facts were asked for, so "no registry contact under
 //! never" is checked on the decision itself.
 
-use runref::daemon::{LocalImage, StoreKind};
+use runref::daemon::local_image;
 use runref::digest::Digest;
+use runref::local::LocalImage;
 use runref::manifest::Manifest;
-use runref::platform::Platform;
 use runref::policy::PullPolicy;
 use runref::reconcile::decide::*;
 use runref::reference::{ImageRef, Reference};
+use runref::view::{RemoteEntry, RemoteView};
 
 const REPO: &str = "127.0.0.1:5055/run";
 
@@ -26,7 +27,7 @@ fn image(id: &Digest, platform: &str, tags: &[&str], digests: &[String]) -> Loca
         "Os": p[0], "Architecture": p[1], "Variant": p.get(2),
         "RootFS": {"Type": "layers", "Layers": ["sha256:aa"]},
     });
-    LocalImage::from_inspect(&serde_json::from_value(j).unwrap()).unwrap()
+    local_image(&serde_json::from_value(j).unwrap()).unwrap()
 }
 
 fn containerd() -> LocalImage {
@@ -35,7 +36,7 @@ fn containerd() -> LocalImage {
         "/testdata/daemon/containerd-inspect-manifests.json"
     ))
     .unwrap();
-    LocalImage::from_inspect(&serde_json::from_str(&text).unwrap()).unwrap()
+    local_image(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
 fn input(mode: Mode, policy: PullPolicy, platform: &str, reference: &str) -> Input {
@@ -56,7 +57,7 @@ struct World {
     by_reference: Option<LocalImage>,
     by_image: Option<LocalImage>,
     repo: Vec<LocalImage>,
-    remote: Option<Result<RemoteFacts, RemoteFailure>>,
+    remote: Option<Result<RemoteView, RemoteFailure>>,
     pull: Option<Result<(), String>>,
     /// What the daemon holds after a pull.
     after_pull: Option<LocalImage>,
@@ -69,7 +70,6 @@ fn run(inp: &Input, w: &World) -> (Step, Vec<Need>) {
         None => Lookup::Absent,
     };
     let mut f = Facts {
-        store: Some(StoreKind::DockerClassic),
         by_reference: look(&w.by_reference),
         by_image: if inp.image.is_some() {
             look(&w.by_image)
@@ -126,14 +126,28 @@ fn no_registry(needs: &[Need]) {
     );
 }
 
-fn remote_entry(entry: &Digest, config: &Digest) -> RemoteFacts {
-    RemoteFacts {
-        fetched: format!("{REPO}@{entry}").parse().unwrap(),
-        top_digest: entry.clone(),
-        index: None,
-        entry: Some(entry.clone()),
-        entry_config: Some(config.clone()),
-        config_platform: None,
+/// The registry's view of a single per-arch manifest whose config is `config`.
+fn remote_entry(entry: &Digest, config: &Digest) -> RemoteView {
+    RemoteView {
+        reference: format!("{REPO}@{entry}").parse().unwrap(),
+        resolved_from: None,
+        digest: entry.clone(),
+        media_type: runref::manifest::OCI_MANIFEST.into(),
+        is_index: false,
+        entries: vec![RemoteEntry {
+            digest: entry.clone(),
+            media_type: runref::manifest::OCI_MANIFEST.into(),
+            size: 1,
+            index_platform: None,
+            platform: None,
+            attestation: false,
+            attests: None,
+            lacks_variant: false,
+            config: Some(config.clone()),
+            config_platform: None,
+            layers: vec![],
+            error: None,
+        }],
     }
 }
 
@@ -185,6 +199,57 @@ fn never_podman_per_arch_digest_is_proven_by_repo_digests() {
     let (step, needs) = run(&inp, &w);
     no_registry(&needs);
     assert_eq!(outcome(step).reason, Reason::ProvenByRepoDigests);
+}
+
+/// The containerd store with both platforms' content present on an amd64 daemon: the index
+/// holds arm64, but the exporter's lookup (no platform) resolves it to amd64. Writing the
+/// index ID would build on the wrong run image: refused, whichever proof found the image.
+#[test]
+fn containerd_index_resolving_to_another_platform_is_never_written() {
+    let mut local = containerd();
+    for m in local.manifests.iter_mut() {
+        m.available = true;
+    }
+    local.platform = Some("linux/amd64".parse().unwrap());
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64/v8",
+        &per_arch('3'),
+    );
+    let w = World {
+        repo: vec![local.clone()],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    let f = failure(step);
+    assert_eq!(f.reason, FailReason::WrongPlatformLookup);
+    assert!(
+        f.message.contains("resolves it to linux/amd64"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains(&per_arch('3')),
+        "names what to pull: {}",
+        f.message
+    );
+    // The same index found directly by its tag.
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64/v8",
+        &format!("{REPO}:multi"),
+    );
+    let w = World {
+        by_reference: Some(local),
+        ..Default::default()
+    };
+    assert_eq!(
+        failure(run(&inp, &w).0).reason,
+        FailReason::WrongPlatformLookup
+    );
 }
 
 #[test]
@@ -545,7 +610,7 @@ fn extend_keeps_a_digest_and_never_cannot_resolve_a_tag() {
 
 // --- registry mode ---------------------------------------------------------------------------
 
-fn index_remote(platforms: &[(&str, char)], attest: bool) -> RemoteFacts {
+fn index_remote(platforms: &[(&str, char)], attest: bool) -> RemoteView {
     let mut entries: Vec<serde_json::Value> = platforms
         .iter()
         .map(|(p, c)| {
@@ -563,15 +628,17 @@ fn index_remote(platforms: &[(&str, char)], attest: bool) -> RemoteFacts {
     let Manifest::Index(idx) = Manifest::parse(&body, None).unwrap() else {
         panic!()
     };
-    let want: Platform = "linux/arm64".parse().unwrap();
-    let entry = idx.entries_for(&want).next().map(|e| e.digest().unwrap());
-    RemoteFacts {
-        fetched: format!("{REPO}@{}", d('1')).parse().unwrap(),
-        top_digest: d('1'),
-        entry,
-        index: Some(idx),
-        entry_config: None,
-        config_platform: None,
+    RemoteView {
+        reference: format!("{REPO}@{}", d('1')).parse().unwrap(),
+        resolved_from: None,
+        digest: d('1'),
+        media_type: runref::manifest::OCI_INDEX.into(),
+        is_index: true,
+        entries: idx
+            .manifests
+            .iter()
+            .map(|m| RemoteEntry::from_descriptor(m).unwrap())
+            .collect(),
     }
 }
 
@@ -610,7 +677,7 @@ fn registry_mode_already_right_and_missing_platform() {
         &per_arch('3'),
     );
     let mut r = remote_entry(&d('3'), &d('c'));
-    r.config_platform = Some("linux/arm64".parse().unwrap());
+    r.entries[0].config_platform = Some("linux/arm64".parse().unwrap());
     let o = outcome(
         run(
             &inp,
@@ -625,7 +692,7 @@ fn registry_mode_already_right_and_missing_platform() {
         (o.reason, o.reference),
         (Reason::AlreadyPlatformDigest, per_arch('3'))
     );
-    r.config_platform = Some("linux/amd64".parse().unwrap());
+    r.entries[0].config_platform = Some("linux/amd64".parse().unwrap());
     let f = failure(
         run(
             &inp,

@@ -2,7 +2,7 @@
 //! testdata/daemon (the store cannot run on this machine kind).
 
 use runref::analyzed::AnalyzedFile;
-use runref::daemon::{Daemon, DaemonError, DaemonInfo, LocalImage};
+use runref::daemon::{local_image, Daemon, DaemonError, DaemonInfo, Engine, LocalImage};
 use runref::platform::Platform;
 use runref::reference::Reference;
 use runref::registry::OciRegistry;
@@ -12,11 +12,10 @@ struct Recorded(LocalImage);
 impl Daemon for Recorded {
     async fn info(&self) -> Result<DaemonInfo, DaemonError> {
         Ok(DaemonInfo {
-            engine: "docker".into(),
+            engine: Engine::Docker,
             version: "28.0.0".into(),
             api_version: "1.48".into(),
             platform: "linux/amd64".parse().unwrap(),
-            podman: false,
         })
     }
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
@@ -47,7 +46,7 @@ fn recorded() -> LocalImage {
         "/testdata/daemon/containerd-inspect-manifests.json"
     ))
     .unwrap();
-    LocalImage::from_inspect(&serde_json::from_str(&text).unwrap()).unwrap()
+    local_image(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
 #[tokio::test]

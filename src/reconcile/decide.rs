@@ -4,12 +4,13 @@
 //! ([`Step::Need`]) or ends with an [`Outcome`] or a [`Failure`]. A fact is asked for at most
 //! once, so the loop always ends. The table it implements is in spec-notes.md.
 
-use crate::daemon::{LocalImage, StoreKind};
 use crate::digest::Digest;
-use crate::manifest::Index;
+use crate::local::LocalImage;
 use crate::platform::Platform;
 use crate::policy::PullPolicy;
+use crate::proof::{prove, Proof};
 use crate::reference::{ImageRef, Reference};
+use crate::view::{Depth, RemoteView};
 
 /// Where the run image is exported to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,22 +74,6 @@ impl Lookup {
     }
 }
 
-/// What the registry said about the run image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteFacts {
-    /// What was fetched (a digest reference whenever one was known: no tag race).
-    pub fetched: Reference,
-    pub top_digest: Digest,
-    /// When the fetched manifest is an index or manifest list.
-    pub index: Option<Index>,
-    /// The manifest for the target platform: the chosen index entry, or the fetched manifest.
-    pub entry: Option<Digest>,
-    /// The config digest of `entry`, when fetched (daemon mode compares it to image IDs).
-    pub entry_config: Option<Digest>,
-    /// The platform `entry`'s config declares, when fetched.
-    pub config_platform: Option<Platform>,
-}
-
 /// A failed registry lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteFailure {
@@ -99,15 +84,13 @@ pub struct RemoteFailure {
 /// Everything gathered so far.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    pub store: Option<StoreKind>,
-    pub daemon_platform: Option<Platform>,
     /// The daemon's answer for `[run-image] reference`.
     pub by_reference: Lookup,
     /// The daemon's answer for `[run-image] image`.
     pub by_image: Lookup,
     /// Local images of the run image's repository (`None`: not asked).
     pub repo_images: Option<Vec<LocalImage>>,
-    pub remote: Option<Result<RemoteFacts, RemoteFailure>>,
+    pub remote: Option<Result<RemoteView, RemoteFailure>>,
     pub pulled: Option<Result<(), String>>,
 }
 
@@ -116,9 +99,8 @@ pub struct Facts {
 pub enum Need {
     /// Inspect every local image of this repository.
     RepoImages(Reference),
-    /// Fetch this reference from the registry and resolve it for the target platform (daemon
-    /// mode also learns the entry's config digest; registry mode a single manifest's platform).
-    Remote { reference: Reference },
+    /// Resolve this reference in the registry, as deep as `depth`.
+    Remote { reference: Reference, depth: Depth },
     /// Pull this reference for the target platform, then inspect again.
     Pull(Reference),
 }
@@ -178,6 +160,9 @@ pub enum FailReason {
     NoEntryForPlatform,
     NeedsRegistryName,
     RegistryForbidden,
+    /// The daemon holds the target's content, but a lookup without a platform (the
+    /// exporter's) resolves the image to another platform (containerd image store).
+    WrongPlatformLookup,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -213,18 +198,6 @@ fn done(
     })
 }
 
-/// Does the local image provide `p`? The containerd store lists platforms per manifest; the
-/// others report one platform per image.
-pub fn provides(img: &LocalImage, p: &Platform) -> bool {
-    if !img.manifests.is_empty() {
-        return img
-            .manifests
-            .iter()
-            .any(|m| !m.attestation && m.available && m.platform.as_ref() == Some(p));
-    }
-    img.platform.as_ref() == Some(p)
-}
-
 fn platform_of(img: &LocalImage) -> String {
     img.platform
         .as_ref()
@@ -237,8 +210,44 @@ pub fn decide(inp: &Input, f: &Facts) -> Step {
         return decide_extend(inp, f);
     }
     match inp.mode {
-        Mode::Daemon => decide_daemon(inp, f),
+        Mode::Daemon => exporter_finds_target(inp, decide_daemon(inp, f)),
         Mode::Registry => decide_registry(inp, f, Vec::new()),
+    }
+}
+
+/// The last rule of daemon mode: the written reference is right only if the exporter's own
+/// lookup (an inspect without platform) gives the target platform. On the classic store and
+/// podman an image has one platform; on the containerd store an index that holds the target
+/// can still resolve to the daemon's own platform.
+fn exporter_finds_target(inp: &Input, step: Step) -> Step {
+    let Step::Done(o) = &step else { return step };
+    let Some(img) = &o.local_image else {
+        return step;
+    };
+    let p = &inp.platform;
+    match img.resolves_to() {
+        Some(q) if q == p => step,
+        resolved => {
+            let got = resolved.map_or("an unknown platform".to_string(), |q| q.to_string());
+            let fix = match (inp.name(), inp.reference_digest()) {
+                (Some(n), Some(d)) if img.manifest(d).is_some() => format!(
+                    "pull {} so the daemon holds a single-platform image for {p}, or remove the {got} content",
+                    n.with_digest(d)
+                ),
+                _ => format!(
+                    "pull the run image's {p} manifest by digest so the daemon holds a single-platform image, \
+                     or remove the {got} content"
+                ),
+            };
+            fail(
+                FailReason::WrongPlatformLookup,
+                format!(
+                    "the daemon holds {p} content in image {}, but a lookup without a platform (the exporter's) \
+                     resolves it to {got}: the app would be built on the wrong run image; {fix}",
+                    img.id
+                ),
+            )
+        }
     }
 }
 
@@ -291,7 +300,12 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
         _ => name.clone(),
     };
     let remote = match &f.remote {
-        None => return Step::Need(Need::Remote { reference: target }),
+        None => {
+            return Step::Need(Need::Remote {
+                reference: target,
+                depth: Depth::Platform(inp.platform.clone()),
+            })
+        }
         Some(Err(e)) => {
             return fail(
                 FailReason::RegistryFailed,
@@ -303,21 +317,21 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
         }
         Some(Ok(r)) => r,
     };
-    let Some(entry) = &remote.entry else {
+    let Some(entry) = remote.entry_for(&inp.platform) else {
         return no_entry(inp, remote);
     };
-    if let Some(cp) = &remote.config_platform {
+    if let Some(cp) = entry.config_platform.as_ref().filter(|_| !remote.is_index) {
         if cp != &inp.platform {
             return fail(
                 FailReason::NoEntryForPlatform,
                 format!(
                     "{} is a single-platform image for {cp}, not {}; pick the run image for {} or pass --platform {cp}",
-                    remote.fetched, inp.platform, inp.platform
+                    remote.reference, inp.platform, inp.platform
                 ),
             );
         }
     }
-    let new = name.with_digest(entry).to_string();
+    let new = name.with_digest(&entry.digest).to_string();
     let reason = if inp.reference.to_string() == new {
         Reason::AlreadyPlatformDigest
     } else {
@@ -326,19 +340,14 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
     done(new, reason, None, warnings)
 }
 
-fn no_entry(inp: &Input, remote: &RemoteFacts) -> Step {
-    let have: Vec<String> = remote
-        .index
-        .iter()
-        .flat_map(|i| i.runnable())
-        .filter_map(|d| d.platform().map(|p| p.to_string()))
-        .collect();
+fn no_entry(inp: &Input, remote: &RemoteView) -> Step {
+    let have = remote.platforms();
     fail(
         FailReason::NoEntryForPlatform,
         format!(
             "{} has no image for {} (it has: {}; attestation entries are never runnable); \
              pass --platform with one of those, or use a run image built for {}",
-            remote.fetched,
+            remote.reference,
             inp.platform,
             if have.is_empty() {
                 "none".into()
@@ -415,7 +424,7 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
             ),
         );
     };
-    if !provides(img, p) {
+    if !img.provides(p) {
         return fail(
             FailReason::PulledWrongImage,
             format!(
@@ -442,7 +451,12 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
         return done(img.id.to_string(), Reason::Pulled, Some(img), vec![]);
     };
     let remote = match &f.remote {
-        None => return Step::Need(Need::Remote { reference: target }),
+        None => {
+            return Step::Need(Need::Remote {
+                reference: target,
+                depth: Depth::Proof(p.clone()),
+            })
+        }
         Some(Err(e)) => {
             return done(
                 img.id.to_string(),
@@ -458,199 +472,297 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
     };
     match proof(img, inp, remote) {
         Some(_) => done(img.id.to_string(), Reason::Pulled, Some(img), vec![]),
-        None => {
-            fail(
-                FailReason::PulledWrongImage,
-                format!(
+        None => fail(
+            FailReason::PulledWrongImage,
+            format!(
                 "after pulling, the daemon's image {} is not the registry's {p} entry of {} ({}); \
                  the tag may have moved during the pull; run again",
                 img.id,
-                remote.fetched,
-                remote.entry.as_ref().map_or("none".into(), |d| d.to_string())
+                remote.reference,
+                remote
+                    .entry_for(p)
+                    .map_or("none".into(), |e| e.digest.to_string())
             ),
-            )
-        }
+        ),
     }
 }
 
 /// Proof that `img` is the registry's entry for the platform.
-fn proof(img: &LocalImage, inp: &Input, remote: &RemoteFacts) -> Option<Reason> {
-    let entry = remote.entry.as_ref()?;
-    if let Some(n) = inp.name() {
-        if img.has_repo_digest(n, entry) {
-            return Some(Reason::ProvenByRepoDigests);
+fn proof(img: &LocalImage, inp: &Input, remote: &RemoteView) -> Option<Reason> {
+    let entry = remote.entry_for(&inp.platform)?;
+    let repo = inp.name()?;
+    prove(img, repo, &entry.digest, entry.config.as_ref(), None).map(Reason::from)
+}
+
+impl From<Proof> for Reason {
+    fn from(p: Proof) -> Reason {
+        match p {
+            Proof::ConfigDigestIsImageId => Reason::ProvenByConfigDigest,
+            Proof::RepoDigests => Reason::ProvenByRepoDigests,
+            Proof::ContainerdManifests => Reason::ProvenByContainerdManifests,
         }
     }
-    if img.manifest(entry).is_some_and(|m| m.available) || img.descriptor.as_ref() == Some(entry) {
-        return Some(Reason::ProvenByContainerdManifests);
-    }
-    if remote.entry_config.as_ref() == Some(img.id.digest()) {
-        return Some(Reason::ProvenByConfigDigest);
-    }
-    None
 }
+
+/// What the rules of [`resolve_local`] share.
+struct Ctx<'a> {
+    inp: &'a Input,
+    f: &'a Facts,
+    p: &'a Platform,
+    /// The policy allows a pull and none happened yet.
+    may_pull: bool,
+}
+
+/// A rule for a per-arch digest the daemon does not resolve itself: given the repository,
+/// the digest and the local images of that repository for the platform, settle the case or
+/// pass (None) to the next rule.
+type DigestRule = fn(&Ctx, &Reference, &Digest, &[&LocalImage], &mut Vec<String>) -> Option<Step>;
+
+/// The rules for a digest, in the order of the spec-notes table: proofs from the daemon alone
+/// first, then from the registry, then the repository-and-platform fallback (always settles).
+const DIGEST_RULES: &[DigestRule] = &[
+    rule_repo_digests,
+    rule_containerd_manifests,
+    rule_registry_config_digest,
+    rule_repository_and_platform,
+];
 
 /// Never / if-not-present, or always without a pull: find the local image for the platform.
 fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec<String>) -> Step {
-    let p = &inp.platform;
-    let may_pull = inp.policy != PullPolicy::Never && f.pulled.is_none();
+    let ctx = Ctx {
+        inp,
+        f,
+        p: &inp.platform,
+        may_pull: inp.policy != PullPolicy::Never && f.pulled.is_none(),
+    };
+    if let Some(step) = rule_direct(&ctx, found_reason, &mut warnings) {
+        return step;
+    }
+    if let (Some(d), Some(n)) = (inp.reference_digest(), inp.name()) {
+        let Some(images) = &f.repo_images else {
+            return Step::Need(Need::RepoImages(n.clone()));
+        };
+        let matching: Vec<&LocalImage> = images.iter().filter(|i| i.provides(ctx.p)).collect();
+        for rule in DIGEST_RULES {
+            if let Some(step) = rule(&ctx, n, d, &matching, &mut warnings) {
+                return step;
+            }
+        }
+    }
+    rule_absent(&ctx)
+}
 
-    // a. The daemon resolves the reference (or the image name) itself.
-    let direct = match (f.by_reference.found(), f.by_image.found()) {
-        (Some(i), _) => Some((i, found_reason)),
-        (None, Some(i)) if inp.reference_digest().is_none() => Some((
+/// The daemon resolves the reference (or, without a digest, `[run-image] image`) itself.
+fn rule_direct(ctx: &Ctx, found_reason: Reason, warnings: &mut Vec<String>) -> Option<Step> {
+    let (inp, f, p) = (ctx.inp, ctx.f, ctx.p);
+    let (img, mut reason) = match (f.by_reference.found(), f.by_image.found()) {
+        (Some(i), _) => (i, found_reason),
+        (None, Some(i)) if inp.reference_digest().is_none() => (
             i,
             if found_reason == Reason::DaemonHoldsReference {
                 Reason::DaemonHoldsImageName
             } else {
                 found_reason
             },
-        )),
-        _ => None,
+        ),
+        _ => return None,
     };
-    if let Some((img, mut reason)) = direct {
-        if provides(img, p) {
-            if matches!(inp.reference, ImageRef::Id(ref id) if id == &img.id)
-                && reason == Reason::DaemonHoldsReference
-            {
-                reason = Reason::AlreadyDaemonId;
-            }
-            if f.pulled.is_some() {
-                reason = Reason::Pulled;
-            }
-            return done(img.id.to_string(), reason, Some(img), warnings);
+    if img.provides(p) {
+        if matches!(inp.reference, ImageRef::Id(ref id) if id == &img.id)
+            && reason == Reason::DaemonHoldsReference
+        {
+            reason = Reason::AlreadyDaemonId;
         }
-        if may_pull {
-            if let Some(r) = pull_reference(inp) {
-                return Step::Need(Need::Pull(r));
-            }
+        if f.pulled.is_some() {
+            reason = Reason::Pulled;
         }
-        return fail(
-            FailReason::WrongPlatformInDaemon,
-            format!(
-                "the daemon holds {} as image {} for {}, not {p}{}; {}",
-                inp.reference,
-                img.id,
-                platform_of(img),
-                platform_hint(inp),
-                next_pull(inp)
-            ),
-        );
+        return Some(done(
+            img.id.to_string(),
+            reason,
+            Some(img),
+            std::mem::take(warnings),
+        ));
     }
-
-    // b. A digest the daemon does not hold: find the local image of that repository.
-    if let (Some(d), Some(n)) = (inp.reference_digest(), inp.name()) {
-        let Some(images) = &f.repo_images else {
-            return Step::Need(Need::RepoImages(n.clone()));
-        };
-        let matching: Vec<&LocalImage> = images.iter().filter(|i| provides(i, p)).collect();
-        if let Some(img) = matching.iter().find(|i| i.has_repo_digest(n, d)) {
-            return done(
-                img.id.to_string(),
-                Reason::ProvenByRepoDigests,
-                Some(img),
-                warnings,
-            );
-        }
-        if let Some(img) = matching.iter().find(|i| {
-            i.manifest(d)
-                .is_some_and(|m| m.available && m.platform.as_ref() == Some(p))
-        }) {
-            return done(
-                img.id.to_string(),
-                Reason::ProvenByContainerdManifests,
-                Some(img),
-                warnings,
-            );
-        }
-        // Ask the registry which config the digest has (classic store: Id = config digest).
-        if inp.policy != PullPolicy::Never && !matching.is_empty() && f.remote.is_none() {
-            return Step::Need(Need::Remote {
-                reference: n.with_digest(d),
-            });
-        }
-        if let Some(Ok(remote)) = &f.remote {
-            if let Some(img) = matching.iter().find(|i| proof(i, inp, remote).is_some()) {
-                let why = proof(img, inp, remote).unwrap_or(Reason::ProvenByConfigDigest);
-                return done(img.id.to_string(), why, Some(img), warnings);
-            }
-            if may_pull {
-                return Step::Need(Need::Pull(n.with_digest(d)));
-            }
-        }
-        if let Some(Err(e)) = &f.remote {
-            warnings.push(format!(
-                "the registry could not tell which local image {} is ({}); using repository and platform",
-                n.with_digest(d),
-                e.message
-            ));
-        }
-        if f.pulled.is_none() && matching.is_empty() && may_pull {
-            return Step::Need(Need::Pull(n.with_digest(d)));
-        }
-        // Docker moves a tag to the latest pull; an image known only by an old RepoDigest is
-        // a superseded pull. Prefer the tagged candidates when that leaves one.
-        let tagged: Vec<&LocalImage> = matching
-            .iter()
-            .copied()
-            .filter(|i| i.tagged_in(n))
-            .collect();
-        let matching = if tagged.len() == 1 && matching.len() > 1 {
-            warnings.push(format!(
-                "ignored {} untagged image(s) of {} left by earlier pulls: {}",
-                matching.len() - 1,
-                n.name(),
-                matching
-                    .iter()
-                    .filter(|i| !i.tagged_in(n))
-                    .map(|i| i.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            tagged
-        } else {
-            matching
-        };
-        return match matching.as_slice() {
-            [img] => {
-                // Advise what would give the proof: under never, the policy that may ask the
-                // registry; when the registry was asked and failed, trying again once it answers.
-                let next = match &f.remote {
-                    Some(Err(_)) => "rerun when the registry answers to check it",
-                    _ if inp.policy == PullPolicy::Never => {
-                        "use --pull-policy if-not-present to check it against the registry"
-                    }
-                    _ => "the registry could not prove it either",
-                };
-                warnings.push(format!(
-                    "matched by repository and platform only: the daemon cannot show that image {} is {} \
-                     (Docker's classic store records only the index digest); {next}",
-                    img.id,
-                    n.with_digest(d)
-                ));
-                done(img.id.to_string(), Reason::MatchedByRepositoryAndPlatform, Some(img), warnings)
-            }
-            [] => not_in_daemon(inp, f),
-            many => fail(
-                FailReason::Ambiguous,
-                format!(
-                    "{} local images of {} are for {p} ({}) and none can be proven to be {}; remove the stale ones or set [run-image] reference to one image ID",
-                    many.len(),
-                    n.name(),
-                    many.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
-                    n.with_digest(d)
-                ),
-            ),
-        };
-    }
-
-    // c. Not there at all.
-    if may_pull {
+    if ctx.may_pull {
         if let Some(r) = pull_reference(inp) {
+            return Some(Step::Need(Need::Pull(r)));
+        }
+    }
+    Some(fail(
+        FailReason::WrongPlatformInDaemon,
+        format!(
+            "the daemon holds {} as image {} for {}, not {p}{}; {}",
+            inp.reference,
+            img.id,
+            platform_of(img),
+            platform_hint(inp),
+            next_pull(inp)
+        ),
+    ))
+}
+
+/// The daemon records the digest in RepoDigests (podman), or the containerd store lists it as
+/// available content for the platform: proofs without the registry.
+fn rule_repo_digests(
+    ctx: &Ctx,
+    n: &Reference,
+    d: &Digest,
+    matching: &[&LocalImage],
+    warnings: &mut Vec<String>,
+) -> Option<Step> {
+    daemon_proof(ctx, n, d, matching, warnings, Proof::RepoDigests)
+}
+
+fn rule_containerd_manifests(
+    ctx: &Ctx,
+    n: &Reference,
+    d: &Digest,
+    matching: &[&LocalImage],
+    warnings: &mut Vec<String>,
+) -> Option<Step> {
+    daemon_proof(ctx, n, d, matching, warnings, Proof::ContainerdManifests)
+}
+
+fn daemon_proof(
+    ctx: &Ctx,
+    n: &Reference,
+    d: &Digest,
+    matching: &[&LocalImage],
+    warnings: &mut Vec<String>,
+    kind: Proof,
+) -> Option<Step> {
+    let img = matching
+        .iter()
+        .find(|i| prove(i, n, d, None, Some(ctx.p)) == Some(kind))?;
+    Some(done(
+        img.id.to_string(),
+        kind.into(),
+        Some(img),
+        std::mem::take(warnings),
+    ))
+}
+
+/// The registry's manifest for the digest names the local image's config (classic store:
+/// image ID = config digest). Asks the registry unless the policy forbids it; a mismatch is
+/// pulled by digest where the policy allows; a registry failure passes with a warning.
+fn rule_registry_config_digest(
+    ctx: &Ctx,
+    n: &Reference,
+    d: &Digest,
+    matching: &[&LocalImage],
+    warnings: &mut Vec<String>,
+) -> Option<Step> {
+    let (inp, f) = (ctx.inp, ctx.f);
+    if inp.policy != PullPolicy::Never && !matching.is_empty() && f.remote.is_none() {
+        return Some(Step::Need(Need::Remote {
+            reference: n.with_digest(d),
+            depth: Depth::Proof(ctx.p.clone()),
+        }));
+    }
+    match &f.remote {
+        Some(Ok(remote)) => {
+            if let Some((img, why)) = matching
+                .iter()
+                .find_map(|i| proof(i, inp, remote).map(|why| (i, why)))
+            {
+                return Some(done(img.id.to_string(), why, Some(img), std::mem::take(warnings)));
+            }
+            if ctx.may_pull {
+                return Some(Step::Need(Need::Pull(n.with_digest(d))));
+            }
+        }
+        Some(Err(e)) => warnings.push(format!(
+            "the registry could not tell which local image {} is ({}); using repository and platform",
+            n.with_digest(d),
+            e.message
+        )),
+        None => {}
+    }
+    if f.pulled.is_none() && matching.is_empty() && ctx.may_pull {
+        return Some(Step::Need(Need::Pull(n.with_digest(d))));
+    }
+    None
+}
+
+/// Only repository and platform match: one candidate is used with a warning (the one still
+/// tagged when earlier pulls left others), several fail as ambiguous, none pass on.
+fn rule_repository_and_platform(
+    ctx: &Ctx,
+    n: &Reference,
+    d: &Digest,
+    matching: &[&LocalImage],
+    warnings: &mut Vec<String>,
+) -> Option<Step> {
+    let (inp, f, p) = (ctx.inp, ctx.f, ctx.p);
+    // Docker moves a tag to the latest pull; an image known only by an old RepoDigest is
+    // a superseded pull. Prefer the tagged candidates when that leaves one.
+    let tagged: Vec<&LocalImage> = matching
+        .iter()
+        .copied()
+        .filter(|i| i.tagged_in(n))
+        .collect();
+    let matching: Vec<&LocalImage> = if tagged.len() == 1 && matching.len() > 1 {
+        warnings.push(format!(
+            "ignored {} untagged image(s) of {} left by earlier pulls: {}",
+            matching.len() - 1,
+            n.name(),
+            matching
+                .iter()
+                .filter(|i| !i.tagged_in(n))
+                .map(|i| i.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        tagged
+    } else {
+        matching.to_vec()
+    };
+    match matching.as_slice() {
+        [img] => {
+            // Advise what would give the proof: under never, the policy that may ask the
+            // registry; when the registry was asked and failed, trying again once it answers.
+            let next = match &f.remote {
+                Some(Err(_)) => "rerun when the registry answers to check it",
+                _ if inp.policy == PullPolicy::Never => {
+                    "use --pull-policy if-not-present to check it against the registry"
+                }
+                _ => "the registry could not prove it either",
+            };
+            warnings.push(format!(
+                "matched by repository and platform only: the daemon cannot show that image {} is {} \
+                 (Docker's classic store records only the index digest); {next}",
+                img.id,
+                n.with_digest(d)
+            ));
+            Some(done(
+                img.id.to_string(),
+                Reason::MatchedByRepositoryAndPlatform,
+                Some(img),
+                std::mem::take(warnings),
+            ))
+        }
+        [] => None,
+        many => Some(fail(
+            FailReason::Ambiguous,
+            format!(
+                "{} local images of {} are for {p} ({}) and none can be proven to be {}; remove the stale ones or set [run-image] reference to one image ID",
+                many.len(),
+                n.name(),
+                many.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
+                n.with_digest(d)
+            ),
+        )),
+    }
+}
+
+/// Not there at all: pull where the policy allows, else say what the daemon has.
+fn rule_absent(ctx: &Ctx) -> Step {
+    if ctx.may_pull {
+        if let Some(r) = pull_reference(ctx.inp) {
             return Step::Need(Need::Pull(r));
         }
     }
-    not_in_daemon(inp, f)
+    not_in_daemon(ctx.inp, ctx.f)
 }
 
 fn next_pull(inp: &Input) -> String {

@@ -5,14 +5,11 @@ pub mod decide;
 
 use crate::analyzed::{AnalyzedError, AnalyzedFile};
 use crate::daemon::{Daemon, DaemonError, LocalImage};
-use crate::manifest::Manifest;
 use crate::platform::Platform;
 use crate::policy::{ParsedPolicy, PullPolicy};
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;
-use decide::{
-    decide, Facts, Failure, Input, Lookup, Mode, Need, Reason, RemoteFacts, RemoteFailure, Step,
-};
+use decide::{decide, Facts, Failure, Input, Lookup, Mode, Need, Reason, RemoteFailure, Step};
 
 /// Where the target platform came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -175,60 +172,6 @@ async fn lookups<D: Daemon>(d: &D, inp: &Input) -> Result<(Lookup, Lookup), Daem
     Ok((a?, b?))
 }
 
-/// Fetches `reference` and resolves it for `platform`, verifying every manifest's digest.
-pub async fn fetch_remote<R: Registry>(
-    reg: &R,
-    reference: &Reference,
-    platform: &Platform,
-    mode: Mode,
-) -> Result<RemoteFacts, RemoteFailure> {
-    let fail = |e: crate::registry::RegistryError| RemoteFailure {
-        not_found: e.is_not_found(),
-        message: e.to_string(),
-    };
-    let top = reg.manifest(reference).await.map_err(fail)?;
-    let fetched = reference.with_digest(&top.digest);
-    let mut facts = RemoteFacts {
-        fetched,
-        top_digest: top.digest.clone(),
-        index: None,
-        entry: None,
-        entry_config: None,
-        config_platform: None,
-    };
-    match top.manifest {
-        Manifest::Index(idx) => {
-            // containerd picks the first matching entry; so do we.
-            let entry = idx.entries_for(platform).next().map(|e| e.digest());
-            if let Some(Ok(d)) = entry {
-                if mode == Mode::Daemon {
-                    let m = reg
-                        .manifest(&reference.with_digest(&d))
-                        .await
-                        .map_err(fail)?;
-                    if let Manifest::Image(m) = m.manifest {
-                        facts.entry_config = m.config.digest().ok();
-                    }
-                }
-                facts.entry = Some(d);
-            }
-            facts.index = Some(idx);
-        }
-        Manifest::Image(m) => {
-            let cfg = m.config.digest().ok();
-            if mode == Mode::Registry {
-                if let Some(c) = &cfg {
-                    let config = reg.config(reference, c).await.map_err(fail)?;
-                    facts.config_platform = Some(config.platform());
-                }
-            }
-            facts.entry = Some(top.digest);
-            facts.entry_config = cfg;
-        }
-    }
-    Ok(facts)
-}
-
 /// Reconciles `file` in place (unless `opts.no_write`) and reports what happened.
 pub async fn reconcile<D: Daemon, R: Registry>(
     file: &mut AnalyzedFile,
@@ -240,6 +183,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let (mut inp, mut source) = read_input(file, opts)?;
     let before = inp.reference.to_string();
     let mut facts = Facts::default();
+    let mut store = None;
     let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
 
     if opts.mode == Mode::Daemon {
@@ -251,17 +195,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
             inp.platform = info.platform.clone();
             source = Some(PlatformSource::Daemon);
         }
-        facts.daemon_platform = Some(info.platform.clone());
-        facts.store = facts
-            .by_reference
-            .found()
-            .or(facts.by_image.found())
-            .map(|i| i.store_kind(&info))
-            .or(Some(if info.podman {
-                crate::daemon::StoreKind::Podman
-            } else {
-                crate::daemon::StoreKind::DockerClassic
-            }));
+        store = Some(info.store(facts.by_reference.found().or(facts.by_image.found())));
     } else if source.is_none() {
         source = Some(PlatformSource::Host);
     }
@@ -281,9 +215,12 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 }
                 facts.repo_images = Some(images);
             }
-            Need::Remote { reference, .. } => {
-                facts.remote =
-                    Some(fetch_remote(registry, reference, &inp.platform, inp.mode).await);
+            Need::Remote { reference, depth } => {
+                let view = crate::resolve::resolve(registry, reference, depth).await;
+                facts.remote = Some(view.map_err(|e| RemoteFailure {
+                    not_found: e.is_not_found(),
+                    message: e.to_string(),
+                }));
             }
             Need::Pull(r) => {
                 let d = daemon.expect("daemon mode");
@@ -311,7 +248,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         decision: None,
         failure: None,
         local_image_id: None,
-        store: facts.store,
+        store,
         pulled,
         registry_requests: registry.requests(),
         registry_endpoints: registry.endpoints(),

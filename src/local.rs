@@ -1,0 +1,129 @@
+//! The daemon-side model: what a Docker Engine (classic or containerd image store) or podman
+//! knows about local images, independent of how it was asked. The Engine API adapter
+//! ([`crate::daemon`]) converts its answers into these types; the decision and the commands use
+//! only these.
+
+use crate::digest::{Digest, ImageId};
+use crate::platform::Platform;
+use crate::reference::Reference;
+
+/// Which kind of image store answered; the decision depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// Docker Engine's graph-driver store: `Id` = config digest, RepoDigests = pulled digest.
+    DockerClassic,
+    /// Docker Engine's containerd image store: `Id` = digest of the pulled index/manifest.
+    DockerContainerd,
+    /// podman's compat API: `Id` = config digest, RepoDigests holds index and manifest digests.
+    Podman,
+}
+
+/// Which engine answers the Engine API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    Docker,
+    /// podman's Docker-compatible service.
+    Podman,
+}
+
+/// Facts about the daemon itself.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DaemonInfo {
+    pub engine: Engine,
+    pub version: String,
+    pub api_version: String,
+    /// The daemon's own platform: what a platform-unaware lookup prefers on the containerd
+    /// store, and the default target.
+    pub platform: Platform,
+}
+
+impl DaemonInfo {
+    /// The one store detection. podman is its own store; a Docker Engine uses the containerd
+    /// image store when an image's inspect carries a `Descriptor` (API >= 1.48).
+    pub fn store(&self, img: Option<&LocalImage>) -> StoreKind {
+        match self.engine {
+            Engine::Podman => StoreKind::Podman,
+            Engine::Docker if img.is_some_and(|i| i.descriptor.is_some()) => {
+                StoreKind::DockerContainerd
+            }
+            Engine::Docker => StoreKind::DockerClassic,
+        }
+    }
+}
+
+/// A per-platform manifest the containerd store reports (`?manifests=1`, API >= 1.48).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LocalManifest {
+    pub digest: Digest,
+    pub platform: Option<Platform>,
+    pub attestation: bool,
+    pub available: bool,
+}
+
+/// What the daemon says about one image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LocalImage {
+    pub id: ImageId,
+    pub repo_tags: Vec<String>,
+    /// RepoDigests that parse as `name@sha256:...`.
+    pub repo_digests: Vec<Reference>,
+    pub platform: Option<Platform>,
+    /// Last layer of `RootFS.Layers`: the run image's top layer.
+    pub top_layer: Option<String>,
+    /// Containerd store only: the descriptor of the pulled index or manifest.
+    pub descriptor: Option<Digest>,
+    /// Containerd store only, with `?manifests=1`.
+    pub manifests: Vec<LocalManifest>,
+}
+
+impl LocalImage {
+    /// True when the daemon records `digest` for this image in `repo` (RepoDigests).
+    pub fn has_repo_digest(&self, repo: &Reference, digest: &Digest) -> bool {
+        self.repo_digests
+            .iter()
+            .any(|r| r.same_repository(repo) && r.digest() == Some(digest))
+    }
+
+    /// True when the image has any RepoDigest in `repo`: it was pulled from or pushed to it.
+    /// An image with none is daemon-only as far as the daemon knows (built or loaded, tagged).
+    pub fn known_to_registry(&self, repo: &Reference) -> bool {
+        self.repo_digests.iter().any(|r| r.same_repository(repo))
+    }
+
+    /// True when a tag of this image is in `repo`.
+    pub fn tagged_in(&self, repo: &Reference) -> bool {
+        self.repo_tags
+            .iter()
+            .filter_map(|t| t.parse::<Reference>().ok())
+            .any(|t| t.same_repository(repo))
+    }
+
+    /// Does the daemon hold content for `p`? The containerd store lists platforms per manifest
+    /// (an index may hold several); the other stores hold one platform per image.
+    pub fn provides(&self, p: &Platform) -> bool {
+        if !self.manifests.is_empty() {
+            return self
+                .manifests
+                .iter()
+                .any(|m| !m.attestation && m.available && m.platform.as_ref() == Some(p));
+        }
+        self.platform.as_ref() == Some(p)
+    }
+
+    /// The platform a lookup of this image **without a platform** gives: what lifecycle's
+    /// exporter gets (imgutil `local.FromBaseImage`, an inspect with no platform). Every store
+    /// reports the platform it resolved in the inspect answer itself; on the containerd store
+    /// that is the daemon's own platform whenever its content is present, so an index that
+    /// [`provides`](Self::provides) the target may still resolve to another platform
+    /// (measured on Engine 28.5 and 26.1, spec-notes).
+    pub fn resolves_to(&self) -> Option<&Platform> {
+        self.platform.as_ref()
+    }
+
+    /// The containerd store's manifest entry with `digest`, when reported.
+    pub fn manifest(&self, digest: &Digest) -> Option<&LocalManifest> {
+        self.manifests.iter().find(|m| &m.digest == digest)
+    }
+}

@@ -1,0 +1,136 @@
+//! The one registry resolver: fetches an image into a [`RemoteView`] as deep as the question
+//! needs ([`Depth`]), every manifest checked against its digest by the registry adapter.
+//! reconcile, inspect, verify and diagnose all read the registry through [`resolve`].
+
+use crate::manifest::{Manifest, MANIFEST_TYPES};
+use crate::reference::Reference;
+use crate::registry::{Registry, RegistryError};
+pub use crate::view::Depth;
+use crate::view::{RemoteEntry, RemoteView};
+
+/// Fetches `reference` (by digest when it has one: no tag race) to `depth`. Failures of an
+/// entry's own manifest or config are kept in that entry ([`RemoteEntry::error`]); a failure
+/// of the top manifest is the error.
+pub async fn resolve<R: Registry>(
+    reg: &R,
+    reference: &Reference,
+    depth: &Depth,
+) -> Result<RemoteView, RegistryError> {
+    let top = reg.manifest(reference).await?;
+    let resolved_from = match reference.digest() {
+        Some(_) => None,
+        None => Some(reference.to_string()),
+    };
+    let media_type = top.manifest.media_type().to_string();
+    let mut view = RemoteView {
+        reference: reference.with_digest(&top.digest),
+        resolved_from,
+        digest: top.digest.clone(),
+        media_type: media_type.clone(),
+        is_index: false,
+        entries: vec![],
+    };
+    match &top.manifest {
+        Manifest::Index(idx) => {
+            view.is_index = true;
+            view.entries = idx
+                .manifests
+                .iter()
+                .map(RemoteEntry::from_descriptor)
+                .collect::<Result<_, _>>()
+                .map_err(|e| RegistryError::Manifest {
+                    reference: view.reference.to_string(),
+                    source: e,
+                })?;
+            match depth {
+                Depth::Platform(_) => {}
+                Depth::Proof(p) => {
+                    let chosen = view.entry_for(p).map(|e| e.digest.clone());
+                    if let Some(e) = view
+                        .entries
+                        .iter_mut()
+                        .find(|e| Some(&e.digest) == chosen.as_ref())
+                    {
+                        complete(reg, reference, e, false).await;
+                    }
+                }
+                Depth::Entries { configs } => {
+                    let done = futures_util::future::join_all(view.entries.iter().cloned().map(
+                        |mut e| async move {
+                            complete(reg, reference, &mut e, *configs).await;
+                            e
+                        },
+                    ))
+                    .await;
+                    view.entries = done;
+                }
+            }
+        }
+        Manifest::Image(m) => {
+            let mut e = RemoteEntry {
+                digest: top.digest.clone(),
+                media_type,
+                size: top.bytes.len() as i64,
+                index_platform: None,
+                platform: None,
+                attestation: false,
+                attests: None,
+                lacks_variant: false,
+                config: m.config.digest().ok(),
+                config_platform: None,
+                layers: m.layers.clone(),
+                error: None,
+            };
+            if !matches!(depth, Depth::Proof(_)) {
+                fill_config(reg, reference, &mut e).await;
+                e.platform = e.config_platform.clone();
+            }
+            view.entries = vec![e];
+        }
+    }
+    Ok(view)
+}
+
+/// Fills an index entry from its manifest (and its config when `configs`). The entry must be
+/// an image manifest: a nested index is never taken for the platform's manifest.
+async fn complete<R: Registry>(reg: &R, repo: &Reference, e: &mut RemoteEntry, configs: bool) {
+    if e.attestation {
+        return;
+    }
+    if !MANIFEST_TYPES.contains(&e.media_type.as_str()) && !e.media_type.is_empty() {
+        e.error = Some(format!(
+            "entry has media type {}, not an image manifest (nested indexes are not followed)",
+            e.media_type
+        ));
+        return;
+    }
+    match reg.manifest(&repo.with_digest(&e.digest)).await {
+        Ok(f) => match f.manifest {
+            Manifest::Image(m) => {
+                e.config = m.config.digest().ok();
+                e.layers = m.layers;
+            }
+            Manifest::Index(_) => {
+                e.error =
+                    Some("entry is itself an index (nested indexes are not supported)".into());
+                return;
+            }
+        },
+        Err(err) => {
+            e.error = Some(err.to_string());
+            return;
+        }
+    }
+    if configs {
+        fill_config(reg, repo, e).await;
+    }
+}
+
+async fn fill_config<R: Registry>(reg: &R, repo: &Reference, e: &mut RemoteEntry) {
+    if let Some(c) = e.config.clone() {
+        match reg.config(repo, &c).await {
+            Ok(cfg) => e.config_platform = Some(cfg.platform()),
+            Err(err) => e.error = Some(err.to_string()),
+        }
+    }
+}

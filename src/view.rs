@@ -1,0 +1,105 @@
+//! The registry's view of one image, the one model every command reads the registry through:
+//! the top manifest and its entries (for a single manifest, one entry), each as far as it was
+//! fetched ([`Depth`]). Pure data: no adapter.
+
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, RawPlatform, MANIFEST_TYPES};
+use crate::platform::Platform;
+use crate::reference::Reference;
+
+/// How much of the image to fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Depth {
+    /// Which manifest is the platform's: the top manifest; for a single manifest also its
+    /// config (the only place its platform is written). Registry-mode reconcile, diagnose.
+    Platform(Platform),
+    /// Which config the platform's manifest has (to compare with a daemon image ID): the top
+    /// manifest; for an index also the chosen entry's manifest. No blob. Daemon-mode reconcile.
+    Proof(Platform),
+    /// Every runnable entry's manifest, concurrently, and their configs when `configs`; a
+    /// single manifest's config always. inspect, verify.
+    Entries { configs: bool },
+}
+
+/// One index entry (or the single manifest of a non-index image).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RemoteEntry {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: i64,
+    /// The entry's platform as the index writes it (None for a single manifest).
+    pub index_platform: Option<RawPlatform>,
+    /// Normalised platform: the index's, else the config's.
+    pub platform: Option<Platform>,
+    pub attestation: bool,
+    /// For an attestation: the manifest it is about.
+    pub attests: Option<String>,
+    /// arm/arm64 entry without a variant (seed 002).
+    pub lacks_variant: bool,
+    pub config: Option<Digest>,
+    /// What the config declares, when configs were fetched.
+    pub config_platform: Option<Platform>,
+    #[serde(skip)]
+    pub layers: Vec<Descriptor>,
+    /// Why the entry's manifest or config could not be read.
+    pub error: Option<String>,
+}
+
+/// The registry side of an image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RemoteView {
+    /// `name@digest` of what was fetched (the name as written).
+    pub reference: Reference,
+    /// The tag given, when the digest was resolved from a tag.
+    pub resolved_from: Option<String>,
+    pub digest: Digest,
+    pub media_type: String,
+    pub is_index: bool,
+    pub entries: Vec<RemoteEntry>,
+}
+
+impl RemoteView {
+    pub fn runnable(&self) -> impl Iterator<Item = &RemoteEntry> {
+        self.entries.iter().filter(|e| !e.attestation)
+    }
+
+    /// The entry for `platform`: in an index the first runnable entry whose platform matches
+    /// (containerd's order; attestations never), for a single manifest the manifest itself,
+    /// whatever its config says (the caller compares [`RemoteEntry::config_platform`]).
+    pub fn entry_for(&self, platform: &Platform) -> Option<&RemoteEntry> {
+        if !self.is_index {
+            return self.entries.first();
+        }
+        self.runnable().find(|e| {
+            e.platform.as_ref() == Some(platform)
+                && (e.media_type.is_empty() || MANIFEST_TYPES.contains(&e.media_type.as_str()))
+        })
+    }
+
+    /// The platforms of the runnable entries, for messages.
+    pub fn platforms(&self) -> Vec<String> {
+        self.runnable()
+            .filter_map(|e| e.platform.as_ref().map(Platform::to_string))
+            .collect()
+    }
+}
+
+impl RemoteEntry {
+    /// An index entry as the index describes it (nothing of its own manifest fetched yet).
+    pub fn from_descriptor(d: &Descriptor) -> Result<RemoteEntry, crate::manifest::ManifestError> {
+        Ok(RemoteEntry {
+            digest: d.digest()?,
+            media_type: d.media_type.clone(),
+            size: d.size,
+            index_platform: d.platform.clone(),
+            platform: d.platform(),
+            attestation: d.is_attestation(),
+            attests: d.attests().map(str::to_string),
+            lacks_variant: d.lacks_variant(),
+            config: None,
+            config_platform: None,
+            layers: vec![],
+            error: None,
+        })
+    }
+}
