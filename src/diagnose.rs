@@ -63,6 +63,16 @@ pub struct DiagnoseReport {
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
 }
 
+impl DiagnoseReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.export_will_work {
+            crate::exit::OK
+        } else {
+            crate::exit::FAILED
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnoseError {
     #[error(transparent)]

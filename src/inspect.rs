@@ -61,6 +61,17 @@ pub struct InspectReport {
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
 }
 
+impl InspectReport {
+    /// 0 when at least one side was found, else 1.
+    pub fn exit_code(&self) -> u8 {
+        if self.daemon.is_none() && self.registry.is_none() {
+            crate::exit::FAILED
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
 /// Ties `img` to an entry of `view`, with the strongest proof available.
 pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
     let knows_top =

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod digest;
 pub mod elf;
+pub mod exit;
 pub mod inspect;
 pub mod local;
 pub mod manifest;

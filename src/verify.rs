@@ -90,6 +90,16 @@ pub struct VerifyReport {
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
 }
 
+impl VerifyReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.verified {
+            crate::exit::OK
+        } else {
+            crate::exit::FAILED
+        }
+    }
+}
+
 /// Reads buildx's `--metadata-file` JSON: `image.name` (first of a comma list) and
 /// `containerimage.digest`.
 pub fn reference_from_metadata(text: &str) -> Result<Reference, String> {
@@ -324,39 +334,6 @@ pub async fn verify(
         registry_requests: reg.requests(),
         registry_endpoints: reg.endpoints(),
     })
-}
-
-/// One line per problem, for people.
-pub fn describe(p: &Problem) -> String {
-    match p {
-        Problem::Missing { platform } => format!("{platform}: no runnable image for this platform"),
-        Problem::Duplicate { platform, digests } => format!(
-            "{platform}: {} runnable entries ({})",
-            digests.len(),
-            digests.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
-        ),
-        Problem::Unexpected { platform, digest } => {
-            format!("{platform}: not expected ({}); use --allow-extra to accept it", digest.short())
-        }
-        Problem::ConfigDisagrees { digest, index_platform, config_platform } => format!(
-            "{index_platform}: the index says {index_platform} but the config of {} says {config_platform}",
-            digest.short()
-        ),
-        Problem::ContentDisagrees { platform, files, .. } => format!(
-            "{platform}: executables built for another machine: {}",
-            files
-                .iter()
-                .take(5)
-                .map(|f| format!("/{} is {}", f.path.trim_start_matches('/'), f.elf.describe()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Problem::Unproven { platform, digest } => format!(
-            "{platform}: no ELF executable in {}; the architecture cannot be proven from content",
-            digest.short()
-        ),
-        Problem::Unreadable { digest, error } => format!("{}: {error}", digest.short()),
-    }
 }
 
 #[cfg(test)]

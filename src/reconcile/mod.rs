@@ -29,6 +29,8 @@ pub struct Options {
     pub platform: Option<Platform>,
     /// Write nothing (`--dry-run` and `--check`).
     pub no_write: bool,
+    /// `--check`: report a needed change as exit 3.
+    pub check: bool,
 }
 
 /// The result, rendered as text or JSON by the CLI. JSON field names are a contract
@@ -56,6 +58,21 @@ pub struct Report {
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub diff: Option<String>,
+    /// `--check`: a needed change is exit 3.
+    #[serde(skip)]
+    pub check: bool,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> u8 {
+        if self.failure.is_some() {
+            crate::exit::FAILED
+        } else if self.check && self.changed {
+            crate::exit::CHANGE_NEEDED
+        } else {
+            crate::exit::OK
+        }
+    }
 }
 
 /// Errors that stop reconcile before a decision.
@@ -67,6 +84,9 @@ pub enum ReconcileError {
     Input { path: String, message: String },
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// A caller asked for daemon mode without giving a daemon (a library misuse).
+    #[error("daemon mode needs a daemon to ask")]
+    NoDaemon,
 }
 
 impl ReconcileError {
@@ -77,7 +97,7 @@ impl ReconcileError {
                 false
             }
             ReconcileError::Analyzed(_) | ReconcileError::Input { .. } => true,
-            ReconcileError::Daemon(_) => false,
+            ReconcileError::Daemon(_) | ReconcileError::NoDaemon => false,
         }
     }
 }
@@ -187,7 +207,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
 
     if opts.mode == Mode::Daemon {
-        let d = daemon.expect("daemon mode has a daemon");
+        let d = daemon.ok_or(ReconcileError::NoDaemon)?;
         let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
         let info = info?;
         (facts.by_reference, facts.by_image) = looked?;
@@ -206,7 +226,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         let Step::Need(need) = &step else { break };
         match need {
             Need::RepoImages(repo) => {
-                let d = daemon.expect("daemon mode");
+                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
                 let mut images = d.images_of(repo).await?;
                 for img in images.iter_mut().filter(|i| i.descriptor.is_some()) {
                     if let Some(full) = d.inspect_manifests(&img.id.long()).await? {
@@ -223,7 +243,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 }));
             }
             Need::Pull(r) => {
-                let d = daemon.expect("daemon mode");
+                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
                 pulled = Some(r.to_string());
                 let res = d.pull(r, &inp.platform, progress).await;
                 facts.pulled = Some(res.map_err(|e| e.to_string()));
@@ -254,6 +274,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         registry_endpoints: registry.endpoints(),
         warnings: Vec::new(),
         diff: None,
+        check: opts.check,
     };
     match step {
         Step::Done(o) => {

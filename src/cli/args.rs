@@ -1,0 +1,236 @@
+//! Command-line arguments: clap definitions and the help texts that teach each command.
+
+use crate::mirror::Mirror;
+use crate::platform::Platform;
+use crate::policy::ParsedPolicy;
+use crate::registry::RegistryOptions;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const ABOUT: &str = "Registry-aware Docker daemon inspector for Cloud Native Buildpacks platforms";
+const LONG_ABOUT: &str = "\
+runref keeps analyzed.toml's run-image reference right for a daemon export.
+
+At platform API 0.10/0.11 the lifecycle restorer writes the per-architecture manifest digest of a
+multi-arch run image into analyzed.toml. A Docker daemon knows a pulled multi-arch image only by
+its index digest and image ID, so the exporter fails with
+  \"get run image top layer SHA: image has no layers\".
+runref reconciles that reference between the daemon and the registry, honouring pull policies.
+
+Exit codes: 0 done, 1 cannot reconcile / mismatch / export will fail, 2 invalid input or usage,
+3 `reconcile --check` found a needed change.";
+
+#[derive(Parser, Debug)]
+#[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Make analyzed.toml's [run-image] reference right for the daemon (--daemon) or registry.
+    #[command(long_about = RECONCILE_HELP)]
+    Reconcile(ReconcileArgs),
+    /// Show an image as the daemon and the registry see it, and which index entry is local.
+    #[command(long_about = INSPECT_HELP)]
+    Inspect(InspectArgs),
+    /// Prove by digest which platforms a pushed image has (optionally from its executables).
+    #[command(long_about = VERIFY_HELP)]
+    Verify(VerifyArgs),
+    /// Explain whether a daemon export will find the run image, and how to fix it.
+    #[command(long_about = DIAGNOSE_HELP)]
+    Diagnose(DiagnoseArgs),
+}
+
+const INSPECT_HELP: &str = "\
+Show an image as the daemon and the registry see it, side by side, and the link between them.
+
+daemon:   image ID, tags, RepoDigests, platform, which image store answered.
+registry: top digest and media type; every index entry with platform, digest and size;
+          attestation entries marked with the entry they attest; entries lacking a variant
+          flagged; the config digest of each runnable entry (fetched concurrently).
+link:     which index entry the local image is, and the proof (config digest = image ID,
+          RepoDigests, containerd manifests), or that it cannot be proven.
+
+Works with only one side (a daemon-only image, a registry-only image, --no-daemon). OCI
+indexes and attestations are shown, never an error.
+
+Examples:
+  runref inspect 127.0.0.1:5000/run:jammy
+  runref inspect --no-daemon --format json registry.example.com/base/run:jammy";
+
+const VERIFY_HELP: &str = "\
+Prove, by digest, which platforms a pushed image has: the non-racy check after a multi-platform
+push. A tag is resolved once and the digest it resolved to is what is verified and reported.
+
+Passes when every --platforms entry has exactly one runnable entry (attestations ignored,
+variants normalised: linux/arm64 = linux/arm64/v8), no other platform is present (unless
+--allow-extra), and each entry's config declares the entry's os/architecture/variant.
+--content also streams every layer and checks the ELF machine type of the executables against
+the claimed architecture, without running anything (works for FROM scratch images); a platform
+with no ELF executable is reported as unproven, which fails verification.
+
+Exit codes: 0 verified, 1 mismatch (each listed) or registry failure, 2 invalid input.
+
+Examples:
+  runref verify reg.example.com/app@sha256:… --platforms linux/amd64,linux/arm64
+  runref verify --metadata-file buildx-metadata.json --platforms linux/amd64,linux/arm64 --content";
+
+const DIAGNOSE_HELP: &str = "\
+Explain whether a daemon export will find the run image. Looks it up exactly as the lifecycle
+exporter does (by [run-image] reference) and, when it will not, says why: a per-arch digest the
+daemon does not hold (and which local image is that platform), the image absent, another
+platform present, a daemon-only image with a registry digest, or a containerd-store ID form.
+Quotes the lifecycle error you would see and ends with the runref reconcile command that fixes it.
+Compares [metadata.run-image] top-layer with the local run image's top layer.
+
+Without --daemon-only it asks the registry which platform the reference's digest is.
+
+Exit codes: 0 the export will work, 1 it will fail, 2 invalid input.";
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Image: name[:tag][@digest], or a daemon image ID
+    pub image: String,
+    /// Mark the entry for this platform
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Registry side only
+    #[arg(long)]
+    pub no_daemon: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Image, by digest (name@sha256:…); a tag is resolved once
+    #[arg(required_unless_present = "metadata_file")]
+    pub image: Option<String>,
+    /// Expected platforms, comma-separated: linux/amd64,linux/arm64
+    #[arg(long, value_delimiter = ',')]
+    pub platforms: Vec<Platform>,
+    /// Accept platforms beyond --platforms
+    #[arg(long)]
+    pub allow_extra: bool,
+    /// Also check the executables' ELF machine type in every layer
+    #[arg(long)]
+    pub content: bool,
+    /// buildx --metadata-file JSON (containerimage.digest, image.name)
+    #[arg(long, conflicts_with = "image")]
+    pub metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// analyzed.toml [default: $CNB_ANALYZED_PATH, else ./analyzed.toml]
+    pub analyzed: Option<PathBuf>,
+    /// Target platform [default: [run-image.target], else the restorer's choice, else the daemon's]
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Ask only the daemon, never the registry
+    #[arg(long)]
+    pub daemon_only: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+const RECONCILE_HELP: &str = "\
+Make analyzed.toml's [run-image] reference right for the daemon (--daemon) or the registry.
+
+Daemon mode (--daemon, or CNB_USE_DAEMON=true) writes the daemon's image ID of the run image for
+the target platform, the form lifecycle writes with -daemon at platform API 0.12+. A per-arch
+digest the daemon does not hold is mapped to the local image, with proof where the daemon or the
+registry gives one. A daemon-only image is never rewritten from a registry.
+
+Registry mode writes repo@sha256:<manifest for the target platform>, never an attestation entry.
+
+Target platform: --platform, else [run-image.target], else the daemon's platform (daemon mode) or
+this machine's.
+
+Pull policies: never (no registry contact at all), if-not-present (default; pull only when no
+matching local image), always (pull, then check the pulled image against the registry).
+pack's hourly/daily/weekly/interval=<d h m> act as if-not-present (runref keeps no pull times).
+
+An unchanged decision leaves the file byte-identical. Writes are atomic.
+
+Examples:
+  runref reconcile --daemon --pull-policy never /layers/analyzed.toml
+  runref reconcile --daemon --check --format json
+  runref reconcile --dry-run --platform linux/arm64 analyzed.toml";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// analyzed.toml to reconcile [default: $CNB_ANALYZED_PATH, else ./analyzed.toml]
+    #[arg(value_name = "ANALYZED")]
+    pub analyzed: Option<PathBuf>,
+    /// The export goes to a daemon: write the daemon image ID (env CNB_USE_DAEMON)
+    #[arg(long, env = "CNB_USE_DAEMON", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub daemon: bool,
+    /// never | if-not-present | always (pack's hourly/daily/weekly/interval= accepted)
+    #[arg(
+        long,
+        env = "RUNREF_PULL_POLICY",
+        default_value = "if-not-present",
+        value_name = "POLICY"
+    )]
+    pub pull_policy: ParsedPolicy,
+    /// Target platform os/arch[/variant], e.g. linux/arm64/v8
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Show the change as a diff; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write nothing; exit 3 when a change is needed
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options shared by the commands that reach a daemon or a registry.
+#[derive(Args, Debug)]
+pub struct Common {
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Registry host[:port] that speaks plain HTTP (loopback hosts always may); repeatable
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Docker daemon to use [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
+    /// Seconds to wait for each registry request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Read Docker Hub names through this mirror first (http://HOST[:PORT] or https://HOST),
+    /// before the daemon's own mirrors and Docker Hub; repeatable or comma-separated
+    #[arg(
+        long = "registry-mirror",
+        env = "RUNREF_REGISTRY_MIRRORS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub registry_mirror: Vec<Mirror>,
+}
+
+impl Common {
+    pub fn registry_options(&self) -> RegistryOptions {
+        RegistryOptions {
+            insecure: self.insecure_registry.clone(),
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            mirrors: self.registry_mirror.clone(),
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The command line: arguments ([`args`]), dispatch, the daemon and registry built once per run,
+//! and output through the renderers ([`render`]). Each command returns a report that knows its
+//! exit code; this module only chooses the format and the stream.
+
+pub mod args;
+pub mod render;
+
+pub use crate::exit;
+pub use args::*;
+
+use crate::analyzed::AnalyzedFile;
+use crate::daemon::{Daemon, DaemonTarget, EngineDaemon};
+use crate::reconcile::decide::Mode;
+use crate::reference::{ImageRef, Reference};
+use crate::registry::OciRegistry;
+use anyhow::Context as _;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Parses arguments, runs the command and returns its exit code. Errors are only those of the
+/// process itself (no runtime); everything about images and files is a report or a message.
+pub fn run() -> anyhow::Result<u8> {
+    use clap::Parser;
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return Ok(exit::USAGE);
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        match command {
+            Command::Reconcile(a) => run_reconcile(a).await,
+            Command::Inspect(a) => run_inspect(a).await,
+            Command::Verify(a) => run_verify(a).await,
+            Command::Diagnose(a) => run_diagnose(a).await,
+        }
+    })
+}
+
+/// Writes with `f` to stdout (and stderr); a reader that went away (`| head`) ends the output
+/// quietly, without changing the exit code.
+fn emit(
+    f: impl FnOnce(&mut dyn Write, &mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match f(&mut out, &mut err).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write the output"),
+    }
+}
+
+/// A report in the chosen format, text to stdout (warnings to stderr); returns `code`.
+fn output<T: serde::Serialize>(
+    format: Format,
+    report: &T,
+    text: impl FnOnce(&mut dyn Write, &mut dyn Write, &T) -> std::io::Result<()>,
+    code: u8,
+) -> anyhow::Result<u8> {
+    emit(|out, err| match format {
+        Format::Json => render::json(out, report),
+        Format::Text => text(out, err, report),
+    })?;
+    Ok(code)
+}
+
+/// An error before any report exists, in the requested format; returns `code`.
+fn fail(format: Format, code: u8, message: &str) -> anyhow::Result<u8> {
+    emit(|out, err| match format {
+        Format::Json => render::json(
+            out,
+            &serde_json::json!({"error": message, "exit_code": code}),
+        ),
+        Format::Text => writeln!(err, "error: {message}"),
+    })?;
+    Ok(code)
+}
+
+/// Progress lines for long pulls: shown on a terminal, silent otherwise.
+fn progress_sink() -> impl FnMut(&str) + Send {
+    let tty = std::io::stderr().is_terminal();
+    move |line: &str| {
+        if tty {
+            eprintln!("  {line}");
+        }
+    }
+}
+
+fn default_analyzed(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| {
+            std::env::var_os("CNB_ANALYZED_PATH")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("analyzed.toml"))
+}
+
+/// The daemon and registry of one run, built once from the common options.
+struct Context {
+    daemon: Option<EngineDaemon>,
+    registry: OciRegistry,
+}
+
+impl Context {
+    /// Connects to the daemon when `daemon` (lazily: the first request opens it) and builds
+    /// the registry client for `hosts`; with a daemon, Docker Hub names are also read through
+    /// the daemon's own mirrors (asked only if a Docker Hub name is read).
+    fn new(common: &Common, hosts: &[String], daemon: bool) -> Result<Context, String> {
+        let daemon = match daemon {
+            true => Some(
+                EngineDaemon::connect(&DaemonTarget::from_env(common.docker_host.as_deref()))
+                    .map_err(|e| e.to_string())?,
+            ),
+            false => None,
+        };
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let mut registry =
+            OciRegistry::new(common.registry_options(), &hosts).map_err(|e| e.to_string())?;
+        if let Some(d) = &daemon {
+            let d = d.clone();
+            registry = registry.with_daemon_mirrors(Box::pin(async move {
+                d.registry_mirrors().await.unwrap_or_default()
+            }));
+        }
+        Ok(Context { daemon, registry })
+    }
+}
+
+/// The registry hosts named by `[run-image]` (reference and image), for the HTTP allowance.
+fn run_image_hosts(file: &AnalyzedFile) -> Vec<String> {
+    file.view()
+        .ok()
+        .and_then(|v| v.run_image)
+        .into_iter()
+        .flat_map(|r| [r.reference, r.image])
+        .flatten()
+        .filter_map(|s| s.parse::<Reference>().ok())
+        .map(|r| r.registry().to_string())
+        .collect()
+}
+
+async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let path = default_analyzed(a.analyzed);
+    let mut file = match AnalyzedFile::load(&path) {
+        Ok(f) => f,
+        // Unreadable or malformed input: usage error, nothing touched.
+        Err(e) => return fail(format, exit::USAGE, &e.to_string()),
+    };
+    let mode = if a.daemon {
+        Mode::Daemon
+    } else {
+        Mode::Registry
+    };
+    let ctx = match Context::new(&a.common, &run_image_hosts(&file), mode == Mode::Daemon) {
+        Ok(c) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let opts = crate::reconcile::Options {
+        mode,
+        policy: a.pull_policy,
+        platform: a.platform,
+        no_write: a.dry_run || a.check,
+        check: a.check,
+    };
+    let mut progress = progress_sink();
+    let report = crate::reconcile::reconcile(
+        &mut file,
+        &opts,
+        ctx.daemon.as_ref(),
+        &ctx.registry,
+        &mut progress,
+    )
+    .await;
+    match report {
+        Ok(r) => {
+            let view = render::ReconcileView {
+                dry_run: a.dry_run,
+                check: a.check,
+            };
+            output(
+                format,
+                &r,
+                |out, err, r| render::reconcile(out, err, r, view),
+                r.exit_code(),
+            )
+        }
+        Err(e) => {
+            let code = if e.is_input() {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            };
+            fail(format, code, &e.to_string())
+        }
+    }
+}
+
+async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let image = match ImageRef::parse(&a.image) {
+        Ok(i) => i,
+        Err(e) => return fail(format, exit::USAGE, &e.to_string()),
+    };
+    let hosts = match &image {
+        ImageRef::Name(n) => vec![n.registry().to_string()],
+        ImageRef::Id(_) => vec![],
+    };
+    let ctx = match Context::new(&a.common, &hosts, !a.no_daemon) {
+        Ok(c) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let r = crate::inspect::inspect(
+        &image,
+        a.platform.as_ref(),
+        ctx.daemon.as_ref(),
+        &ctx.registry,
+    )
+    .await;
+    output(
+        format,
+        &r,
+        |out, _, r| render::inspect(out, r),
+        r.exit_code(),
+    )
+}
+
+async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let reference: Reference = match (&a.image, &a.metadata_file) {
+        (Some(i), _) => match i.parse() {
+            Ok(r) => r,
+            Err(e) => return fail(format, exit::USAGE, &e.to_string()),
+        },
+        (None, Some(f)) => {
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) => {
+                    return fail(
+                        format,
+                        exit::USAGE,
+                        &format!("cannot read {}: {e}", f.display()),
+                    )
+                }
+            };
+            match crate::verify::reference_from_metadata(&text) {
+                Ok(r) => r,
+                Err(e) => return fail(format, exit::USAGE, &format!("{}: {e}", f.display())),
+            }
+        }
+        (None, None) => return fail(format, exit::USAGE, "give IMAGE@DIGEST or --metadata-file"),
+    };
+    let ctx = match Context::new(&a.common, &[reference.registry().to_string()], false) {
+        Ok(c) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let opts = crate::verify::VerifyOptions {
+        expected: a.platforms,
+        allow_extra: a.allow_extra,
+        content: a.content,
+    };
+    match crate::verify::verify(&ctx.registry, &reference, &opts).await {
+        Ok(r) => output(
+            format,
+            &r,
+            |out, _, r| render::verify(out, r),
+            r.exit_code(),
+        ),
+        Err(e) => fail(format, exit::FAILED, &e.to_string()),
+    }
+}
+
+async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let path = default_analyzed(a.analyzed);
+    let file = match AnalyzedFile::load(&path) {
+        Ok(f) => f,
+        Err(e) => return fail(format, exit::USAGE, &e.to_string()),
+    };
+    let ctx = match Context::new(&a.common, &run_image_hosts(&file), true) {
+        Ok(c) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let Some(daemon) = &ctx.daemon else {
+        return fail(format, exit::FAILED, "diagnose needs a daemon");
+    };
+    let registry = if a.daemon_only {
+        None
+    } else {
+        Some(&ctx.registry)
+    };
+    match crate::diagnose::diagnose(&file, a.platform, daemon, registry).await {
+        Ok(r) => output(
+            format,
+            &r,
+            |out, _, r| render::diagnose(out, r),
+            r.exit_code(),
+        ),
+        Err(e @ crate::diagnose::DiagnoseError::Daemon(_)) => {
+            fail(format, exit::FAILED, &e.to_string())
+        }
+        Err(e) => fail(format, exit::USAGE, &e.to_string()),
+    }
+}

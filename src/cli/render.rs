@@ -1,0 +1,405 @@
+//! Renderers: every report as text for people or JSON for machines, written to any `Write`.
+//! All human wording of runref's output lives here (decision reasons, stores, proofs, verify
+//! problems); the reports carry facts. Text goes to `out`, warnings and errors to `err`.
+
+use crate::diagnose::DiagnoseReport;
+use crate::inspect::InspectReport;
+use crate::local::StoreKind;
+use crate::proof::Proof;
+use crate::reconcile::decide::{Mode, Reason};
+use crate::reconcile::{PlatformSource, Report};
+use crate::verify::{Problem, VerifyReport};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// A report as pretty JSON, one object, newline-terminated.
+pub fn json<T: serde::Serialize>(out: &mut dyn Write, v: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// One sentence per decision, for people.
+pub fn explain(r: Reason) -> &'static str {
+    match r {
+        Reason::AlreadyDaemonId => "already the daemon's image ID of a matching image",
+        Reason::DaemonHoldsReference => "the daemon holds the reference for the target platform",
+        Reason::DaemonHoldsImageName => {
+            "the daemon holds [run-image] image for the target platform"
+        }
+        Reason::ProvenByRepoDigests => {
+            "the daemon records the per-arch digest for this image (RepoDigests)"
+        }
+        Reason::ProvenByContainerdManifests => {
+            "the containerd image store lists the per-arch manifest for this image"
+        }
+        Reason::ProvenByConfigDigest => {
+            "the registry's manifest for the digest has this image's config digest"
+        }
+        Reason::MatchedByRepositoryAndPlatform => {
+            "matched by repository and platform (no proof available)"
+        }
+        Reason::Pulled => "pulled for the target platform",
+        Reason::DaemonOnlyNotPulled => "daemon-only image used as is (not pulled)",
+        Reason::ExtendKeepsRegistryDigest => "run image is extended: the registry digest is kept",
+        Reason::RegistryResolved => "resolved to the registry manifest for the target platform",
+        Reason::AlreadyPlatformDigest => "already the registry manifest for the target platform",
+        Reason::KeptWithoutRegistry => "kept as is: pull policy never forbids asking the registry",
+    }
+}
+
+pub fn store_name(s: StoreKind) -> &'static str {
+    match s {
+        StoreKind::DockerClassic => "Docker Engine (classic image store)",
+        StoreKind::DockerContainerd => "Docker Engine (containerd image store)",
+        StoreKind::Podman => "podman (Docker-compatible API)",
+    }
+}
+
+pub fn proof_name(p: Proof) -> &'static str {
+    match p {
+        Proof::ConfigDigestIsImageId => "config digest = image ID",
+        Proof::RepoDigests => "RepoDigests",
+        Proof::ContainerdManifests => "containerd manifests",
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The registries a mirror answered for, with the mirror's URL.
+fn mirrored(endpoints: &BTreeMap<String, String>) -> impl Iterator<Item = (&String, &String)> {
+    endpoints
+        .iter()
+        .filter(|(registry, url)| !url.ends_with(&format!("://{registry}")))
+}
+
+/// A line per registry that a mirror answered for (`docker.io` read through a mirror).
+fn mirrors(out: &mut dyn Write, endpoints: &BTreeMap<String, String>) -> io::Result<()> {
+    for (registry, url) in mirrored(endpoints) {
+        writeln!(out, "  {registry} read through mirror {url}")?;
+    }
+    Ok(())
+}
+
+/// How reconcile was asked to run, for the closing line of its text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReconcileView {
+    pub dry_run: bool,
+    pub check: bool,
+}
+
+pub fn reconcile(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    r: &Report,
+    view: ReconcileView,
+) -> io::Result<()> {
+    let platform = r
+        .platform
+        .as_ref()
+        .map(|p| {
+            let from = match r.platform_source {
+                Some(PlatformSource::Flag) => "--platform",
+                Some(PlatformSource::Target) => "[run-image.target]",
+                Some(PlatformSource::Daemon) => "the daemon",
+                _ => "this machine",
+            };
+            format!("{p} (from {from})")
+        })
+        .unwrap_or_default();
+    writeln!(out, "{}: [run-image] reference", r.file)?;
+    writeln!(out, "  before:   {}", r.before)?;
+    if let Some(after) = &r.after {
+        writeln!(out, "  after:    {after}")?;
+    }
+    writeln!(out, "  platform: {platform}")?;
+    let mode = if r.mode == Mode::Daemon {
+        "daemon"
+    } else {
+        "registry"
+    };
+    writeln!(out, "  mode:     {mode}, pull policy {}", r.pull_policy)?;
+    if let Some(id) = &r.local_image_id {
+        let store = r.store.map(store_name).unwrap_or("daemon");
+        writeln!(out, "  image:    {id} in {store}")?;
+    }
+    if let Some(p) = &r.pulled {
+        writeln!(out, "  pulled:   {p}")?;
+    }
+    writeln!(out, "  registry requests: {}", r.registry_requests)?;
+    mirrors(out, &r.registry_endpoints)?;
+    if let Some(d) = r.decision {
+        writeln!(out, "  decision: {}", explain(d))?;
+    }
+    for w in &r.warnings {
+        writeln!(err, "warning: {w}")?;
+    }
+    if let Some(f) = &r.failure {
+        writeln!(err, "error: cannot reconcile {}: {}", r.file, f.message)?;
+        return Ok(());
+    }
+    match (r.changed, r.written) {
+        (false, _) => writeln!(out, "unchanged: the file was not touched")?,
+        (true, true) => writeln!(out, "written")?,
+        (true, false) => {
+            if let Some(d) = &r.diff {
+                write!(out, "{d}")?;
+            }
+            if view.check {
+                writeln!(out, "a change is needed (--check: nothing written)")?;
+            } else if view.dry_run {
+                writeln!(out, "--dry-run: nothing written")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
+    writeln!(out, "{}", r.image)?;
+    match (&r.daemon, &r.daemon_error) {
+        (Some(d), _) => {
+            writeln!(out, "├─ daemon ({})", store_name(d.store))?;
+            writeln!(out, "│  ├─ id:           {}", d.image_id)?;
+            writeln!(
+                out,
+                "│  ├─ platform:     {}",
+                d.platform
+                    .as_ref()
+                    .map_or("unknown".into(), |p| p.to_string())
+            )?;
+            writeln!(out, "│  ├─ tags:         {}", list(&d.tags))?;
+            writeln!(out, "│  └─ repo digests: {}", list(&d.repo_digests))?;
+        }
+        (None, Some(e)) => writeln!(out, "├─ daemon: {e}")?,
+        (None, None) => writeln!(out, "├─ daemon: not asked (--no-daemon)")?,
+    }
+    match (&r.registry, &r.registry_error) {
+        (Some(v), _) => {
+            writeln!(out, "├─ registry: {}", v.reference)?;
+            if let Some(t) = &v.resolved_from {
+                writeln!(out, "│  ├─ resolved from: {t}")?;
+            }
+            for (registry, url) in mirrored(&r.registry_endpoints) {
+                writeln!(out, "│  ├─ read through mirror: {url} (for {registry})")?;
+            }
+            writeln!(out, "│  ├─ media type: {}", v.media_type)?;
+            let n = v.entries.len();
+            for (i, e) in v.entries.iter().enumerate() {
+                let branch = if i + 1 == n { "└─" } else { "├─" };
+                let platform = e
+                    .platform
+                    .as_ref()
+                    .map_or("(none)".into(), |p| p.to_string());
+                let marked = r
+                    .platform
+                    .as_ref()
+                    .is_some_and(|p| e.platform.as_ref() == Some(p));
+                let mut notes = vec![];
+                if e.attestation {
+                    notes.push(format!(
+                        "attestation{}",
+                        e.attests
+                            .as_ref()
+                            .and_then(|d| d.parse::<crate::digest::Digest>().ok())
+                            .map(|d| format!(" of {}", d.short()))
+                            .unwrap_or_default()
+                    ));
+                }
+                if e.lacks_variant {
+                    notes.push("no variant in index".into());
+                }
+                if marked {
+                    notes.push("<- --platform".into());
+                }
+                if let Some(l) = &r.link {
+                    if l.entry.as_ref() == Some(&e.digest) {
+                        notes.push("<- local image".into());
+                    }
+                }
+                writeln!(
+                    out,
+                    "│  {branch} {:<16} {}  {:>6} B{}{}",
+                    if e.attestation {
+                        "unknown/unknown".to_string()
+                    } else {
+                        platform
+                    },
+                    e.digest.short(),
+                    e.size,
+                    e.config
+                        .as_ref()
+                        .map(|c| format!("  config {}", c.short()))
+                        .unwrap_or_default(),
+                    if notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  [{}]", notes.join(", "))
+                    }
+                )?;
+                if let Some(err) = &e.error {
+                    writeln!(
+                        out,
+                        "│  {}    error: {err}",
+                        if i + 1 == n { " " } else { "│" }
+                    )?;
+                }
+            }
+        }
+        (None, Some(e)) => writeln!(out, "├─ registry: {e}")?,
+        (None, None) => writeln!(out, "├─ registry: not asked")?,
+    }
+    match &r.link {
+        Some(l) => writeln!(
+            out,
+            "└─ link: {}{}",
+            l.explanation,
+            l.proof
+                .map(|p| format!(" (proof: {})", proof_name(p)))
+                .unwrap_or_default()
+        ),
+        None => writeln!(out, "└─ link: needs both sides"),
+    }
+}
+
+pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
+    writeln!(out, "verified digest: {}", r.verified_digest)?;
+    if let Some(t) = &r.resolved_from {
+        writeln!(
+            out,
+            "  (resolved once from {t}; the tag may move, this digest will not)"
+        )?;
+    }
+    writeln!(out, "media type: {}", r.media_type)?;
+    mirrors(out, &r.registry_endpoints)?;
+    for p in &r.platforms {
+        writeln!(
+            out,
+            "  {:<16} {}  config says {}{}",
+            p.platform
+                .as_ref()
+                .map_or("(none)".into(), |x| x.to_string()),
+            p.digest.short(),
+            p.config_platform
+                .as_ref()
+                .map_or("?".into(), |x| x.to_string()),
+            p.content
+                .as_ref()
+                .map(|c| format!(
+                    "  content: {} ({} ELF executables in {} layers)",
+                    c.verdict, c.elf_files, c.layers
+                ))
+                .unwrap_or_default()
+        )?;
+    }
+    if r.attestations_ignored > 0 {
+        writeln!(
+            out,
+            "  ({} attestation manifests ignored)",
+            r.attestations_ignored
+        )?;
+    }
+    for p in &r.problems {
+        writeln!(out, "MISMATCH {}", problem(p))?;
+    }
+    writeln!(
+        out,
+        "{}",
+        if r.verified {
+            "verified"
+        } else {
+            "NOT verified"
+        }
+    )
+}
+
+pub fn diagnose(out: &mut dyn Write, r: &DiagnoseReport) -> io::Result<()> {
+    writeln!(out, "{}: [run-image] reference = {}", r.file, r.reference)?;
+    if let Some(p) = &r.platform {
+        writeln!(out, "  platform: {p}")?;
+    }
+    mirrors(out, &r.registry_endpoints)?;
+    writeln!(
+        out,
+        "  export: {}",
+        if r.export_will_work {
+            "will find the run image"
+        } else {
+            "WILL FAIL"
+        }
+    )?;
+    writeln!(out, "  {}", r.explanation)?;
+    if !r.export_will_work {
+        if let Some(e) = r.lifecycle_error {
+            writeln!(out, "  lifecycle reports: {e}")?;
+        }
+        for i in &r.local_images {
+            writeln!(
+                out,
+                "  local: {} {} tags={} digests={}",
+                i.image_id,
+                i.platform.as_ref().map_or("?".into(), |p| p.to_string()),
+                list(&i.tags),
+                list(&i.repo_digests)
+            )?;
+        }
+        if let Some(p) = &r.registry_platform {
+            writeln!(out, "  registry: the reference's digest is the {p} image")?;
+        }
+    }
+    if let Some(t) = &r.top_layer {
+        writeln!(
+            out,
+            "  top layer: [metadata.run-image] {} local {} ({})",
+            t.recorded,
+            t.local.as_deref().unwrap_or("?"),
+            if t.same {
+                "same run image as the previous build"
+            } else {
+                "the run image changed since the previous build"
+            }
+        )?;
+    }
+    if let Some(f) = &r.fix {
+        writeln!(out, "fix: {f}")?;
+    }
+    Ok(())
+}
+
+/// One line per problem, for people.
+pub fn problem(p: &Problem) -> String {
+    match p {
+        Problem::Missing { platform } => format!("{platform}: no runnable image for this platform"),
+        Problem::Duplicate { platform, digests } => format!(
+            "{platform}: {} runnable entries ({})",
+            digests.len(),
+            digests.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
+        ),
+        Problem::Unexpected { platform, digest } => {
+            format!("{platform}: not expected ({}); use --allow-extra to accept it", digest.short())
+        }
+        Problem::ConfigDisagrees { digest, index_platform, config_platform } => format!(
+            "{index_platform}: the index says {index_platform} but the config of {} says {config_platform}",
+            digest.short()
+        ),
+        Problem::ContentDisagrees { platform, files, .. } => format!(
+            "{platform}: executables built for another machine: {}",
+            files
+                .iter()
+                .take(5)
+                .map(|f| format!("/{} is {}", f.path.trim_start_matches('/'), f.elf.describe()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Problem::Unproven { platform, digest } => format!(
+            "{platform}: no ELF executable in {}; the architecture cannot be proven from content",
+            digest.short()
+        ),
+        Problem::Unreadable { digest, error } => format!("{}: {error}", digest.short()),
+    }
+}
