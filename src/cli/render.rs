@@ -14,8 +14,9 @@ use std::io::{self, Write};
 
 /// A report as pretty JSON, one object, newline-terminated.
 pub fn json<T: serde::Serialize>(out: &mut dyn Write, v: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, v).map_err(io::Error::other)?;
-    writeln!(out)
+    // Serialised whole first: an I/O error (a closed pipe) then keeps its kind.
+    let text = serde_json::to_string_pretty(v).map_err(io::Error::other)?;
+    writeln!(out, "{text}")
 }
 
 /// One sentence per decision, for people.
