@@ -4,7 +4,8 @@
 //!
 //! usage: cargo run --example demo-fixture -- 127.0.0.1:5000/demo/run:jammy
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 use support::fixture::{build_index, push, IndexSpec};
 

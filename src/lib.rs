@@ -14,6 +14,7 @@ pub mod digest;
 pub mod elf;
 pub mod exit;
 pub mod inspect;
+pub mod layout;
 pub mod local;
 pub mod manifest;
 pub mod mirror;

@@ -73,6 +73,9 @@ impl RegistryError {
     }
 }
 
+/// A blob's bytes in chunks.
+pub type BlobStream = futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
 /// A manifest or index as fetched, verified against its digest.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -90,6 +93,13 @@ pub trait Registry {
     /// An image config blob, verified against `digest`.
     async fn config(&self, repo: &Reference, digest: &Digest)
         -> Result<ImageConfig, RegistryError>;
+    /// A blob as a stream of chunks, for bounded-memory reads of layers; a body that does not
+    /// hash to `digest` ends the stream in an error.
+    async fn blob_stream(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError>;
     /// Requests made so far (manifest and blob fetches, retries included; auth pings excluded).
     fn requests(&self) -> usize;
     /// For each registry read, the endpoint that answered last (`docker.io` =>
@@ -511,44 +521,6 @@ impl OciRegistry {
     }
 }
 
-impl OciRegistry {
-    /// A blob as a stream of chunks, for bounded-memory reads of layers. oci-client checks the
-    /// digest as the stream ends: a body that does not hash to `digest` ends in an error.
-    pub async fn blob_stream(
-        &self,
-        repo: &Reference,
-        digest: &Digest,
-    ) -> Result<
-        futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
-        RegistryError,
-    > {
-        self.across(repo, async |ep| {
-            let r = repo.with_digest(digest).to_oci_at(&ep.host);
-            let auth = self.auth_for(&ep.host).await;
-            ep.client
-                .store_auth_if_needed(r.resolve_registry(), &auth)
-                .await;
-            let desc = oci_client::manifest::OciDescriptor {
-                digest: digest.to_string(),
-                ..Default::default()
-            };
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let s = tokio::time::timeout(self.opts.timeout, ep.client.pull_blob_stream(&r, &desc))
-                .await
-                .map_err(|_| RegistryError::Timeout {
-                    reference: repo.with_digest(digest).to_string(),
-                    secs: self.opts.timeout.as_secs(),
-                    attempts: 1,
-                })?
-                .map_err(|e| match self.classify(repo, e) {
-                    Attempt::Final(e) | Attempt::Retry(e) => e,
-                })?;
-            Ok(s.stream)
-        })
-        .await
-    }
-}
-
 enum Attempt {
     Final(RegistryError),
     Retry(RegistryError),
@@ -661,6 +633,38 @@ impl Registry for OciRegistry {
 
     fn endpoints(&self) -> BTreeMap<String, String> {
         self.answered.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// oci-client checks the digest as the stream ends.
+    async fn blob_stream(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError> {
+        self.across(repo, async |ep| {
+            let r = repo.with_digest(digest).to_oci_at(&ep.host);
+            let auth = self.auth_for(&ep.host).await;
+            ep.client
+                .store_auth_if_needed(r.resolve_registry(), &auth)
+                .await;
+            let desc = oci_client::manifest::OciDescriptor {
+                digest: digest.to_string(),
+                ..Default::default()
+            };
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let s = tokio::time::timeout(self.opts.timeout, ep.client.pull_blob_stream(&r, &desc))
+                .await
+                .map_err(|_| RegistryError::Timeout {
+                    reference: repo.with_digest(digest).to_string(),
+                    secs: self.opts.timeout.as_secs(),
+                    attempts: 1,
+                })?
+                .map_err(|e| match self.classify(repo, e) {
+                    Attempt::Final(e) | Attempt::Retry(e) => e,
+                })?;
+            Ok(s.stream)
+        })
+        .await
     }
 }
 

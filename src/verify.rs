@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::elf::{scan_layer, ElfFile};
 use crate::platform::Platform;
 use crate::reference::Reference;
-use crate::registry::{OciRegistry, Registry, RegistryError};
+use crate::registry::{Registry, RegistryError};
 use crate::resolve::{resolve, Depth};
 use crate::view::{RemoteEntry, RemoteView};
 use futures_util::StreamExt;
@@ -173,8 +173,8 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
 
 /// Streams every layer of `entry` through the ELF scanner, one layer at a time, with at most a
 /// few chunks in flight.
-async fn scan_entry(
-    reg: &OciRegistry,
+async fn scan_entry<R: Registry>(
+    reg: &R,
     repo: &Reference,
     entry: &RemoteEntry,
 ) -> Result<Vec<ElfFile>, String> {
@@ -286,8 +286,8 @@ fn content_verdict(entry: &RemoteEntry, files: Vec<ElfFile>) -> (ContentResult, 
 }
 
 /// Verifies `reference` (by digest; a tag is resolved once).
-pub async fn verify(
-    reg: &OciRegistry,
+pub async fn verify<R: Registry>(
+    reg: &R,
     reference: &Reference,
     opts: &VerifyOptions,
 ) -> Result<VerifyReport, RegistryError> {

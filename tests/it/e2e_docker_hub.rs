@@ -6,10 +6,9 @@
 //! One scenario list, one engine list: each spelling must reconcile to the same image ID on
 //! each engine, with no registry request under `never`; diagnose must agree.
 
-mod support;
+use crate::support::fixture::{build_index, push, unique, BuiltIndex, IndexSpec};
+use crate::support::*;
 use serde_json::Value;
-use support::fixture::{build_index, push, unique, BuiltIndex, IndexSpec};
-use support::*;
 
 /// An engine of the test environment and what differs on it.
 struct Engine {

@@ -1,7 +1,7 @@
 //! Shared support for end-to-end tests: the real environment started by `scripts/test-env`,
 //! daemon helpers (load, pull, tag, remove) and the registry access log.
-#![allow(dead_code)]
 
+pub mod fake_daemon;
 pub mod fake_registry;
 pub mod fixture;
 
@@ -166,15 +166,6 @@ pub fn inspect(docker: &Docker, name: &str) -> Option<bollard::models::ImageInsp
             }) => None,
             Err(e) => panic!("inspect {name}: {e}"),
         }
-    })
-}
-
-pub fn remove(docker: &Docker, name: &str) {
-    rt().block_on(async {
-        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
-            .force(true)
-            .build();
-        let _ = docker.remove_image(name, Some(opts), None).await;
     })
 }
 

@@ -2,7 +2,6 @@
 //! steps out. Each case also asserts which facts were asked for, so "no registry contact under
 //! never" is checked on the decision itself.
 
-use runref::daemon::local_image;
 use runref::digest::Digest;
 use runref::local::LocalImage;
 use runref::manifest::Manifest;
@@ -19,25 +18,7 @@ fn d(c: char) -> Digest {
         .unwrap()
 }
 
-/// A daemon answer in Engine API form, converted by the real adapter code.
-fn image(id: &Digest, platform: &str, tags: &[&str], digests: &[String]) -> LocalImage {
-    let p: Vec<&str> = platform.split('/').collect();
-    let j = serde_json::json!({
-        "Id": id.to_string(), "RepoTags": tags, "RepoDigests": digests,
-        "Os": p[0], "Architecture": p[1], "Variant": p.get(2),
-        "RootFS": {"Type": "layers", "Layers": ["sha256:aa"]},
-    });
-    local_image(&serde_json::from_value(j).unwrap()).unwrap()
-}
-
-fn containerd() -> LocalImage {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/daemon/containerd-inspect-manifests.json"
-    ))
-    .unwrap();
-    local_image(&serde_json::from_str(&text).unwrap()).unwrap()
-}
+use crate::support::fake_daemon::{containerd_recorded as containerd, image};
 
 fn input(mode: Mode, policy: PullPolicy, platform: &str, reference: &str) -> Input {
     Input {

@@ -5,8 +5,7 @@ use runref::digest::Digest;
 use runref::registry::{OciRegistry, Registry, RegistryOptions};
 use std::sync::{Arc, Mutex};
 
-mod support;
-use support::fake_registry::{self, response, Reply};
+use crate::support::fake_registry::{self, response, Reply};
 
 const BODY: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 const SECRET: &str = "s3cr3t-Pa55";

@@ -2,51 +2,16 @@
 //! testdata/daemon (the store cannot run on this machine kind).
 
 use runref::analyzed::AnalyzedFile;
-use runref::daemon::{local_image, Daemon, DaemonError, DaemonInfo, Engine, LocalImage};
-use runref::platform::Platform;
-use runref::reference::Reference;
 use runref::registry::OciRegistry;
 
-struct Recorded(LocalImage);
+use crate::support::fake_daemon::{containerd_recorded as recorded, FakeDaemon};
 
-impl Daemon for Recorded {
-    async fn info(&self) -> Result<DaemonInfo, DaemonError> {
-        Ok(DaemonInfo {
-            engine: Engine::Docker,
-            version: "28.0.0".into(),
-            api_version: "1.48".into(),
-            platform: "linux/amd64".parse().unwrap(),
-        })
-    }
-    async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        Ok(
-            (name == self.0.id.long() || self.0.repo_tags.iter().any(|t| t == name))
-                .then(|| self.0.clone()),
-        )
-    }
-    async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        self.inspect(name).await
-    }
-    async fn images_of(&self, _repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
-        Ok(vec![self.0.clone()])
-    }
-    async fn pull(
-        &self,
-        _: &Reference,
-        _: &Platform,
-        _: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), DaemonError> {
-        unreachable!("diagnose never pulls")
-    }
-}
-
-fn recorded() -> LocalImage {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/daemon/containerd-inspect-manifests.json"
-    ))
-    .unwrap();
-    local_image(&serde_json::from_str(&text).unwrap()).unwrap()
+/// The recorded containerd-store image on an Engine of API 1.48.
+fn recorded_daemon(img: runref::local::LocalImage) -> FakeDaemon {
+    let mut d = FakeDaemon::docker(vec![img]);
+    d.info.version = "28.0.0".into();
+    d.info.api_version = "1.48".into();
+    d
 }
 
 #[tokio::test]
@@ -59,7 +24,7 @@ async fn a_config_digest_id_on_the_containerd_store_is_explained() {
     let r = runref::diagnose::diagnose(
         &file,
         Some("linux/arm64".parse().unwrap()),
-        &Recorded(recorded()),
+        &recorded_daemon(recorded()),
         None::<&OciRegistry>,
     )
     .await
@@ -83,7 +48,7 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
         )
         .unwrap()
     };
-    let d = Recorded(recorded());
+    let d = recorded_daemon(recorded());
     let id = "1".repeat(64);
     let ok = runref::diagnose::diagnose(
         &file(&format!("sha256:{id}")),

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-mod support;
-use support::fake_registry::{self, response, Reply};
+use crate::support::fake_registry::{self, response, Reply};
 
 #[derive(Clone, Copy)]
 enum Fault {

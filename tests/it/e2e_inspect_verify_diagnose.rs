@@ -1,11 +1,10 @@
 //! `runref inspect`, `verify` and `diagnose` against the real dockerd and registry.
 
-mod support;
-use serde_json::Value;
-use support::fixture::{
+use crate::support::fixture::{
     build_index, docker_archive, elf, push, push_new, unique, ImageSpec, IndexSpec,
 };
-use support::*;
+use crate::support::*;
+use serde_json::Value;
 
 fn run_json(args: &[&str]) -> (i32, Value) {
     let o = runref(&Env::get().docker_host, args);

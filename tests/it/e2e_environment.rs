@@ -2,9 +2,8 @@
 //! (../shared/notes/domain.md, "What daemons report"): a multi-arch OCI index with attestations
 //! pushed to the real registry, one platform pulled into dockerd and into podman.
 
-mod support;
-use support::fixture::{build_index, push, IndexSpec};
-use support::*;
+use crate::support::fixture::{build_index, push, IndexSpec};
+use crate::support::*;
 
 #[test]
 fn daemons_know_a_pulled_platform_by_index_digest_not_manifest_digest() {

@@ -103,6 +103,13 @@ impl IndexSpec {
         self.attestations = true;
         self
     }
+    /// The salt exactly as given: the same digests on every run (golden files).
+    pub fn fixed(salt: &str, platforms: &[&str]) -> IndexSpec {
+        IndexSpec {
+            salt: salt.into(),
+            ..IndexSpec::new(salt, platforms)
+        }
+    }
     pub fn docker(mut self) -> Self {
         self.docker = true;
         self

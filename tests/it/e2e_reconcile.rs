@@ -1,10 +1,9 @@
 //! `runref reconcile` against the real dockerd, podman and registry (scripts/test-env).
 
-mod support;
+use crate::support::fixture::{docker_archive, push_new, unique, ImageSpec, IndexSpec};
+use crate::support::*;
 use runref::digest::Digest;
 use serde_json::Value;
-use support::fixture::{docker_archive, push_new, unique, ImageSpec, IndexSpec};
-use support::*;
 
 /// The analyzed.toml a 0.11 restorer writes: the per-arch digest from the registry.
 fn restorer_file(reference: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {

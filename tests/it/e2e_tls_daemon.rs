@@ -1,9 +1,8 @@
 //! A daemon reached over tcp with TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as the docker CLI
 //! reaches a remote engine: dockerd's --tlsverify listener from scripts/test-env.
 
-mod support;
-use support::fixture::{docker_archive, unique, ImageSpec};
-use support::*;
+use crate::support::fixture::{docker_archive, unique, ImageSpec};
+use crate::support::*;
 
 #[test]
 fn reconcile_over_tls_and_a_clear_error_without_it() {

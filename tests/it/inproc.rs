@@ -1,0 +1,253 @@
+//! resolve, inspect and verify in process: the fixture builder's OCI layouts served by
+//! `LayoutRegistry`, the daemon side by `FakeDaemon`. No docker, no network; each read counted.
+
+use crate::support::fake_daemon::{image, FakeDaemon};
+use crate::support::fixture::{build_index, build_single, elf, BuiltIndex, ImageSpec, IndexSpec};
+use runref::daemon::EngineDaemon;
+use runref::layout::LayoutRegistry;
+use runref::platform::Platform;
+use runref::proof::Proof;
+use runref::reference::{ImageRef, Reference};
+use runref::registry::Registry;
+use runref::resolve::{resolve, Depth};
+use runref::verify::{verify, Problem, VerifyOptions};
+
+const REPO: &str = "registry.example/run";
+
+fn p(s: &str) -> Platform {
+    s.parse().unwrap()
+}
+
+fn multi() -> BuiltIndex {
+    build_index(
+        &IndexSpec::new("inproc", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+        "v1",
+    )
+}
+
+fn tagged() -> Reference {
+    format!("{REPO}:v1").parse().unwrap()
+}
+
+fn layout(b: &BuiltIndex) -> LayoutRegistry {
+    LayoutRegistry::open(&b.layout).unwrap()
+}
+
+#[tokio::test]
+async fn resolve_fetches_only_what_the_depth_needs() {
+    let b = multi();
+    let arm = b.image("linux/arm64/v8");
+
+    let reg = layout(&b);
+    let v = resolve(&reg, &tagged(), &Depth::Platform(p("linux/arm64")))
+        .await
+        .unwrap();
+    assert_eq!(reg.requests(), 2, "tag lookup + index");
+    assert_eq!(v.digest, b.index_digest);
+    assert_eq!(v.resolved_from.as_deref(), Some("registry.example/run:v1"));
+    let e = v.entry_for(&p("linux/arm64")).unwrap();
+    assert_eq!(e.digest, arm.manifest_digest);
+    assert_eq!(e.config, None, "Platform depth reads no entry manifest");
+    assert!(v.entry_for(&p("linux/s390x")).is_none());
+
+    let reg = layout(&b);
+    let v = resolve(&reg, &tagged(), &Depth::Proof(p("linux/arm64")))
+        .await
+        .unwrap();
+    assert_eq!(reg.requests(), 3, "+ the chosen entry's manifest");
+    assert_eq!(
+        v.entry_for(&p("linux/arm64")).unwrap().config.as_ref(),
+        Some(&arm.config_digest)
+    );
+    assert_eq!(v.entry_for(&p("linux/amd64")).unwrap().config, None);
+
+    let reg = layout(&b);
+    let v = resolve(&reg, &tagged(), &Depth::Entries { configs: true })
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.requests(),
+        2 + 2 + 2,
+        "+ two manifests and two configs, no attestation"
+    );
+    assert_eq!(v.entries.len(), 4);
+    assert_eq!(v.runnable().count(), 2);
+    for e in v.runnable() {
+        assert_eq!(e.config_platform, e.platform, "{}", e.digest);
+    }
+    assert!(v
+        .entries
+        .iter()
+        .filter(|e| e.attestation)
+        .all(|e| e.config.is_none()));
+}
+
+#[tokio::test]
+async fn a_single_manifest_gets_its_platform_from_its_config() {
+    let b = build_single(&ImageSpec::new("linux/arm64"), "single", "v1");
+    let reg = layout(&b);
+    let v = resolve(&reg, &tagged(), &Depth::Platform(p("linux/amd64")))
+        .await
+        .unwrap();
+    assert!(!v.is_index);
+    let e = v
+        .entry_for(&p("linux/amd64"))
+        .expect("a single manifest is its own entry");
+    assert_eq!(
+        e.config_platform,
+        Some(p("linux/arm64")),
+        "the caller compares"
+    );
+    assert_eq!(e.layers[0].digest, b.images[0].layer_digest.to_string());
+    let reg = layout(&b);
+    resolve(&reg, &tagged(), &Depth::Proof(p("linux/arm64")))
+        .await
+        .unwrap();
+    assert_eq!(reg.requests(), 2, "Proof depth reads no config blob");
+}
+
+#[tokio::test]
+async fn a_blob_that_lies_about_its_digest_is_refused() {
+    let b = multi();
+    let arm = b.image("linux/arm64/v8");
+    let path = b
+        .layout
+        .join("blobs/sha256")
+        .join(arm.manifest_digest.hex());
+    std::fs::write(&path, b"{\"schemaVersion\":2}").unwrap();
+    let reg = layout(&b);
+    let e = reg
+        .manifest(&tagged().with_digest(&arm.manifest_digest))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("digest"), "{e}");
+    // Through the resolver the failure stays with its entry.
+    let v = resolve(&reg, &tagged(), &Depth::Entries { configs: false })
+        .await
+        .unwrap();
+    let bad = v
+        .entries
+        .iter()
+        .find(|e| e.digest == arm.manifest_digest)
+        .unwrap();
+    assert!(bad.error.is_some());
+}
+
+#[tokio::test]
+async fn inspect_links_the_local_image_by_config_digest() {
+    let b = multi();
+    let arm = b.image("linux/arm64/v8");
+    let local = image(
+        &arm.config_digest,
+        "linux/arm64/v8",
+        &["registry.example/run:v1"],
+        &[format!("{REPO}@{}", b.index_digest)],
+    );
+    let daemon = FakeDaemon::docker(vec![local]);
+    let reg = layout(&b);
+    let r = runref::inspect::inspect(
+        &ImageRef::Name(tagged()),
+        Some(&p("linux/arm64")),
+        Some(&daemon),
+        &reg,
+    )
+    .await;
+    assert_eq!(r.exit_code(), 0);
+    let link = r.link.expect("both sides");
+    assert_eq!(link.entry, Some(arm.manifest_digest.clone()));
+    assert_eq!(link.proof, Some(Proof::ConfigDigestIsImageId));
+    assert!(link.daemon_knows_top_digest);
+    let view = r.registry.unwrap();
+    assert_eq!(view.entries.iter().filter(|e| e.attestation).count(), 2);
+
+    // Registry side only.
+    let reg = layout(&b);
+    let r = runref::inspect::inspect(&ImageRef::Name(tagged()), None, None::<&EngineDaemon>, &reg)
+        .await;
+    assert!(r.daemon.is_none() && r.link.is_none() && r.registry.is_some());
+    assert_eq!(r.exit_code(), 0);
+}
+
+fn opts(platforms: &[&str], content: bool) -> VerifyOptions {
+    VerifyOptions {
+        expected: platforms.iter().map(|s| p(s)).collect(),
+        allow_extra: false,
+        content,
+    }
+}
+
+#[tokio::test]
+async fn verify_proves_platforms_and_content_in_process() {
+    let b = multi();
+    let by_digest = tagged().with_digest(&b.index_digest);
+    let reg = layout(&b);
+    let r = verify(
+        &reg,
+        &by_digest,
+        &opts(&["linux/amd64", "linux/arm64/v8"], true),
+    )
+    .await
+    .unwrap();
+    assert!(r.verified, "{:?}", r.problems);
+    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.attestations_ignored, 2);
+    for pr in &r.platforms {
+        assert_eq!(pr.content.as_ref().unwrap().verdict, "proven");
+    }
+
+    let r = verify(
+        &layout(&b),
+        &by_digest,
+        &opts(&["linux/amd64", "linux/s390x"], false),
+    )
+    .await
+    .unwrap();
+    assert!(!r.verified);
+    assert_eq!(r.exit_code(), 1);
+    assert!(r
+        .problems
+        .iter()
+        .any(|x| matches!(x, Problem::Missing { .. })));
+    assert!(r
+        .problems
+        .iter()
+        .any(|x| matches!(x, Problem::Unexpected { .. })));
+}
+
+#[tokio::test]
+async fn verify_catches_a_lying_config_and_foreign_binaries() {
+    let mut lying = ImageSpec::new("linux/arm64");
+    lying.config_platform = Some("linux/amd64".into());
+    let mut foreign = ImageSpec::new("linux/s390x");
+    foreign.elf_machine = Some(elf::X86_64);
+    let b = build_index(
+        &IndexSpec {
+            images: vec![ImageSpec::new("linux/amd64"), lying, foreign],
+            ..IndexSpec::new("liar", &[])
+        },
+        "v1",
+    );
+    let by_digest = tagged().with_digest(&b.index_digest);
+    let r = verify(
+        &layout(&b),
+        &by_digest,
+        &opts(&["linux/amd64", "linux/arm64", "linux/s390x"], true),
+    )
+    .await
+    .unwrap();
+    assert!(!r.verified);
+    assert!(
+        r.problems
+            .iter()
+            .any(|x| matches!(x, Problem::ConfigDisagrees { .. })),
+        "{:?}",
+        r.problems
+    );
+    assert!(
+        r.problems
+            .iter()
+            .any(|x| matches!(x, Problem::ContentDisagrees { .. })),
+        "{:?}",
+        r.problems
+    );
+}
