@@ -4,7 +4,7 @@
 
 use crate::analyzed::AnalyzedFile;
 use crate::daemon::{Daemon, DaemonError, LocalImage};
-use crate::inspect::DaemonSide;
+use crate::local::DaemonSide;
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;

@@ -1,38 +1,16 @@
 //! `runref inspect`: the daemon's view and the registry's view of one image side by side, and
 //! the link between them (which index entry the local image is, and how that was proven).
 
-use crate::daemon::{Daemon, DaemonInfo, LocalImage, StoreKind};
+use crate::daemon::Daemon;
 use crate::digest::Digest;
+pub use crate::local::DaemonSide;
+use crate::local::LocalImage;
 use crate::platform::Platform;
 use crate::proof::{prove, Proof};
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;
 use crate::resolve::{resolve, Depth};
 use crate::view::RemoteView;
-
-/// The daemon side.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DaemonSide {
-    pub image_id: String,
-    pub tags: Vec<String>,
-    pub repo_digests: Vec<String>,
-    pub platform: Option<Platform>,
-    pub store: StoreKind,
-    pub top_layer: Option<String>,
-}
-
-impl DaemonSide {
-    pub fn new(img: &LocalImage, info: &DaemonInfo) -> DaemonSide {
-        DaemonSide {
-            image_id: img.id.long(),
-            tags: img.repo_tags.clone(),
-            repo_digests: img.repo_digests.iter().map(|r| r.to_string()).collect(),
-            platform: img.platform.clone(),
-            store: info.store(Some(img)),
-            top_layer: img.top_layer.clone(),
-        }
-    }
-}
 
 /// The link between the two sides.
 #[derive(Debug, Clone, serde::Serialize)]

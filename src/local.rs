@@ -1,6 +1,6 @@
 //! The daemon-side model: what a Docker Engine (classic or containerd image store) or podman
 //! knows about local images, independent of how it was asked. The Engine API adapter
-//! ([`crate::daemon`]) converts its answers into these types; the decision and the commands use
+//! (`daemon.rs`) converts its answers into these types; the decision and the commands use
 //! only these.
 
 use crate::digest::{Digest, ImageId};
@@ -125,5 +125,29 @@ impl LocalImage {
     /// The containerd store's manifest entry with `digest`, when reported.
     pub fn manifest(&self, digest: &Digest) -> Option<&LocalManifest> {
         self.manifests.iter().find(|m| &m.digest == digest)
+    }
+}
+
+/// One local image as reports show it (inspect's daemon side, diagnose's local images).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DaemonSide {
+    pub image_id: String,
+    pub tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub platform: Option<Platform>,
+    pub store: StoreKind,
+    pub top_layer: Option<String>,
+}
+
+impl DaemonSide {
+    pub fn new(img: &LocalImage, info: &DaemonInfo) -> DaemonSide {
+        DaemonSide {
+            image_id: img.id.long(),
+            tags: img.repo_tags.clone(),
+            repo_digests: img.repo_digests.iter().map(|r| r.to_string()).collect(),
+            platform: img.platform.clone(),
+            store: info.store(Some(img)),
+            top_layer: img.top_layer.clone(),
+        }
     }
 }
