@@ -4,7 +4,7 @@
 //! [`Daemon`] is the seam: the real adapter [`EngineDaemon`] speaks the Engine API through
 //! bollard; tests feed recorded answers through the same [`LocalImage::from_inspect`].
 
-use crate::digest::ImageId;
+use crate::digest::{Digest, ImageId};
 pub use crate::local::{DaemonInfo, Engine, LocalImage, LocalManifest, StoreKind};
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -89,6 +89,15 @@ pub enum DaemonError {
         op: String,
         detail: String,
     },
+    #[error(
+        "Docker daemon at {host} could not make a {platform} image record of {image}: {detail}"
+    )]
+    Materialize {
+        host: String,
+        image: String,
+        platform: String,
+        detail: String,
+    },
     #[error("Docker daemon at {host} could not pull {image} for {platform}: {detail}")]
     Pull {
         host: String,
@@ -129,6 +138,24 @@ pub trait Daemon {
     /// The Docker Hub mirrors the daemon pulls through (`/info`), as URLs; none by default.
     async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
         Ok(vec![])
+    }
+    /// Makes a single-platform image record for `platform` out of the multi-platform image
+    /// `image`, without registry contact (containerd store, API >= 1.48): export that platform,
+    /// check the archive holds exactly `manifest`, load it. Returns the new image's ID, which is
+    /// `manifest`'s digest.
+    async fn materialize(
+        &self,
+        image: &ImageId,
+        platform: &Platform,
+        manifest: &Digest,
+    ) -> Result<ImageId, DaemonError> {
+        let _ = manifest;
+        Err(DaemonError::Materialize {
+            host: "daemon".into(),
+            image: image.to_string(),
+            platform: platform.to_string(),
+            detail: "this daemon cannot export one platform".into(),
+        })
     }
     /// Pull `image` for `platform`; `progress` receives human-readable status lines.
     async fn pull(
@@ -265,11 +292,9 @@ impl EngineDaemon {
 
 impl Daemon for EngineDaemon {
     async fn info(&self) -> Result<DaemonInfo, DaemonError> {
-        let v = self
-            .docker
-            .version()
-            .await
-            .map_err(|e| self.api_err("version", e))?;
+        let (v, i) = tokio::join!(self.docker.version(), self.docker.info());
+        let v = v.map_err(|e| self.api_err("version", e))?;
+        let i = i.map_err(|e| self.api_err("info", e))?;
         let podman = v
             .components
             .iter()
@@ -288,6 +313,7 @@ impl Daemon for EngineDaemon {
                 v.arch.as_deref().unwrap_or(std::env::consts::ARCH),
                 None,
             ),
+            containerd_store: uses_containerd_store(&i),
         })
     }
 
@@ -309,24 +335,70 @@ impl Daemon for EngineDaemon {
 
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
         // Only the image-inspect path gets `manifests=1`; older daemons ignore it.
-        let docker = self.docker.clone().with_request_modifier(|mut req| {
-            let uri = req.uri().clone();
-            if uri.path().starts_with("/images/") && uri.path().ends_with("/json") {
-                let pq = match uri.query() {
-                    Some(q) => format!("{}?{q}&manifests=1", uri.path()),
-                    None => format!("{}?manifests=1", uri.path()),
-                };
-                let mut parts = uri.into_parts();
-                if let Ok(p) = pq.parse() {
-                    parts.path_and_query = Some(p);
-                }
-                if let Ok(u) = http_uri(parts) {
-                    *req.uri_mut() = u;
-                }
-            }
-            req
-        });
+        let docker = with_query(&self.docker, "/json", "manifests=1".into());
         self.inspect_with(&docker, name).await
+    }
+
+    async fn materialize(
+        &self,
+        image: &ImageId,
+        platform: &Platform,
+        manifest: &Digest,
+    ) -> Result<ImageId, DaemonError> {
+        let err = |detail: String| DaemonError::Materialize {
+            host: self.host.clone(),
+            image: image.to_string(),
+            platform: platform.to_string(),
+            detail,
+        };
+        // Export by ID (never by name: the archive then carries no name to re-tag), one
+        // platform only (API >= 1.48; older APIs ignore the parameter, which the check below
+        // catches), to a temp file: memory stays flat whatever the image's size.
+        let query = format!("platform={}", percent_encode(&platform_json(platform)));
+        let docker = with_query(&self.docker, "/get", query);
+        let mut export = docker.export_image(&image.long());
+        let tmp = tempfile::NamedTempFile::new().map_err(|e| err(format!("temp file: {e}")))?;
+        let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| err(e.to_string()))?);
+        let mut bytes = 0u64;
+        while let Some(chunk) = export.next().await {
+            let chunk = chunk.map_err(|e| err(format!("export: {e}")))?;
+            bytes += chunk.len() as u64;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                .await
+                .map_err(|e| err(format!("temp file: {e}")))?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(|e| err(format!("temp file: {e}")))?;
+        let path = tmp.path().to_path_buf();
+        let want = manifest.clone();
+        tokio::task::spawn_blocking(move || crate::archive::check_single_platform(&path, &want))
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(format!("the exported archive ({bytes} bytes) {e}")))?;
+        let file = tokio::fs::File::open(tmp.path())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let body = crate::archive::chunks(file);
+        let mut load = self.docker.import_image_stream(opts, body, None);
+        let mut loaded = None;
+        while let Some(item) = load.next().await {
+            let info = item.map_err(|e| err(format!("load: {e}")))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(err(format!("load: {e}")));
+            }
+            if let Some(id) = info
+                .stream
+                .as_deref()
+                .and_then(|s| s.trim().strip_prefix("Loaded image ID: "))
+            {
+                loaded = ImageId::parse(id.trim()).ok();
+            }
+        }
+        loaded.ok_or_else(|| err("load reported no image ID".into()))
     }
 
     async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
@@ -442,8 +514,58 @@ pub fn list_filter_names(repo: &Reference) -> Vec<String> {
     names
 }
 
-fn http_uri(parts: http::uri::Parts) -> Result<http::Uri, http::uri::InvalidUriParts> {
-    http::Uri::from_parts(parts)
+/// A client whose image requests ending in `suffix` (`/json`, `/get`) carry `query` too;
+/// bollard has no option for the Engine's newer query parameters.
+fn with_query(docker: &Docker, suffix: &'static str, query: String) -> Docker {
+    docker.clone().with_request_modifier(move |mut req| {
+        let uri = req.uri().clone();
+        if uri.path().starts_with("/images/") && uri.path().ends_with(suffix) {
+            let pq = match uri.query() {
+                Some(q) => format!("{}?{q}&{query}", uri.path()),
+                None => format!("{}?{query}", uri.path()),
+            };
+            let mut parts = uri.into_parts();
+            if let Ok(p) = pq.parse() {
+                parts.path_and_query = Some(p);
+            }
+            if let Ok(u) = http::Uri::from_parts(parts) {
+                *req.uri_mut() = u;
+            }
+        }
+        req
+    })
+}
+
+/// The OCI platform JSON the Engine's `platform=` parameter takes.
+fn platform_json(p: &Platform) -> String {
+    let mut v = serde_json::json!({"os": p.os(), "architecture": p.arch()});
+    if let Some(variant) = p.variant() {
+        v["variant"] = variant.into();
+    }
+    v.to_string()
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `/info` `DriverStatus` has `driver-type = io.containerd.snapshotter.v1` when the Engine
+/// uses the containerd image store (Engine 26.1 and 28.5 measured; below API 1.48 the only way
+/// to tell, as inspect has no `Descriptor` there).
+pub fn uses_containerd_store(info: &bollard::models::SystemInfo) -> bool {
+    info.driver_status.iter().flatten().any(|kv| {
+        kv.first().is_some_and(|k| k == "driver-type")
+            && kv
+                .get(1)
+                .is_some_and(|v| v == "io.containerd.snapshotter.v1")
+    })
 }
 
 #[cfg(test)]
@@ -516,6 +638,7 @@ mod tests {
             version: "20.10".into(),
             api_version: "1.41".into(),
             platform: "linux/amd64".parse().unwrap(),
+            containerd_store: false,
         };
         assert_eq!(info.store(Some(&l)), StoreKind::DockerClassic);
     }

@@ -108,6 +108,11 @@ impl serde::Serialize for Digest {
 pub struct ImageId(Digest);
 
 impl ImageId {
+    /// The image whose ID is `digest` (containerd store: the manifest or index digest).
+    pub fn from_digest(digest: Digest) -> ImageId {
+        ImageId(digest)
+    }
+
     /// Parses `sha256:<hex>` or bare `<hex>` (64 lower-case hex characters).
     pub fn parse(input: &str) -> Result<ImageId, DigestError> {
         let trimmed = input.strip_prefix("sha256:").unwrap_or(input);

@@ -54,6 +54,27 @@ impl InspectReport {
 pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
     let knows_top =
         img.has_repo_digest(repo, &view.digest) || img.descriptor.as_ref() == Some(&view.digest);
+    // containerd store: the local image is the index itself; the entry that matters is the one
+    // a lookup without platform (the exporter's) resolves it to.
+    let is_the_index =
+        img.id.digest() == &view.digest || img.descriptor.as_ref() == Some(&view.digest);
+    if view.is_index && is_the_index {
+        if let Some(e) = img.resolves_to().and_then(|p| view.entry_for(p)) {
+            return Link {
+                entry: Some(e.digest.clone()),
+                platform: e.platform.clone(),
+                proof: Some(Proof::ContainerdManifests),
+                daemon_knows_top_digest: true,
+                explanation: format!(
+                    "the local image is the index itself; a lookup without platform gives its {} entry {}",
+                    e.platform
+                        .as_ref()
+                        .map_or("(no platform)".into(), |p| p.to_string()),
+                    e.digest
+                ),
+            };
+        }
+    }
     for e in view.runnable() {
         let proof = prove(img, repo, &e.digest, e.config.as_ref(), None);
         if let Some(proof) = proof {
@@ -86,6 +107,19 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
     }
 }
 
+/// Finds `image` and, on the containerd store, asks for its per-platform manifests too.
+async fn find_full<D: Daemon>(
+    d: &D,
+    image: &ImageRef,
+) -> Result<Option<LocalImage>, crate::daemon::DaemonError> {
+    match d.find(image).await? {
+        Some(img) if img.descriptor.is_some() => {
+            Ok(d.inspect_manifests(&img.id.long()).await?.or(Some(img)))
+        }
+        found => Ok(found),
+    }
+}
+
 /// Inspects `image` in the daemon (unless `daemon` is None) and the registry, concurrently.
 pub async fn inspect<D: Daemon, R: Registry>(
     image: &ImageRef,
@@ -96,7 +130,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
     let daemon_side = async {
         match daemon {
             None => None,
-            Some(d) => Some(tokio::join!(d.info(), d.find(image))),
+            Some(d) => Some(tokio::join!(d.info(), find_full(d, image))),
         }
     };
     let registry_ref = match image {

@@ -6,6 +6,7 @@
 //! turns facts into decisions; the command modules act on them.
 
 pub mod analyzed;
+pub mod archive;
 pub mod cli;
 pub mod credentials;
 pub mod daemon;

@@ -37,19 +37,36 @@ pub struct DaemonInfo {
     /// The daemon's own platform: what a platform-unaware lookup prefers on the containerd
     /// store, and the default target.
     pub platform: Platform,
+    /// `/info` says the Engine uses the containerd image store (snapshotter driver type).
+    pub containerd_store: bool,
 }
 
 impl DaemonInfo {
-    /// The one store detection. podman is its own store; a Docker Engine uses the containerd
-    /// image store when an image's inspect carries a `Descriptor` (API >= 1.48).
+    /// The one store detection: podman is its own store; a Docker Engine uses the containerd
+    /// image store when `/info` says so (or, for a recorded answer without `/info`, when an
+    /// image's inspect carries a `Descriptor`, API >= 1.48).
     pub fn store(&self, img: Option<&LocalImage>) -> StoreKind {
         match self.engine {
             Engine::Podman => StoreKind::Podman,
-            Engine::Docker if img.is_some_and(|i| i.descriptor.is_some()) => {
+            Engine::Docker
+                if self.containerd_store || img.is_some_and(|i| i.descriptor.is_some()) =>
+            {
                 StoreKind::DockerContainerd
             }
             Engine::Docker => StoreKind::DockerClassic,
         }
+    }
+
+    /// The API version as (major, minor); (0, 0) when unreadable.
+    pub fn api(&self) -> (u32, u32) {
+        let mut it = self.api_version.split('.').map(|n| n.parse().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    }
+
+    /// The daemon can make a single-platform record of a multi-platform image by itself:
+    /// containerd store and API >= 1.48 (`GET /images/{id}/get?platform=`).
+    pub fn can_materialize(&self) -> bool {
+        self.engine == Engine::Docker && self.containerd_store && self.api() >= (1, 48)
     }
 }
 
@@ -134,7 +151,10 @@ pub struct DaemonSide {
     pub image_id: String,
     pub tags: Vec<String>,
     pub repo_digests: Vec<String>,
+    /// What a lookup without platform resolves the image to (the exporter's lookup).
     pub platform: Option<Platform>,
+    /// containerd store: the platforms whose content is present (`?manifests=1`).
+    pub available: Vec<Platform>,
     pub store: StoreKind,
     pub top_layer: Option<String>,
 }
@@ -146,6 +166,12 @@ impl DaemonSide {
             tags: img.repo_tags.clone(),
             repo_digests: img.repo_digests.iter().map(|r| r.to_string()).collect(),
             platform: img.platform.clone(),
+            available: img
+                .manifests
+                .iter()
+                .filter(|m| m.available && !m.attestation)
+                .filter_map(|m| m.platform.clone())
+                .collect(),
             store: info.store(Some(img)),
             top_layer: img.top_layer.clone(),
         }

@@ -116,17 +116,36 @@ struct Context {
     registry: OciRegistry,
 }
 
+/// How a command uses the daemon.
+#[derive(Clone, Copy, PartialEq)]
+enum Use {
+    /// Not at all.
+    None,
+    /// It cannot work without one.
+    Required,
+    /// When reachable; otherwise the command goes on with the registry and says why.
+    IfReachable,
+}
+
 impl Context {
     /// Connects to the daemon when `daemon` (lazily: the first request opens it) and builds
     /// the registry client for `hosts`; with a daemon, Docker Hub names are also read through
     /// the daemon's own mirrors (asked only if a Docker Hub name is read).
-    fn new(common: &Common, hosts: &[String], daemon: bool) -> Result<Context, String> {
-        let daemon = match daemon {
-            true => Some(
-                EngineDaemon::connect(&DaemonTarget::from_env(common.docker_host.as_deref()))
-                    .map_err(|e| e.to_string())?,
-            ),
-            false => None,
+    /// Also returns why an `IfReachable` daemon could not be had.
+    fn new(
+        common: &Common,
+        hosts: &[String],
+        daemon: Use,
+    ) -> Result<(Context, Option<String>), String> {
+        let connect =
+            || EngineDaemon::connect(&DaemonTarget::from_env(common.docker_host.as_deref()));
+        let (daemon, unreachable) = match daemon {
+            Use::None => (None, None),
+            Use::Required => (Some(connect().map_err(|e| e.to_string())?), None),
+            Use::IfReachable => match connect() {
+                Ok(d) => (Some(d), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
         };
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let mut registry =
@@ -137,7 +156,7 @@ impl Context {
                 d.registry_mirrors().await.unwrap_or_default()
             }));
         }
-        Ok(Context { daemon, registry })
+        Ok((Context { daemon, registry }, unreachable))
     }
 }
 
@@ -167,8 +186,13 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     } else {
         Mode::Registry
     };
-    let ctx = match Context::new(&a.common, &run_image_hosts(&file), mode == Mode::Daemon) {
-        Ok(c) => c,
+    let daemon = if mode == Mode::Daemon {
+        Use::Required
+    } else {
+        Use::None
+    };
+    let ctx = match Context::new(&a.common, &run_image_hosts(&file), daemon) {
+        Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
     let opts = crate::reconcile::Options {
@@ -221,17 +245,25 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
         ImageRef::Name(n) => vec![n.registry().to_string()],
         ImageRef::Id(_) => vec![],
     };
-    let ctx = match Context::new(&a.common, &hosts, !a.no_daemon) {
+    let daemon = if a.no_daemon {
+        Use::None
+    } else {
+        Use::IfReachable
+    };
+    let (ctx, unreachable) = match Context::new(&a.common, &hosts, daemon) {
         Ok(c) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let r = crate::inspect::inspect(
+    let mut r = crate::inspect::inspect(
         &image,
         a.platform.as_ref(),
         ctx.daemon.as_ref(),
         &ctx.registry,
     )
     .await;
+    if unreachable.is_some() {
+        r.daemon_error = unreachable;
+    }
     output(
         format,
         &r,
@@ -265,8 +297,8 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         }
         (None, None) => return fail(format, exit::USAGE, "give IMAGE@DIGEST or --metadata-file"),
     };
-    let ctx = match Context::new(&a.common, &[reference.registry().to_string()], false) {
-        Ok(c) => c,
+    let ctx = match Context::new(&a.common, &[reference.registry().to_string()], Use::None) {
+        Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
     let opts = crate::verify::VerifyOptions {
@@ -292,8 +324,8 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         Ok(f) => f,
         Err(e) => return fail(format, exit::USAGE, &e.to_string()),
     };
-    let ctx = match Context::new(&a.common, &run_image_hosts(&file), true) {
-        Ok(c) => c,
+    let ctx = match Context::new(&a.common, &run_image_hosts(&file), Use::Required) {
+        Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
     let Some(daemon) = &ctx.daemon else {

@@ -132,6 +132,21 @@ pub fn reconcile(
     if let Some(p) = &r.pulled {
         writeln!(out, "  pulled:   {p}")?;
     }
+    if let Some(m) = &r.materialized {
+        writeln!(
+            out,
+            "  made:     single-platform image record {m} (no registry contact)"
+        )?;
+    }
+    if r.would_materialize {
+        writeln!(
+            out,
+            "  would make a single-platform image record for the target (nothing made)"
+        )?;
+    }
+    if let Some(p) = &r.would_pull {
+        writeln!(out, "  would pull: {p} (nothing pulled)")?;
+    }
     writeln!(out, "  registry requests: {}", r.registry_requests)?;
     mirrors(out, &r.registry_endpoints)?;
     if let Some(d) = r.decision {
@@ -167,13 +182,20 @@ pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         (Some(d), _) => {
             writeln!(out, "├─ daemon ({})", store_name(d.store))?;
             writeln!(out, "│  ├─ id:           {}", d.image_id)?;
-            writeln!(
-                out,
-                "│  ├─ platform:     {}",
-                d.platform
-                    .as_ref()
-                    .map_or("unknown".into(), |p| p.to_string())
-            )?;
+            let platform = d
+                .platform
+                .as_ref()
+                .map_or("unknown".into(), |p| p.to_string());
+            if d.available.is_empty() {
+                writeln!(out, "│  ├─ platform:     {platform}")?;
+            } else {
+                writeln!(
+                    out,
+                    "│  ├─ platform:     {platform} (what a lookup without platform gives)"
+                )?;
+                let available: Vec<String> = d.available.iter().map(|p| p.to_string()).collect();
+                writeln!(out, "│  ├─ available:    {}", available.join(", "))?;
+            }
             writeln!(out, "│  ├─ tags:         {}", list(&d.tags))?;
             writeln!(out, "│  └─ repo digests: {}", list(&d.repo_digests))?;
         }

@@ -4,8 +4,8 @@
 //! ([`Step::Need`]) or ends with an [`Outcome`] or a [`Failure`]. A fact is asked for at most
 //! once, so the loop always ends. The table it implements is in spec-notes.md.
 
-use crate::digest::Digest;
-use crate::local::LocalImage;
+use crate::digest::{Digest, ImageId};
+use crate::local::{DaemonInfo, LocalImage};
 use crate::platform::Platform;
 use crate::policy::PullPolicy;
 use crate::proof::{prove, Proof};
@@ -84,6 +84,8 @@ pub struct RemoteFailure {
 /// Everything gathered so far.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
+    /// The daemon itself (daemon mode): store, API level, platform.
+    pub daemon: Option<DaemonInfo>,
     /// The daemon's answer for `[run-image] reference`.
     pub by_reference: Lookup,
     /// The daemon's answer for `[run-image] image`.
@@ -92,6 +94,8 @@ pub struct Facts {
     pub repo_images: Option<Vec<LocalImage>>,
     pub remote: Option<Result<RemoteView, RemoteFailure>>,
     pub pulled: Option<Result<(), String>>,
+    /// The single-platform record made of a multi-platform image (containerd store).
+    pub materialized: Option<Result<LocalImage, String>>,
 }
 
 /// A fact the decision needs next.
@@ -103,6 +107,13 @@ pub enum Need {
     Remote { reference: Reference, depth: Depth },
     /// Pull this reference for the target platform, then inspect again.
     Pull(Reference),
+    /// Make a single-platform image record of `image` for `platform`, whose ID will be
+    /// `manifest` (containerd store, API >= 1.48; no registry contact).
+    Materialize {
+        image: ImageId,
+        platform: Platform,
+        manifest: Digest,
+    },
 }
 
 /// Why the reference is what it is now.
@@ -210,7 +221,7 @@ pub fn decide(inp: &Input, f: &Facts) -> Step {
         return decide_extend(inp, f);
     }
     match inp.mode {
-        Mode::Daemon => exporter_finds_target(inp, decide_daemon(inp, f)),
+        Mode::Daemon => exporter_finds_target(inp, f, decide_daemon(inp, f)),
         Mode::Registry => decide_registry(inp, f, Vec::new()),
     }
 }
@@ -218,37 +229,72 @@ pub fn decide(inp: &Input, f: &Facts) -> Step {
 /// The last rule of daemon mode: the written reference is right only if the exporter's own
 /// lookup (an inspect without platform) gives the target platform. On the classic store and
 /// podman an image has one platform; on the containerd store an index that holds the target
-/// can still resolve to the daemon's own platform.
-fn exporter_finds_target(inp: &Input, step: Step) -> Step {
+/// can still resolve to the daemon's own platform. Then a single-platform record of the target
+/// is made: by the daemon itself where it can (no registry), else by pulling the per-arch
+/// digest where the policy allows; otherwise the case fails, naming what the lookup gives.
+fn exporter_finds_target(inp: &Input, f: &Facts, step: Step) -> Step {
     let Step::Done(o) = &step else { return step };
     let Some(img) = &o.local_image else {
         return step;
     };
     let p = &inp.platform;
-    match img.resolves_to() {
-        Some(q) if q == p => step,
-        resolved => {
-            let got = resolved.map_or("an unknown platform".to_string(), |q| q.to_string());
-            let fix = match (inp.name(), inp.reference_digest()) {
-                (Some(n), Some(d)) if img.manifest(d).is_some() => format!(
-                    "pull {} so the daemon holds a single-platform image for {p}, or remove the {got} content",
-                    n.with_digest(d)
-                ),
-                _ => format!(
-                    "pull the run image's {p} manifest by digest so the daemon holds a single-platform image, \
-                     or remove the {got} content"
-                ),
-            };
-            fail(
-                FailReason::WrongPlatformLookup,
-                format!(
-                    "the daemon holds {p} content in image {}, but a lookup without a platform (the exporter's) \
-                     resolves it to {got}: the app would be built on the wrong run image; {fix}",
-                    img.id
-                ),
-            )
+    if img.resolves_to() == Some(p) {
+        return step;
+    }
+    let got = img
+        .resolves_to()
+        .map_or("an unknown platform".to_string(), |q| q.to_string());
+    // The target's own manifest, when the store holds its content.
+    let target = img
+        .manifests
+        .iter()
+        .find(|m| !m.attestation && m.available && m.platform.as_ref() == Some(p));
+    if let Some(m) = target {
+        match &f.materialized {
+            Some(Ok(new)) if new.resolves_to() == Some(p) => {
+                return done(new.id.to_string(), o.reason, Some(new), o.warnings.clone());
+            }
+            None if f.daemon.as_ref().is_some_and(DaemonInfo::can_materialize) => {
+                return Step::Need(Need::Materialize {
+                    image: img.id.clone(),
+                    platform: p.clone(),
+                    manifest: m.digest.clone(),
+                });
+            }
+            _ => {}
+        }
+        // The daemon cannot (API < 1.48) or did not: a pull by the per-arch digest makes a
+        // separate image whose ID is that digest, when the file names it and the policy allows.
+        let may_pull = inp.policy != PullPolicy::Never && f.pulled.is_none();
+        if let (true, Some(n), Some(d)) = (may_pull, inp.name(), inp.reference_digest()) {
+            if d == &m.digest {
+                return Step::Need(Need::Pull(n.with_digest(d)));
+            }
         }
     }
+    let why = match &f.materialized {
+        Some(Err(e)) => format!(" ({e})"),
+        _ => String::new(),
+    };
+    let fix = match (inp.name(), target) {
+        (Some(n), Some(m)) => format!(
+            "pull {} so the daemon holds a single-platform image for {p} (or run with --pull-policy if-not-present), \
+             or remove the {got} content",
+            n.with_digest(&m.digest)
+        ),
+        _ => format!(
+            "pull the run image's {p} manifest by digest so the daemon holds a single-platform image, \
+             or remove the {got} content"
+        ),
+    };
+    fail(
+        FailReason::WrongPlatformLookup,
+        format!(
+            "the daemon holds {p} content in image {}, but a lookup without a platform (the exporter's) \
+             resolves it to {got}: the app would be built on the wrong run image{why}; {fix}",
+            img.id
+        ),
+    )
 }
 
 fn decide_extend(inp: &Input, f: &Facts) -> Step {
@@ -491,6 +537,14 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
 fn proof(img: &LocalImage, inp: &Input, remote: &RemoteView) -> Option<Reason> {
     let entry = remote.entry_for(&inp.platform)?;
     let repo = inp.name()?;
+    // The local image is this index (containerd store) and the index's entry for the
+    // platform is the digest the file names.
+    if remote.is_index
+        && &remote.digest == img.id.digest()
+        && inp.reference_digest().is_none_or(|d| d == &entry.digest)
+    {
+        return Some(Reason::ProvenByContainerdManifests);
+    }
     prove(img, repo, &entry.digest, entry.config.as_ref(), None).map(Reason::from)
 }
 
@@ -654,9 +708,22 @@ fn rule_registry_config_digest(
 ) -> Option<Step> {
     let (inp, f) = (ctx.inp, ctx.f);
     if inp.policy != PullPolicy::Never && !matching.is_empty() && f.remote.is_none() {
-        return Some(Step::Need(Need::Remote {
-            reference: n.with_digest(d),
-            depth: Depth::Proof(ctx.p.clone()),
+        // containerd store: the local image is the index it was pulled as; one GET of that
+        // index by its digest shows whether it lists the per-arch digest for the platform.
+        // Elsewhere the per-arch manifest names its config, which is the local image ID.
+        let containerd = f.daemon.as_ref().is_some_and(|i| i.containerd_store);
+        let index = matching
+            .iter()
+            .find(|i| containerd && i.has_repo_digest(n, i.id.digest()));
+        return Some(Step::Need(match index {
+            Some(i) => Need::Remote {
+                reference: n.with_digest(i.id.digest()),
+                depth: Depth::Platform(ctx.p.clone()),
+            },
+            None => Need::Remote {
+                reference: n.with_digest(d),
+                depth: Depth::Proof(ctx.p.clone()),
+            },
         }));
     }
     match &f.remote {

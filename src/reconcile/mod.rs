@@ -5,6 +5,7 @@ pub mod decide;
 
 use crate::analyzed::{AnalyzedError, AnalyzedFile};
 use crate::daemon::{Daemon, DaemonError, LocalImage};
+use crate::digest::ImageId;
 use crate::platform::Platform;
 use crate::policy::{ParsedPolicy, PullPolicy};
 use crate::reference::{ImageRef, Reference};
@@ -53,6 +54,12 @@ pub struct Report {
     pub local_image_id: Option<String>,
     pub store: Option<crate::daemon::StoreKind>,
     pub pulled: Option<String>,
+    /// The single-platform image record made for the target (containerd store): its ID.
+    pub materialized: Option<String>,
+    /// `--dry-run`/`--check`: the pull that deciding needs, not made.
+    pub would_pull: Option<String>,
+    /// `--dry-run`/`--check`: a single-platform record would be made (`after` is its ID).
+    pub would_materialize: bool,
     pub registry_requests: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
@@ -67,7 +74,7 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         if self.failure.is_some() {
             crate::exit::FAILED
-        } else if self.check && self.changed {
+        } else if self.check && (self.changed || self.would_pull.is_some()) {
             crate::exit::CHANGE_NEEDED
         } else {
             crate::exit::OK
@@ -192,6 +199,47 @@ async fn lookups<D: Daemon>(d: &D, inp: &Input) -> Result<(Lookup, Lookup), Daem
     Ok((a?, b?))
 }
 
+/// Makes the single-platform record and inspects it, as the decision will see it.
+async fn materialize<D: Daemon>(
+    d: &D,
+    image: &ImageId,
+    platform: &Platform,
+    manifest: &crate::digest::Digest,
+) -> Result<LocalImage, String> {
+    let id = d
+        .materialize(image, platform, manifest)
+        .await
+        .map_err(|e| e.to_string())?;
+    d.inspect(&id.long())
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the loaded image {id} is not in the daemon afterwards"))
+}
+
+/// What [`materialize`] would give, without doing it: the same image, one platform, its ID the
+/// manifest digest.
+fn predicted_record(
+    facts: &Facts,
+    image: &ImageId,
+    platform: &Platform,
+    manifest: &crate::digest::Digest,
+) -> LocalImage {
+    let base = facts
+        .by_reference
+        .found()
+        .or(facts.by_image.found())
+        .or(facts.repo_images.iter().flatten().find(|i| &i.id == image));
+    LocalImage {
+        id: ImageId::from_digest(manifest.clone()),
+        repo_tags: vec![],
+        repo_digests: vec![],
+        platform: Some(platform.clone()),
+        top_layer: base.and_then(|b| b.top_layer.clone()),
+        descriptor: Some(manifest.clone()),
+        manifests: vec![],
+    }
+}
+
 /// Reconciles `file` in place (unless `opts.no_write`) and reports what happened.
 pub async fn reconcile<D: Daemon, R: Registry>(
     file: &mut AnalyzedFile,
@@ -211,6 +259,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
         let info = info?;
         (facts.by_reference, facts.by_image) = looked?;
+        facts.daemon = Some(info.clone());
         if source.is_none() {
             inp.platform = info.platform.clone();
             source = Some(PlatformSource::Daemon);
@@ -221,6 +270,9 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     }
 
     let mut pulled = None;
+    let mut materialized = None;
+    let mut would_pull = None;
+    let mut would_materialize = false;
     let mut step = decide(&inp, &facts);
     for _ in 0..8 {
         let Step::Need(need) = &step else { break };
@@ -241,6 +293,29 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                     not_found: e.is_not_found(),
                     message: e.to_string(),
                 }));
+            }
+            // --dry-run/--check change nothing anywhere: the pull is reported, not made.
+            Need::Pull(r) if opts.no_write => {
+                would_pull = Some(r.to_string());
+                break;
+            }
+            Need::Materialize {
+                image,
+                platform,
+                manifest,
+            } => {
+                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
+                facts.materialized = Some(if opts.no_write {
+                    // A loaded one-platform archive's ID is its manifest digest (measured on
+                    // Engine 28.5): the decision is known without loading anything.
+                    would_materialize = true;
+                    Ok(predicted_record(&facts, image, platform, manifest))
+                } else {
+                    materialize(d, image, platform, manifest).await
+                });
+                if let Some(Ok(img)) = &facts.materialized {
+                    materialized = Some(img.id.to_string()).filter(|_| !opts.no_write);
+                }
             }
             Need::Pull(r) => {
                 let d = daemon.ok_or(ReconcileError::NoDaemon)?;
@@ -270,6 +345,9 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         local_image_id: None,
         store,
         pulled,
+        materialized,
+        would_pull,
+        would_materialize,
         registry_requests: registry.requests(),
         registry_endpoints: registry.endpoints(),
         warnings: Vec::new(),
@@ -294,6 +372,8 @@ pub async fn reconcile<D: Daemon, R: Registry>(
             }
         }
         Step::Fail(f) => report.failure = Some(f),
+        // --dry-run/--check stopped before a pull: the outcome depends on what it brings.
+        Step::Need(Need::Pull(_)) if report.would_pull.is_some() => report.changed = true,
         Step::Need(n) => {
             report.failure = Some(Failure {
                 reason: decide::FailReason::RegistryFailed,

@@ -42,6 +42,10 @@ struct World {
     pull: Option<Result<(), String>>,
     /// What the daemon holds after a pull.
     after_pull: Option<LocalImage>,
+    /// The daemon itself, when a case depends on its store or API level.
+    daemon: Option<runref::local::DaemonInfo>,
+    /// The record a materialization makes.
+    materialize: Option<Result<LocalImage, String>>,
 }
 
 /// Runs the decision loop, answering needs from `w`. Returns the final step and the needs.
@@ -51,6 +55,7 @@ fn run(inp: &Input, w: &World) -> (Step, Vec<Need>) {
         None => Lookup::Absent,
     };
     let mut f = Facts {
+        daemon: w.daemon.clone(),
         by_reference: look(&w.by_reference),
         by_image: if inp.image.is_some() {
             look(&w.by_image)
@@ -68,6 +73,13 @@ fn run(inp: &Input, w: &World) -> (Step, Vec<Need>) {
         needs.push(n.clone());
         match n {
             Need::RepoImages(_) => f.repo_images = Some(w.repo.clone()),
+            Need::Materialize { .. } => {
+                f.materialized = Some(
+                    w.materialize
+                        .clone()
+                        .expect("materialize asked but none scripted"),
+                )
+            }
             Need::Remote { .. } => {
                 f.remote = Some(w.remote.clone().expect("remote asked but none scripted"))
             }
@@ -227,6 +239,75 @@ fn containerd_index_resolving_to_another_platform_is_never_written() {
         by_reference: Some(local),
         ..Default::default()
     };
+    assert_eq!(
+        failure(run(&inp, &w).0).reason,
+        FailReason::WrongPlatformLookup
+    );
+}
+
+/// An Engine with the containerd store at `api`.
+fn containerd_daemon(api: &str) -> runref::local::DaemonInfo {
+    runref::local::DaemonInfo {
+        engine: runref::local::Engine::Docker,
+        version: "28.5.2".into(),
+        api_version: api.into(),
+        platform: "linux/amd64".parse().unwrap(),
+        containerd_store: true,
+    }
+}
+
+/// The same index on an Engine that can export one platform (API >= 1.48): a single-platform
+/// record is made, with no registry contact, under every policy, and its ID is written.
+#[test]
+fn containerd_index_of_both_platforms_is_materialized_without_the_registry() {
+    let mut local = containerd();
+    for m in local.manifests.iter_mut() {
+        m.available = true;
+    }
+    local.platform = Some("linux/amd64".parse().unwrap());
+    let record = image(&d('3'), "linux/arm64/v8", &[], &[]);
+    for policy in [PullPolicy::Never, PullPolicy::IfNotPresent] {
+        let inp = input(Mode::Daemon, policy, "linux/arm64/v8", &per_arch('3'));
+        let w = World {
+            repo: vec![local.clone()],
+            daemon: Some(containerd_daemon("1.51")),
+            materialize: Some(Ok(record.clone())),
+            ..Default::default()
+        };
+        let (step, needs) = run(&inp, &w);
+        no_registry(&needs);
+        assert!(
+            matches!(&needs.last(), Some(Need::Materialize { manifest, .. }) if manifest == &d('3')),
+            "{needs:?}"
+        );
+        assert_eq!(outcome(step).reference, "3".repeat(64), "the record's ID");
+    }
+    // Below API 1.48 the daemon cannot: if-not-present pulls the per-arch digest, never fails.
+    let w = World {
+        repo: vec![local.clone()],
+        daemon: Some(containerd_daemon("1.45")),
+        pull: Some(Ok(())),
+        after_pull: Some(record.clone()),
+        ..Default::default()
+    };
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::IfNotPresent,
+        "linux/arm64/v8",
+        &per_arch('3'),
+    );
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        needs.contains(&Need::Pull(per_arch('3').parse().unwrap())),
+        "{needs:?}"
+    );
+    assert_eq!(outcome(step).reference, "3".repeat(64));
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64/v8",
+        &per_arch('3'),
+    );
     assert_eq!(
         failure(run(&inp, &w).0).reason,
         FailReason::WrongPlatformLookup

@@ -41,6 +41,7 @@ impl FakeDaemon {
                 version: "20.10.24".into(),
                 api_version: "1.41".into(),
                 platform: "linux/amd64".parse().unwrap(),
+                containerd_store: false,
             },
             images,
         }

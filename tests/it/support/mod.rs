@@ -1,6 +1,7 @@
 //! Shared support for end-to-end tests: the real environment started by `scripts/test-env`,
 //! daemon helpers (load, pull, tag, remove) and the registry access log.
 
+pub mod engines;
 pub mod fake_daemon;
 pub mod fake_registry;
 pub mod fixture;
@@ -21,6 +22,12 @@ pub struct Env {
     /// dockerd's tcp listener with --tlsverify, and the client certificates for it.
     pub docker_tls_host: String,
     pub docker_cert_path: PathBuf,
+    /// Docker Engine 28.5 and 26.1 with the containerd image store.
+    pub docker28_host: String,
+    pub docker26_host: String,
+    /// docker CLI 28 and the DOCKER_CONFIG holding its buildx plugin.
+    pub docker_cli: PathBuf,
+    pub docker_config: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -43,12 +50,16 @@ impl Env {
                 "RUNREF_TEST_REGISTRY_LOG",
                 "RUNREF_TEST_DOCKER_TLS_HOST",
                 "RUNREF_TEST_DOCKER_CERT_PATH",
+                "RUNREF_TEST_DOCKER28_HOST",
+                "RUNREF_TEST_DOCKER26_HOST",
+                "RUNREF_TEST_DOCKER_CLI",
+                "RUNREF_TEST_DOCKER_CONFIG",
             ] {
                 if let Some(v) = var(k) {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 6 {
+            if vars.len() < 10 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -81,6 +92,10 @@ impl Env {
                 registry_log: get("RUNREF_TEST_REGISTRY_LOG").into(),
                 docker_tls_host: get("RUNREF_TEST_DOCKER_TLS_HOST"),
                 docker_cert_path: get("RUNREF_TEST_DOCKER_CERT_PATH").into(),
+                docker28_host: get("RUNREF_TEST_DOCKER28_HOST"),
+                docker26_host: get("RUNREF_TEST_DOCKER26_HOST"),
+                docker_cli: get("RUNREF_TEST_DOCKER_CLI").into(),
+                docker_config: get("RUNREF_TEST_DOCKER_CONFIG").into(),
             }
         })
     }

@@ -1,0 +1,77 @@
+//! The engines of the test environment, and what legitimately differs between them. Every
+//! end-to-end matrix runs its one scenario list over [`ENGINES`]; an expected difference is a
+//! field here, never an `if` on the engine's name in a test.
+
+use super::Env;
+
+pub struct Engine {
+    pub name: &'static str,
+    pub host: fn(&Env) -> &str,
+    /// The store runref must report (`store` in reconcile JSON).
+    pub store: &'static str,
+    /// podman records the per-arch manifest digest in RepoDigests: the restorer's reference
+    /// resolves there, and no registry is needed to prove it.
+    pub holds_per_arch_digest: bool,
+    /// The image ID is the pulled index's digest (containerd store), not the config digest.
+    pub id_is_index: bool,
+    /// The store lists per-platform manifests (API >= 1.48), so proofs and single-platform
+    /// records need no registry.
+    pub lists_manifests: bool,
+    /// How the engine is told to pull a Docker Hub name: podman's compat API wants it
+    /// qualified (short names need a prompt it cannot show).
+    pub qualify_hub_names: bool,
+}
+
+impl Engine {
+    pub fn host<'a>(&self, env: &'a Env) -> &'a str {
+        (self.host)(env)
+    }
+
+    /// The name to pull `familiar` (a Docker Hub name as people write it) by.
+    pub fn hub_pull_name(&self, familiar: &str) -> String {
+        match (self.qualify_hub_names, familiar.contains('/')) {
+            (false, _) => familiar.to_string(),
+            (true, true) => format!("docker.io/{familiar}"),
+            (true, false) => format!("docker.io/library/{familiar}"),
+        }
+    }
+}
+
+pub const ENGINES: &[Engine] = &[
+    Engine {
+        name: "docker 20.10 (classic store)",
+        host: |e| &e.docker_host,
+        store: "docker-classic",
+        holds_per_arch_digest: false,
+        id_is_index: false,
+        lists_manifests: false,
+        qualify_hub_names: false,
+    },
+    Engine {
+        name: "docker 28.5 (containerd store)",
+        host: |e| &e.docker28_host,
+        store: "docker-containerd",
+        holds_per_arch_digest: false,
+        id_is_index: true,
+        lists_manifests: true,
+        qualify_hub_names: false,
+    },
+    Engine {
+        name: "docker 26.1 (containerd store)",
+        host: |e| &e.docker26_host,
+        store: "docker-containerd",
+        holds_per_arch_digest: false,
+        id_is_index: true,
+        lists_manifests: false,
+        qualify_hub_names: false,
+    },
+    Engine {
+        name: "podman 4.3",
+        host: |e| &e.podman_host,
+        store: "podman",
+        holds_per_arch_digest: true,
+        id_is_index: false,
+        lists_manifests: false,
+        qualify_hub_names: true,
+    },
+];
