@@ -57,6 +57,14 @@ impl DaemonInfo {
         }
     }
 
+    /// RepoDigests mean "pulled from or pushed to that repository" only on Docker's classic
+    /// store. The containerd store and podman give every name of an image a RepoDigest (its own
+    /// digest), a `docker load`ed never-pushed image included (measured on 28.5, 26.1, podman
+    /// 4.3): there only the registry can say whether a name was ever pushed.
+    pub fn repo_digests_mean_pulled(&self) -> bool {
+        self.store(None) == StoreKind::DockerClassic
+    }
+
     /// The API version as (major, minor); (0, 0) when unreadable.
     pub fn api(&self) -> (u32, u32) {
         let mut it = self.api_version.split('.').map(|n| n.parse().unwrap_or(0));

@@ -413,7 +413,24 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
     let mut warnings = Vec::new();
     if inp.policy == PullPolicy::Always && f.pulled.is_none() {
         if let (Some(img), Some(n)) = (local, name) {
-            if !img.known_to_registry(n) {
+            // Where every name gets a RepoDigest (containerd store, podman), only the registry
+            // can say the name was never pushed: ask it once (always may contact it).
+            let ask = f
+                .daemon
+                .as_ref()
+                .is_some_and(|i| !i.repo_digests_mean_pulled());
+            let daemon_only = match (&f.remote, ask) {
+                (_, false) => !img.known_to_registry(n),
+                (None, true) => {
+                    return Step::Need(Need::Remote {
+                        reference: n.clone(),
+                        depth: Depth::Platform(inp.platform.clone()),
+                    })
+                }
+                (Some(Err(e)), true) => e.not_found,
+                (Some(Ok(_)), true) => false,
+            };
+            if daemon_only {
                 warnings.push(format!(
                     "pull policy always: {n} was not pulled because the daemon holds it as a daemon-only image \
                      (no digest from any registry); a pull would replace it with whatever the registry has"

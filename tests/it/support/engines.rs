@@ -17,6 +17,9 @@ pub struct Engine {
     /// The store lists per-platform manifests (API >= 1.48), so proofs and single-platform
     /// records need no registry.
     pub lists_manifests: bool,
+    /// Every name gets a RepoDigest (its own digest), so whether a local image was ever
+    /// pushed is for the registry to say: `always` asks it once before pulling.
+    pub repo_digests_synthesized: bool,
     /// How the engine is told to pull a Docker Hub name: podman's compat API wants it
     /// qualified (short names need a prompt it cannot show).
     pub qualify_hub_names: bool,
@@ -45,6 +48,7 @@ pub const ENGINES: &[Engine] = &[
         holds_per_arch_digest: false,
         id_is_index: false,
         lists_manifests: false,
+        repo_digests_synthesized: false,
         qualify_hub_names: false,
     },
     Engine {
@@ -54,6 +58,7 @@ pub const ENGINES: &[Engine] = &[
         holds_per_arch_digest: false,
         id_is_index: true,
         lists_manifests: true,
+        repo_digests_synthesized: true,
         qualify_hub_names: false,
     },
     Engine {
@@ -63,6 +68,7 @@ pub const ENGINES: &[Engine] = &[
         holds_per_arch_digest: false,
         id_is_index: true,
         lists_manifests: false,
+        repo_digests_synthesized: true,
         qualify_hub_names: false,
     },
     Engine {
@@ -72,6 +78,7 @@ pub const ENGINES: &[Engine] = &[
         holds_per_arch_digest: true,
         id_is_index: false,
         lists_manifests: false,
+        repo_digests_synthesized: true,
         qualify_hub_names: true,
     },
 ];

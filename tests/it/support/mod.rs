@@ -28,6 +28,8 @@ pub struct Env {
     /// docker CLI 28 and the DOCKER_CONFIG holding its buildx plugin.
     pub docker_cli: PathBuf,
     pub docker_config: PathBuf,
+    /// Debian's busybox-static per Debian architecture: `<dir>/<arch>/x/bin/busybox`.
+    pub busybox_dir: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -54,12 +56,13 @@ impl Env {
                 "RUNREF_TEST_DOCKER26_HOST",
                 "RUNREF_TEST_DOCKER_CLI",
                 "RUNREF_TEST_DOCKER_CONFIG",
+                "RUNREF_TEST_BUSYBOX_DIR",
             ] {
                 if let Some(v) = var(k) {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 10 {
+            if vars.len() < 11 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -96,6 +99,7 @@ impl Env {
                 docker26_host: get("RUNREF_TEST_DOCKER26_HOST"),
                 docker_cli: get("RUNREF_TEST_DOCKER_CLI").into(),
                 docker_config: get("RUNREF_TEST_DOCKER_CONFIG").into(),
+                busybox_dir: get("RUNREF_TEST_BUSYBOX_DIR").into(),
             }
         })
     }
@@ -182,6 +186,18 @@ pub fn inspect(docker: &Docker, name: &str) -> Option<bollard::models::ImageInsp
             Err(e) => panic!("inspect {name}: {e}"),
         }
     })
+}
+
+/// What the exporter's lookup of `reference` (an inspect without platform) gives, asked of
+/// the daemon directly: the platform as `os/arch[/variant]`, normalised.
+pub fn exporter_lookup(host: &str, reference: &str) -> Option<String> {
+    let i = inspect(&connect(host), reference)?;
+    let p = runref::platform::Platform::new(
+        i.os.as_deref().unwrap_or(""),
+        i.architecture.as_deref().unwrap_or(""),
+        i.variant.as_deref(),
+    );
+    Some(p.to_string())
 }
 
 /// Path of the built runref binary.

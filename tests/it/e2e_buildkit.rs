@@ -1,0 +1,209 @@
+//! Real BuildKit images: `docker buildx build` (docker driver, Engine 28.5) of `FROM scratch` +
+//! `COPY` of Debian's static busybox for six architectures, with `--provenance=mode=max`
+//! attestations and `--metadata-file`, pushed to the test registry. Built once per test run.
+
+use crate::support::engines::ENGINES;
+use crate::support::fixture::unique;
+use crate::support::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Debian architecture, the directory buildx's TARGETARCH+TARGETVARIANT names, the platform.
+const ARCHES: &[(&str, &str, &str)] = &[
+    ("amd64", "amd64", "linux/amd64"),
+    ("arm64", "arm64", "linux/arm64"),
+    ("armhf", "armv7", "linux/arm/v7"),
+    ("ppc64el", "ppc64le", "linux/ppc64le"),
+    ("s390x", "s390x", "linux/s390x"),
+    ("i386", "386", "linux/386"),
+];
+
+struct Built {
+    /// `host:port/repo` (no tag).
+    repo: String,
+    metadata: PathBuf,
+    index_digest: String,
+    _dir: tempfile::TempDir,
+}
+
+fn built() -> &'static Built {
+    static B: OnceLock<Built> = OnceLock::new();
+    B.get_or_init(|| {
+        let env = Env::get();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx");
+        for (deb, target, _) in ARCHES {
+            let d = ctx.join("bin").join(target);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::copy(env.busybox_dir.join(deb).join("x/bin/busybox"), d.join("busybox"))
+                .unwrap_or_else(|e| panic!("busybox-static:{deb} (scripts/test-env fetches it): {e}"));
+        }
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            "FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nCOPY bin/${TARGETARCH}${TARGETVARIANT}/busybox /bin/busybox\n",
+        )
+        .unwrap();
+        let repo = format!("{}/{}", env.registry, unique("buildkit"));
+        let metadata = dir.path().join("metadata.json");
+        let platforms: Vec<&str> = ARCHES.iter().map(|a| a.2).collect();
+        let out = std::process::Command::new(&env.docker_cli)
+            .env("DOCKER_CONFIG", &env.docker_config)
+            .env("DOCKER_HOST", &env.docker28_host)
+            .args(["buildx", "build", "--platform", &platforms.join(",")])
+            .args(["--provenance=mode=max", "--push", "--metadata-file"])
+            .arg(&metadata)
+            .args(["-t", &format!("{repo}:v1")])
+            .arg(&ctx)
+            .output()
+            .expect("docker buildx runs");
+        assert!(
+            out.status.success(),
+            "buildx build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m: Value = serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+        Built {
+            repo,
+            index_digest: m["containerimage.digest"].as_str().unwrap().to_string(),
+            metadata,
+            _dir: dir,
+        }
+    })
+}
+
+fn json(host: &str, args: &[&str]) -> (std::process::Output, Value) {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let o = runref(host, &a);
+    let j = json_of(&o);
+    (o, j)
+}
+
+#[test]
+fn verify_proves_six_architectures_from_the_buildx_metadata() {
+    let b = built();
+    let all: Vec<&str> = ARCHES.iter().map(|a| a.2).collect();
+    let (o, j) = json(
+        "unix:///nonexistent.sock",
+        &[
+            "verify",
+            "--metadata-file",
+            b.metadata.to_str().unwrap(),
+            "--platforms",
+            &all.join(","),
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["verified"], true);
+    assert_eq!(
+        j["verified_digest"],
+        format!("{}@{}", b.repo, b.index_digest)
+    );
+    assert_eq!(
+        j["attestations_ignored"], 6,
+        "one provenance attestation per platform"
+    );
+    for p in j["platforms"].as_array().unwrap() {
+        assert_eq!(p["content"]["verdict"], "proven", "{p}");
+        assert_eq!(p["platform"], p["config_platform"], "{p}");
+    }
+    // Two expected platforms only: the other four are reported, each by name.
+    let (o, j) = json(
+        "unix:///nonexistent.sock",
+        &[
+            "verify",
+            &format!("{}@{}", b.repo, b.index_digest),
+            "--platforms",
+            "linux/amd64,linux/arm64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let unexpected = j["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "unexpected")
+        .count();
+    assert_eq!(unexpected, 4, "{j}");
+}
+
+#[test]
+fn inspect_shows_every_attestation_with_its_subject() {
+    let b = built();
+    let (o, j) = json(
+        "unix:///nonexistent.sock",
+        &["inspect", "--no-daemon", &format!("{}:v1", b.repo)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let entries = j["registry"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 12);
+    let runnable: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["attestation"] == false)
+        .map(|e| e["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(runnable.len(), 6);
+    for a in entries.iter().filter(|e| e["attestation"] == true) {
+        assert_eq!(a["platform"], "unknown/unknown");
+        assert!(runnable.contains(&a["attests"].as_str().unwrap()), "{a}");
+    }
+}
+
+/// The BuildKit image's arm64 entry, pulled on every engine: reconcile under never writes a
+/// reference the exporter finds as arm64, and diagnose agrees.
+#[test]
+fn buildkit_image_reconciles_on_every_engine() {
+    let b = built();
+    let (_, view) = json(
+        "unix:///nonexistent.sock",
+        &[
+            "inspect",
+            "--no-daemon",
+            &format!("{}@{}", b.repo, b.index_digest),
+        ],
+    );
+    let arm = view["registry"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["platform"] == "linux/arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        pull(&connect(host), &format!("{}:v1", b.repo), "linux/arm64");
+        let (_d, path) = analyzed_file(&format!(
+            "[run-image]\n  reference = \"{}@{arm}\"\n",
+            b.repo
+        ));
+        let p = path.to_str().unwrap();
+        let (o, j) = json(
+            host,
+            &[
+                "reconcile",
+                p,
+                "--daemon",
+                "--pull-policy",
+                "never",
+                "--platform",
+                "linux/arm64",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}: {}", engine.name, stderr(&o));
+        let written = j["after"].as_str().unwrap();
+        assert_eq!(
+            exporter_lookup(host, written).as_deref(),
+            Some("linux/arm64"),
+            "{}: {j}",
+            engine.name
+        );
+        let (o, j) = json(host, &["diagnose", p, "--platform", "linux/arm64"]);
+        assert_eq!(j["export_will_work"], true, "{}: {j}", engine.name);
+        assert_eq!(o.status.code(), Some(0));
+    }
+}

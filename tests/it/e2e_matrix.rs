@@ -1,0 +1,218 @@
+//! The daemon-mode scenarios on every engine (support/engines.rs): one scenario list, one
+//! engine list, the expected differences as fields. Each scenario checks the rule that makes a
+//! written reference right: the exporter's own lookup (inspect without platform) gives the
+//! target platform, so diagnose agrees with reconcile afterwards.
+
+use crate::support::engines::{Engine, ENGINES};
+use crate::support::fixture::{docker_archive, push_new, unique, BuiltIndex, ImageSpec, IndexSpec};
+use crate::support::*;
+use serde_json::Value;
+
+fn restorer_file(reference: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    analyzed_file(&format!("[run-image]\n  reference = \"{reference}\"\n"))
+}
+
+fn reconcile(host: &str, path: &std::path::Path, extra: &[&str]) -> (std::process::Output, Value) {
+    let mut args = vec![
+        "reconcile",
+        path.to_str().unwrap(),
+        "--daemon",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let o = runref(host, &args);
+    let j = json_of(&o);
+    (o, j)
+}
+
+/// The image IDs the daemon holds (to prove --dry-run changed nothing).
+fn image_ids(host: &str) -> Vec<String> {
+    rt().block_on(async {
+        let mut ids: Vec<String> = connect(host)
+            .list_images(Some(
+                bollard::query_parameters::ListImagesOptionsBuilder::default()
+                    .all(true)
+                    .build(),
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        ids.sort();
+        ids
+    })
+}
+
+/// Which image each engine's reconcile writes when both platforms were pulled and the target
+/// is arm64.
+fn both_platforms_id(engine: &Engine, built: &BuiltIndex) -> String {
+    let arm = built.image("linux/arm64/v8");
+    if engine.id_is_index {
+        // containerd store: the single-platform record (made or pulled) has the manifest's ID.
+        arm.manifest_digest.hex().to_string()
+    } else {
+        arm.config_digest.hex().to_string()
+    }
+}
+
+/// Both platforms pulled (amd64 last, as on an amd64 builder), target arm64: on the containerd
+/// store the index now resolves to amd64, and writing its ID would build on the wrong run
+/// image. Each engine must end with a reference the exporter finds as arm64.
+#[test]
+fn both_platforms_present_the_written_reference_is_the_targets() {
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        let (repo, built) = push_new(
+            "both",
+            IndexSpec::new("both", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+        );
+        let arm = built.image("linux/arm64/v8");
+        pull(&connect(host), &format!("{repo}:v1"), "linux/arm64");
+        pull(&connect(host), &format!("{repo}:v1"), "linux/amd64");
+        let what = engine.name;
+        let per_arch = format!("{repo}@{}", arm.manifest_digest);
+        let want = both_platforms_id(engine, &built);
+
+        // --dry-run changes nothing anywhere: no pull, no load, no write.
+        let (_d, path) = restorer_file(&per_arch);
+        let before_ids = image_ids(host);
+        let before_text = std::fs::read_to_string(&path).unwrap();
+        let (o, j) = reconcile(host, &path, &["--platform", "linux/arm64", "--dry-run"]);
+        assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
+        assert_eq!(
+            image_ids(host),
+            before_ids,
+            "{what}: --dry-run touched the daemon"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            before_text,
+            "{what}"
+        );
+        assert!(
+            j["pulled"].is_null() && j["materialized"].is_null(),
+            "{what}: {j}"
+        );
+        if engine.lists_manifests {
+            assert_eq!(j["would_materialize"], true, "{what}: {j}");
+            assert_eq!(j["after"], want.as_str(), "{what}: the predicted ID");
+        }
+
+        // never: the containerd store without platform export cannot make the record.
+        let (_d, path) = restorer_file(&per_arch);
+        let (o, j) = reconcile(
+            host,
+            &path,
+            &["--platform", "linux/arm64", "--pull-policy", "never"],
+        );
+        if engine.id_is_index && !engine.lists_manifests {
+            assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                before_text,
+                "{what}"
+            );
+            assert!(
+                j["failure"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("linux/amd64"),
+                "{j}"
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
+            assert_eq!(j["after"], want.as_str(), "{what}: {j}");
+            assert_eq!(j["registry_requests"], 0, "{what}");
+            if engine.lists_manifests {
+                assert_eq!(j["materialized"], want.as_str(), "{what}: {j}");
+            }
+        }
+
+        // if-not-present settles every engine on a reference the exporter finds as arm64.
+        let (_d, path) = restorer_file(&per_arch);
+        let (o, j) = reconcile(host, &path, &["--platform", "linux/arm64"]);
+        assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
+        assert_eq!(j["after"], want.as_str(), "{what}: {j}");
+        assert_eq!(
+            exporter_lookup(host, &want).as_deref(),
+            Some("linux/arm64"),
+            "{what}: the exporter's lookup of the written ID"
+        );
+        let (o, j) = runref_json(
+            host,
+            &[
+                "diagnose",
+                path.to_str().unwrap(),
+                "--platform",
+                "linux/arm64",
+            ],
+        );
+        assert_eq!(j["export_will_work"], true, "{what}: diagnose agrees: {j}");
+        assert_eq!(o.status.code(), Some(0));
+    }
+}
+
+fn runref_json(host: &str, args: &[&str]) -> (std::process::Output, Value) {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let o = runref(host, &a);
+    let j = json_of(&o);
+    (o, j)
+}
+
+/// A daemon-only image (built or loaded, tagged for a registry, never pushed) under `always`:
+/// never pulled, never rewritten from a registry, on every engine.
+#[test]
+fn daemon_only_image_is_used_as_is_on_every_engine() {
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        let name = format!("{}/{}:1.0", env.registry, unique("daemon-only"));
+        let (archive, _) = docker_archive(&ImageSpec::new("linux/arm64"), &unique("d"), &[&name]);
+        load(&connect(host), archive);
+        let id = inspect(&connect(host), &name).expect("loaded").id.unwrap();
+        let (_d, path) = restorer_file(&name);
+        let repo = name.rsplit_once(':').unwrap().0;
+        let before = env.registry_requests(repo);
+        let (o, j) = reconcile(
+            host,
+            &path,
+            &["--platform", "linux/arm64", "--pull-policy", "always"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}: {}", engine.name, stderr(&o));
+        assert_eq!(
+            j["decision"], "daemon-only-not-pulled",
+            "{}: {j}",
+            engine.name
+        );
+        assert_eq!(
+            j["after"],
+            id.trim_start_matches("sha256:"),
+            "{}",
+            engine.name
+        );
+        assert_eq!(j["store"], engine.store, "{}", engine.name);
+        // Only where the daemon cannot tell: one GET of the tag, answered 404.
+        let asked = usize::from(engine.repo_digests_synthesized);
+        assert_eq!(
+            env.registry_requests(repo) - before,
+            asked,
+            "{}",
+            engine.name
+        );
+        assert_eq!(j["registry_requests"], asked, "{}", engine.name);
+        let (_, j) = runref_json(
+            host,
+            &[
+                "diagnose",
+                path.to_str().unwrap(),
+                "--platform",
+                "linux/arm64",
+            ],
+        );
+        assert_eq!(j["export_will_work"], true, "{}: {j}", engine.name);
+    }
+}
