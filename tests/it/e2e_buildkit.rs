@@ -72,19 +72,11 @@ fn built() -> &'static Built {
     })
 }
 
-fn json(host: &str, args: &[&str]) -> (std::process::Output, Value) {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    let o = runref(host, &a);
-    let j = json_of(&o);
-    (o, j)
-}
-
 #[test]
 fn verify_proves_six_architectures_from_the_buildx_metadata() {
     let b = built();
     let all: Vec<&str> = ARCHES.iter().map(|a| a.2).collect();
-    let (o, j) = json(
+    let (o, j) = runref_json(
         "unix:///nonexistent.sock",
         &[
             "verify",
@@ -110,7 +102,7 @@ fn verify_proves_six_architectures_from_the_buildx_metadata() {
         assert_eq!(p["platform"], p["config_platform"], "{p}");
     }
     // Two expected platforms only: the other four are reported, each by name.
-    let (o, j) = json(
+    let (o, j) = runref_json(
         "unix:///nonexistent.sock",
         &[
             "verify",
@@ -132,7 +124,7 @@ fn verify_proves_six_architectures_from_the_buildx_metadata() {
 #[test]
 fn inspect_shows_every_attestation_with_its_subject() {
     let b = built();
-    let (o, j) = json(
+    let (o, j) = runref_json(
         "unix:///nonexistent.sock",
         &["inspect", "--no-daemon", &format!("{}:v1", b.repo)],
     );
@@ -156,7 +148,7 @@ fn inspect_shows_every_attestation_with_its_subject() {
 #[test]
 fn buildkit_image_reconciles_on_every_engine() {
     let b = built();
-    let (_, view) = json(
+    let (_, view) = runref_json(
         "unix:///nonexistent.sock",
         &[
             "inspect",
@@ -182,7 +174,7 @@ fn buildkit_image_reconciles_on_every_engine() {
             b.repo
         ));
         let p = path.to_str().unwrap();
-        let (o, j) = json(
+        let (o, j) = runref_json(
             host,
             &[
                 "reconcile",
@@ -202,7 +194,7 @@ fn buildkit_image_reconciles_on_every_engine() {
             "{}: {j}",
             engine.name
         );
-        let (o, j) = json(host, &["diagnose", p, "--platform", "linux/arm64"]);
+        let (o, j) = runref_json(host, &["diagnose", p, "--platform", "linux/arm64"]);
         assert_eq!(j["export_will_work"], true, "{}: {j}", engine.name);
         assert_eq!(o.status.code(), Some(0));
     }

@@ -155,14 +155,6 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
     }
 }
 
-fn runref_json(host: &str, args: &[&str]) -> (std::process::Output, Value) {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    let o = runref(host, &a);
-    let j = json_of(&o);
-    (o, j)
-}
-
 /// A daemon-only image (built or loaded, tagged for a registry, never pushed) under `always`:
 /// never pulled, never rewritten from a registry, on every engine.
 #[test]

@@ -246,6 +246,15 @@ pub fn json_of(o: &std::process::Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
 }
 
+/// Runs runref with `args` plus `--format json` against `docker_host`: output and JSON.
+pub fn runref_json(docker_host: &str, args: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let o = runref(docker_host, &a);
+    let j = json_of(&o);
+    (o, j)
+}
+
 /// Writes `text` as analyzed.toml in a new temp dir (kept alive by the returned guard).
 pub fn analyzed_file(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
