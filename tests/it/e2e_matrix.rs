@@ -26,25 +26,6 @@ fn reconcile(host: &str, path: &std::path::Path, extra: &[&str]) -> (std::proces
     (o, j)
 }
 
-/// The image IDs the daemon holds (to prove --dry-run changed nothing).
-fn image_ids(host: &str) -> Vec<String> {
-    rt().block_on(async {
-        let mut ids: Vec<String> = connect(host)
-            .list_images(Some(
-                bollard::query_parameters::ListImagesOptionsBuilder::default()
-                    .all(true)
-                    .build(),
-            ))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
-        ids.sort();
-        ids
-    })
-}
-
 /// Which image each engine's reconcile writes when both platforms were pulled and the target
 /// is arm64.
 fn both_platforms_id(engine: &Engine, built: &BuiltIndex) -> String {
@@ -76,15 +57,23 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
         let per_arch = format!("{repo}@{}", arm.manifest_digest);
         let want = both_platforms_id(engine, &built);
 
-        // --dry-run changes nothing anywhere: no pull, no load, no write.
+        // --dry-run changes nothing anywhere: no pull, no load, no write. (What a pull or a
+        // load would add: an image with the per-arch digest as ID, or named by it.)
         let (_d, path) = restorer_file(&per_arch);
-        let before_ids = image_ids(host);
+        let added = |host: &str| {
+            let d = connect(host);
+            (
+                inspect(&d, &arm.manifest_digest.to_string()).map(|i| i.id),
+                inspect(&d, &per_arch).map(|i| i.id),
+            )
+        };
+        let before_images = added(host);
         let before_text = std::fs::read_to_string(&path).unwrap();
         let (o, j) = reconcile(host, &path, &["--platform", "linux/arm64", "--dry-run"]);
         assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
         assert_eq!(
-            image_ids(host),
-            before_ids,
+            added(host),
+            before_images,
             "{what}: --dry-run touched the daemon"
         );
         assert_eq!(
@@ -206,5 +195,73 @@ fn daemon_only_image_is_used_as_is_on_every_engine() {
             ],
         );
         assert_eq!(j["export_will_work"], true, "{}: {j}", engine.name);
+    }
+}
+
+/// Nothing local, if-not-present: the per-arch digest is pulled (so the daemon records it), and
+/// the written ID is what the exporter finds as arm64.
+#[test]
+fn nothing_local_if_not_present_pulls_the_per_arch_digest_on_every_engine() {
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        let (repo, built) = push_new(
+            "pullme",
+            IndexSpec::new("pullme", &["linux/amd64", "linux/arm64"]).with_attestations(),
+        );
+        let arm = built.image("linux/arm64");
+        let per_arch = format!("{repo}@{}", arm.manifest_digest);
+        let (_d, path) = restorer_file(&per_arch);
+        let (o, j) = reconcile(host, &path, &["--platform", "linux/arm64"]);
+        assert_eq!(o.status.code(), Some(0), "{}: {}", engine.name, stderr(&o));
+        assert_eq!(j["decision"], "pulled", "{}: {j}", engine.name);
+        assert_eq!(j["pulled"], per_arch.as_str(), "{}", engine.name);
+        // A pull by a manifest digest: the containerd store's image is that manifest.
+        let want = if engine.id_is_index {
+            arm.manifest_digest.hex()
+        } else {
+            arm.config_digest.hex()
+        };
+        assert_eq!(j["after"], want, "{}: {j}", engine.name);
+        assert_eq!(exporter_lookup(host, want).as_deref(), Some("linux/arm64"));
+    }
+}
+
+/// always, by tag: pulled, then checked against the registry by the digest the daemon recorded
+/// (no tag race): the index and the platform's manifest, two requests on every engine.
+#[test]
+fn always_pulls_and_checks_against_the_registry_on_every_engine() {
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        let (repo, built) = push_new(
+            "always",
+            IndexSpec::new("always", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+        );
+        let arm = built.image("linux/arm64/v8");
+        let (_d, path) = restorer_file(&format!("{repo}:v1"));
+        let before = env.registry_requests(&repo);
+        let (o, j) = reconcile(
+            host,
+            &path,
+            &["--pull-policy", "always", "--platform", "linux/arm64/v8"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}: {}", engine.name, stderr(&o));
+        assert_eq!(j["decision"], "pulled", "{}: {j}", engine.name);
+        let want = if engine.id_is_index {
+            built.index_digest.hex()
+        } else {
+            arm.config_digest.hex()
+        };
+        assert_eq!(j["after"], want, "{}: {j}", engine.name);
+        // podman records the per-arch digest too: its manifest alone names the config.
+        let checks = if engine.holds_per_arch_digest { 1 } else { 2 };
+        assert_eq!(j["registry_requests"], checks, "{}: {j}", engine.name);
+        assert!(
+            env.registry_requests(&repo) > before,
+            "{}: the pull",
+            engine.name
+        );
+        assert_eq!(exporter_lookup(host, want).as_deref(), Some("linux/arm64"));
     }
 }

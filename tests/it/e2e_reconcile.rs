@@ -192,55 +192,6 @@ fn wrong_platform_present_fails_and_names_what_is_there() {
 }
 
 #[test]
-fn if_not_present_pulls_the_per_arch_digest_when_nothing_is_local() {
-    let env = Env::get();
-    let (repo, built) = push_new(
-        "pullme",
-        IndexSpec::new("pullme", &["linux/amd64", "linux/arm64"]).with_attestations(),
-    );
-    let arm = built.image("linux/arm64");
-    let (_d, path, _) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
-    let (o, j) = reconcile(
-        &env.docker_host,
-        &path,
-        &["--daemon", "--platform", "linux/arm64"],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(j["decision"], "pulled");
-    assert_eq!(j["pulled"], format!("{repo}@{}", arm.manifest_digest));
-    assert_eq!(j["after"], arm.config_digest.hex());
-    let i = inspect(&env.docker(), &arm.config_digest.to_string()).unwrap();
-    assert_eq!(i.architecture.as_deref(), Some("arm64"));
-}
-
-#[test]
-fn always_pulls_and_checks_against_the_registry() {
-    let env = Env::get();
-    let (repo, built) = push_new(
-        "always",
-        IndexSpec::new("always", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
-    );
-    let arm = built.image("linux/arm64/v8");
-    let (_d, path, _) = restorer_file(&format!("{repo}:v1"));
-    let (o, j) = reconcile(
-        &env.docker_host,
-        &path,
-        &[
-            "--daemon",
-            "--pull-policy",
-            "always",
-            "--platform",
-            "linux/arm64/v8",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(j["decision"], "pulled");
-    assert_eq!(j["after"], arm.config_digest.hex());
-    // Checked by the index digest the daemon recorded: index + arm64 manifest.
-    assert_eq!(j["registry_requests"], 2, "{j}");
-}
-
-#[test]
 fn daemon_only_image_is_never_rewritten_from_a_registry() {
     let env = Env::get();
     // Tagged for a registry that does not answer (port 1 on loopback), never pushed.
