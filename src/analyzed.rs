@@ -38,7 +38,22 @@ pub enum AnalyzedError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is {size} bytes, over runref's bound of {max} bytes for an analyzed.toml (lifecycle writes well under 1 MiB); raise it with RUNREF_MAX_ANALYZED_BYTES if this file is real")]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
 }
+
+/// The largest analyzed.toml read (16 MiB; `RUNREF_MAX_ANALYZED_BYTES` raises it): the parse
+/// holds several times the file in memory, and lifecycle's files are far smaller.
+pub const MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+fn max_bytes() -> u64 {
+    std::env::var("RUNREF_MAX_ANALYZED_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_BYTES)
+}
+
+const BOM: &str = "\u{feff}";
 
 /// `[run-image.target]` (platform API >= 0.12).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -99,8 +114,13 @@ pub struct Analyzed {
 #[derive(Debug, Clone)]
 pub struct AnalyzedFile {
     path: PathBuf,
+    /// The file's text exactly as read (a UTF-8 BOM and CRLF line ends included).
     original: String,
+    /// The parsed document (without the BOM), for the typed view.
     doc: DocumentMut,
+    /// Where `[run-image] reference`'s value stands in `original`, and its new text: the write
+    /// replaces exactly those bytes, so every other byte (line ends, BOM, comments) stays.
+    edit: Option<(std::ops::Range<usize>, String)>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -113,17 +133,33 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 impl AnalyzedFile {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<AnalyzedFile, AnalyzedError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AnalyzedError::Read {
+        let read = |source| AnalyzedError::Read {
             path: path.into(),
             source,
-        })?;
+        };
+        let size = std::fs::metadata(path).map_err(read)?.len();
+        let max = max_bytes();
+        if size > max {
+            return Err(AnalyzedError::TooLarge {
+                path: path.into(),
+                size,
+                max,
+            });
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(read)?, max + 1),
+            &mut text,
+        )
+        .map_err(read)?;
         AnalyzedFile::parse(path, text)
     }
 
     /// Parses `text` as the content of `path`.
     pub fn parse(path: &Path, text: String) -> Result<AnalyzedFile, AnalyzedError> {
-        let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-            let (line, column) = line_col(&text, e.span().map_or(0, |s| s.start));
+        let body = text.strip_prefix(BOM).unwrap_or(&text);
+        let doc: DocumentMut = body.parse().map_err(|e: toml_edit::TomlError| {
+            let (line, column) = line_col(body, e.span().map_or(0, |s| s.start));
             AnalyzedError::Syntax {
                 path: path.into(),
                 line,
@@ -135,6 +171,7 @@ impl AnalyzedFile {
             path: path.into(),
             original: text,
             doc,
+            edit: None,
         };
         file.view()?; // type errors surface at load, not at write time
         Ok(file)
@@ -259,6 +296,14 @@ impl AnalyzedFile {
                 let mut fresh = Value::from(new);
                 *fresh.decor_mut() = decor;
                 *v = fresh;
+                self.edit = value_span(&self.original).map(|span| {
+                    (
+                        span,
+                        toml_edit::Formatted::new(new.to_string())
+                            .display_repr()
+                            .into_owned(),
+                    )
+                });
                 Ok(true)
             }
             None => {
@@ -268,9 +313,30 @@ impl AnalyzedFile {
         }
     }
 
-    /// The document as it would be written.
+    /// The document as it would be written: the original bytes with the one value replaced;
+    /// when the value had to be inserted, the re-rendered document in the file's own line ends
+    /// and BOM.
     pub fn render(&self) -> String {
-        self.doc.to_string()
+        if let Some((span, repr)) = &self.edit {
+            let mut out = self.original.clone();
+            out.replace_range(span.clone(), repr);
+            return out;
+        }
+        let rendered = self.doc.to_string();
+        if rendered == self.original.strip_prefix(BOM).unwrap_or(&self.original) {
+            return self.original.clone();
+        }
+        let crlf = self.original.contains("\r\n");
+        let body = if crlf {
+            rendered.replace("\r\n", "\n").replace('\n', "\r\n")
+        } else {
+            rendered
+        };
+        if self.original.starts_with(BOM) {
+            format!("{BOM}{body}")
+        } else {
+            body
+        }
     }
 
     /// True when the document differs from what was read.
@@ -305,19 +371,40 @@ impl AnalyzedFile {
         out
     }
 
-    /// Writes the document atomically when it changed. Returns whether it wrote.
+    /// Writes the document atomically when it changed. Returns whether it wrote. A symlinked
+    /// file is followed: its target is replaced (in the target's directory) and the link stays.
     pub fn write(&mut self) -> Result<bool, AnalyzedError> {
         let new = self.render();
         if new == self.original {
             return Ok(false);
         }
-        write_atomic(&self.path, new.as_bytes()).map_err(|source| AnalyzedError::Write {
+        let err = |source| AnalyzedError::Write {
             path: self.path.clone(),
             source,
-        })?;
+        };
+        let target = std::fs::canonicalize(&self.path).map_err(err)?;
+        write_atomic(&target, new.as_bytes()).map_err(err)?;
         self.original = new;
+        self.edit = None;
         Ok(true)
     }
+}
+
+/// The byte range of `[run-image] reference`'s value in `text` (a leading BOM counted).
+fn value_span(text: &str) -> Option<std::ops::Range<usize>> {
+    let (offset, body) = match text.strip_prefix(BOM) {
+        Some(b) => (BOM.len(), b),
+        None => (0, text),
+    };
+    let d = toml_edit::Document::parse(body).ok()?;
+    let span = d
+        .as_table()
+        .get("run-image")?
+        .as_table()?
+        .get("reference")?
+        .as_value()?
+        .span()?;
+    Some(span.start + offset..span.end + offset)
 }
 
 fn table<'a>(t: &'a Table, key: &str) -> Option<&'a Table> {
@@ -371,6 +458,67 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const REF: &str = "run@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const ID: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+    fn rewritten(text: &str) -> String {
+        let mut f = AnalyzedFile::parse(Path::new("a.toml"), text.to_string()).unwrap();
+        assert!(f.set_run_image_reference(ID).unwrap());
+        f.render()
+    }
+
+    #[test]
+    fn crlf_and_bom_are_kept_and_only_the_value_changes() {
+        let lf = format!("[image]\n  reference = \"\"\n\n[run-image]\n  reference = \"{REF}\" # per-arch\n  image = \"run:1\"\n");
+        let crlf = lf.replace('\n', "\r\n");
+        let bom = format!("{BOM}{crlf}");
+        for text in [&lf, &crlf, &bom] {
+            let out = rewritten(text);
+            assert_eq!(out, text.replace(REF, ID), "{text:?}");
+        }
+        // A literal string is replaced by a basic string; nothing else moves.
+        let lit = lf.replace(&format!("\"{REF}\""), &format!("'{REF}'"));
+        assert_eq!(rewritten(&lit), lf.replace(REF, ID));
+    }
+
+    #[test]
+    fn a_symlinked_file_is_rewritten_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let target = real.join("analyzed.toml");
+        std::fs::write(
+            &target,
+            format!("[run-image]\r\n  reference = \"{REF}\"\r\n"),
+        )
+        .unwrap();
+        let link = dir.path().join("analyzed.toml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let mut f = AnalyzedFile::load(&link).unwrap();
+        f.set_run_image_reference(ID).unwrap();
+        assert!(f.write().unwrap());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            format!("[run-image]\r\n  reference = \"{ID}\"\r\n")
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 2, "no temp file left beside the link");
+    }
+
+    #[test]
+    fn a_file_over_the_bound_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("analyzed.toml");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_BYTES + 1).unwrap();
+        let e = AnalyzedFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("RUNREF_MAX_ANALYZED_BYTES"), "{e}");
+    }
 
     const FILE: &str = r#"# written by the restorer
 [image]
