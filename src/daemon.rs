@@ -12,6 +12,7 @@ use bollard::models::ImageInspect;
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Converts the Engine API's image inspect answer. `None` when it has no parseable `Id`.
 pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
@@ -83,6 +84,8 @@ pub enum DaemonError {
     Connect { host: String, detail: String },
     #[error("the Docker daemon at {host} expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem")]
     TlsRequired { host: String },
+    #[error("Docker daemon at {host} did not answer {op} within {secs}s: is it hung or overloaded? (--timeout raises the limit)")]
+    Timeout { host: String, op: String, secs: u64 },
     #[error("Docker daemon at {host}: {op} failed: {detail}")]
     Api {
         host: String,
@@ -175,7 +178,17 @@ pub struct DaemonTarget {
     pub tls: bool,
     /// `DOCKER_CERT_PATH`, else `~/.docker`.
     pub cert_path: Option<PathBuf>,
+    /// Deadline of each query (inspect, list, version, info): headers and body.
+    pub timeout: Duration,
+    /// Deadline of a transfer (a pull, a platform export and load), progress shown meanwhile.
+    pub transfer_timeout: Duration,
 }
+
+/// A query's deadline unless `--timeout` says otherwise: a daemon that answers at all answers
+/// an inspect in milliseconds.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A pull's or an export's deadline.
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl DaemonTarget {
     /// From `--docker-host`, else `DOCKER_HOST`, else the default socket; TLS from the
@@ -189,6 +202,8 @@ impl DaemonTarget {
                 .unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
             tls: env("DOCKER_TLS_VERIFY").is_some_and(|v| v != "0"),
             cert_path: env("DOCKER_CERT_PATH").map(PathBuf::from),
+            timeout: QUERY_TIMEOUT,
+            transfer_timeout: TRANSFER_TIMEOUT,
         }
     }
 }
@@ -198,9 +213,9 @@ impl DaemonTarget {
 pub struct EngineDaemon {
     docker: Docker,
     host: String,
+    timeout: Duration,
+    transfer_timeout: Duration,
 }
-
-const TIMEOUT_SECS: u64 = 600;
 
 impl EngineDaemon {
     /// Connects (lazily: the first request opens the connection).
@@ -211,9 +226,9 @@ impl EngineDaemon {
         };
         let v = bollard::API_DEFAULT_VERSION;
         let docker = if let Some(path) = t.host.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, TIMEOUT_SECS, v).map_err(err)?
+            Docker::connect_with_unix(path, t.transfer_timeout.as_secs(), v).map_err(err)?
         } else if t.host.starts_with('/') {
-            Docker::connect_with_unix(&t.host, TIMEOUT_SECS, v).map_err(err)?
+            Docker::connect_with_unix(&t.host, t.transfer_timeout.as_secs(), v).map_err(err)?
         } else if t.tls || t.host.starts_with("https://") {
             let dir = t
                 .cert_path
@@ -225,12 +240,12 @@ impl EngineDaemon {
                 &dir.join("key.pem"),
                 &dir.join("cert.pem"),
                 &dir.join("ca.pem"),
-                TIMEOUT_SECS,
+                t.transfer_timeout.as_secs(),
                 v,
             )
             .map_err(err)?
         } else if t.host.starts_with("tcp://") || t.host.starts_with("http://") {
-            Docker::connect_with_http(&t.host, TIMEOUT_SECS, v).map_err(err)?
+            Docker::connect_with_http(&t.host, t.transfer_timeout.as_secs(), v).map_err(err)?
         } else {
             return Err(DaemonError::Connect {
                 host: t.host.clone(),
@@ -240,106 +255,13 @@ impl EngineDaemon {
         Ok(EngineDaemon {
             docker,
             host: t.host.clone(),
+            timeout: t.timeout,
+            transfer_timeout: t.transfer_timeout,
         })
     }
 
-    fn api_err(&self, op: impl Into<String>, e: bollard::errors::Error) -> DaemonError {
-        use bollard::errors::Error as E;
-        match e {
-            E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
-                DaemonError::Connect {
-                    host: self.host.clone(),
-                    detail: e.to_string(),
-                }
-            }
-            E::DockerResponseServerError { message, .. }
-                if message.contains("HTTP request to an HTTPS server") =>
-            {
-                DaemonError::TlsRequired {
-                    host: self.host.clone(),
-                }
-            }
-            e => DaemonError::Api {
-                host: self.host.clone(),
-                op: op.into(),
-                detail: e.to_string(),
-            },
-        }
-    }
-
-    async fn inspect_with(
-        &self,
-        docker: &Docker,
-        name: &str,
-    ) -> Result<Option<LocalImage>, DaemonError> {
-        match docker.inspect_image(name).await {
-            Ok(i) => Ok(local_image(&i)),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            // podman answers 500 "image not known" / 400 for some digest forms.
-            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                if message.contains("image not known")
-                    || message.contains("No such image")
-                    || message.contains("not found") =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(self.api_err(format!("inspect {name}"), e)),
-        }
-    }
-}
-
-impl Daemon for EngineDaemon {
-    async fn info(&self) -> Result<DaemonInfo, DaemonError> {
-        let (v, i) = tokio::join!(self.docker.version(), self.docker.info());
-        let v = v.map_err(|e| self.api_err("version", e))?;
-        let i = i.map_err(|e| self.api_err("info", e))?;
-        let podman = v
-            .components
-            .iter()
-            .flatten()
-            .any(|c| c.name.to_ascii_lowercase().contains("podman"));
-        Ok(DaemonInfo {
-            engine: if podman {
-                Engine::Podman
-            } else {
-                Engine::Docker
-            },
-            version: v.version.unwrap_or_default(),
-            api_version: v.api_version.unwrap_or_default(),
-            platform: Platform::new(
-                v.os.as_deref().unwrap_or("linux"),
-                v.arch.as_deref().unwrap_or(std::env::consts::ARCH),
-                None,
-            ),
-            containerd_store: uses_containerd_store(&i),
-        })
-    }
-
-    async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        self.inspect_with(&self.docker, name).await
-    }
-
-    async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(|e| self.api_err("info", e))?;
-        Ok(info
-            .registry_config
-            .map(|c| mirrors_of(&c))
-            .unwrap_or_default())
-    }
-
-    async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        // Only the image-inspect path gets `manifests=1`; older daemons ignore it.
-        let docker = with_query(&self.docker, "/json", "manifests=1".into());
-        self.inspect_with(&docker, name).await
-    }
-
-    async fn materialize(
+    /// [`Daemon::materialize`] without its deadline.
+    async fn export_and_load(
         &self,
         image: &ImageId,
         platform: &Platform,
@@ -401,6 +323,155 @@ impl Daemon for EngineDaemon {
         loaded.ok_or_else(|| err("load reported no image ID".into()))
     }
 
+    /// Runs a query with its deadline (connect, headers and body alike).
+    async fn bounded<T>(
+        &self,
+        op: &str,
+        fut: impl std::future::Future<Output = Result<T, DaemonError>>,
+    ) -> Result<T, DaemonError> {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(DaemonError::Timeout {
+                    host: self.host.clone(),
+                    op: op.to_string(),
+                    secs: self.timeout.as_secs(),
+                })
+            })
+    }
+
+    fn api_err(&self, op: impl Into<String>, e: bollard::errors::Error) -> DaemonError {
+        use bollard::errors::Error as E;
+        match e {
+            E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
+                DaemonError::Connect {
+                    host: self.host.clone(),
+                    detail: e.to_string(),
+                }
+            }
+            E::DockerResponseServerError { message, .. }
+                if message.contains("HTTP request to an HTTPS server") =>
+            {
+                DaemonError::TlsRequired {
+                    host: self.host.clone(),
+                }
+            }
+            e => DaemonError::Api {
+                host: self.host.clone(),
+                op: op.into(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    async fn inspect_with(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<Option<LocalImage>, DaemonError> {
+        let answer = tokio::time::timeout(self.timeout, docker.inspect_image(name)).await;
+        let Ok(answer) = answer else {
+            return Err(DaemonError::Timeout {
+                host: self.host.clone(),
+                op: format!("inspect {name}"),
+                secs: self.timeout.as_secs(),
+            });
+        };
+        match answer {
+            Ok(i) => Ok(local_image(&i)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            // podman answers 500 "image not known" / 400 for some digest forms.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("image not known")
+                    || message.contains("No such image")
+                    || message.contains("not found") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.api_err(format!("inspect {name}"), e)),
+        }
+    }
+}
+
+impl Daemon for EngineDaemon {
+    async fn info(&self) -> Result<DaemonInfo, DaemonError> {
+        let (v, i) = self
+            .bounded("version and info", async {
+                let (v, i) = tokio::join!(self.docker.version(), self.docker.info());
+                Ok((
+                    v.map_err(|e| self.api_err("version", e))?,
+                    i.map_err(|e| self.api_err("info", e))?,
+                ))
+            })
+            .await?;
+        let podman = v
+            .components
+            .iter()
+            .flatten()
+            .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+        Ok(DaemonInfo {
+            engine: if podman {
+                Engine::Podman
+            } else {
+                Engine::Docker
+            },
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            platform: Platform::new(
+                v.os.as_deref().unwrap_or("linux"),
+                v.arch.as_deref().unwrap_or(std::env::consts::ARCH),
+                None,
+            ),
+            containerd_store: uses_containerd_store(&i),
+        })
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
+        self.inspect_with(&self.docker, name).await
+    }
+
+    async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
+        let info = self
+            .bounded("info", async {
+                self.docker
+                    .info()
+                    .await
+                    .map_err(|e| self.api_err("info", e))
+            })
+            .await?;
+        Ok(info
+            .registry_config
+            .map(|c| mirrors_of(&c))
+            .unwrap_or_default())
+    }
+
+    async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
+        // Only the image-inspect path gets `manifests=1`; older daemons ignore it.
+        let docker = with_query(&self.docker, "/json", "manifests=1".into());
+        self.inspect_with(&docker, name).await
+    }
+
+    async fn materialize(
+        &self,
+        image: &ImageId,
+        platform: &Platform,
+        manifest: &Digest,
+    ) -> Result<ImageId, DaemonError> {
+        let work = self.export_and_load(image, platform, manifest);
+        tokio::time::timeout(self.transfer_timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(DaemonError::Materialize {
+                    host: self.host.clone(),
+                    image: image.to_string(),
+                    platform: platform.to_string(),
+                    detail: format!("not done within {}s", self.transfer_timeout.as_secs()),
+                })
+            })
+    }
+
     async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
         // Only IDs are taken from the list (each image is inspected), so no `digests=true`:
         // podman 4.3 answers that with 200 and an empty body once some image in its store
@@ -411,15 +482,21 @@ impl Daemon for EngineDaemon {
         let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .filters(&filters)
             .build();
+        let op = format!("list images of {}", repo.name());
         let list = self
-            .docker
-            .list_images(Some(opts))
-            .await
-            .map_err(|e| self.api_err(format!("list images of {}", repo.name()), e))?;
-        let inspected = futures_util::future::join_all(
-            list.iter().map(|s| self.inspect_with(&self.docker, &s.id)),
-        )
-        .await;
+            .bounded(&op, async {
+                self.docker
+                    .list_images(Some(opts))
+                    .await
+                    .map_err(|e| self.api_err(op.clone(), e))
+            })
+            .await?;
+        // At most POOL inspections at once: file descriptors stay flat however many images.
+        let inspected: Vec<_> =
+            futures_util::stream::iter(list.iter().map(|s| self.inspect_with(&self.docker, &s.id)))
+                .buffered(crate::POOL)
+                .collect()
+                .await;
         let mut out = Vec::new();
         for i in inspected {
             if let Some(img) = i? {
@@ -449,7 +526,16 @@ impl Daemon for EngineDaemon {
             .build();
         let creds = crate::credentials::docker_credentials(image.registry()).await;
         let mut stream = self.docker.create_image(Some(opts), None, creds);
-        while let Some(item) = stream.next().await {
+        let deadline = tokio::time::Instant::now() + self.transfer_timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, stream.next()).await;
+            let Ok(next) = next else {
+                return Err(err(format!(
+                    "not done within {}s (the daemon may still finish it)",
+                    self.transfer_timeout.as_secs()
+                )));
+            };
+            let Some(item) = next else { break };
             let info = item.map_err(|e| err(e.to_string()))?;
             if let Some(e) = info.error_detail.and_then(|d| d.message) {
                 return Err(err(e));

@@ -5,6 +5,10 @@
 //! once at the edge; the adapters ([`daemon`], [`registry`]) gather facts; pure decision code
 //! turns facts into decisions; the command modules act on them.
 
+/// How many registry fetches or daemon inspections one command has in flight at most (index
+/// entries, local images, layer scans): memory and file descriptors stay flat whatever the count.
+pub const POOL: usize = 8;
+
 pub mod analyzed;
 pub mod archive;
 pub mod cli;

@@ -55,14 +55,17 @@ pub async fn resolve<R: Registry>(
                     }
                 }
                 Depth::Entries { configs } => {
-                    let done = futures_util::future::join_all(view.entries.iter().cloned().map(
-                        |mut e| async move {
+                    // At most POOL entries in flight, in index order.
+                    use futures_util::StreamExt;
+                    let entries = std::mem::take(&mut view.entries);
+                    view.entries =
+                        futures_util::stream::iter(entries.into_iter().map(|mut e| async move {
                             complete(reg, reference, &mut e, *configs).await;
                             e
-                        },
-                    ))
-                    .await;
-                    view.entries = done;
+                        }))
+                        .buffered(crate::POOL)
+                        .collect()
+                        .await;
                 }
             }
         }

@@ -305,8 +305,10 @@ pub async fn verify<R: Registry>(
         .collect();
     if opts.content {
         let runnable: Vec<&RemoteEntry> = view.runnable().collect();
-        let scans =
-            futures_util::future::join_all(runnable.iter().map(|e| scan_entry(reg, reference, e)))
+        let scans: Vec<_> =
+            futures_util::stream::iter(runnable.iter().map(|e| scan_entry(reg, reference, e)))
+                .buffered(crate::POOL)
+                .collect()
                 .await;
         for ((entry, scan), result) in runnable.iter().zip(scans).zip(platforms.iter_mut()) {
             match scan {

@@ -210,7 +210,8 @@ pub struct Common {
     /// Docker daemon to use [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
     #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,
-    /// Seconds to wait for each registry request
+    /// Seconds to wait for each registry or daemon request, body included (pulls and platform
+    /// exports have 600)
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
     /// Read Docker Hub names through this mirror first (http://HOST[:PORT] or https://HOST),

@@ -137,8 +137,9 @@ impl Context {
         hosts: &[String],
         daemon: Use,
     ) -> Result<(Context, Option<String>), String> {
-        let connect =
-            || EngineDaemon::connect(&DaemonTarget::from_env(common.docker_host.as_deref()));
+        let mut target = DaemonTarget::from_env(common.docker_host.as_deref());
+        target.timeout = std::time::Duration::from_secs(common.timeout.max(1));
+        let connect = || EngineDaemon::connect(&target);
         let (daemon, unreachable) = match daemon {
             Use::None => (None, None),
             Use::Required => (Some(connect().map_err(|e| e.to_string())?), None),

@@ -251,3 +251,79 @@ async fn verify_catches_a_lying_config_and_foreign_binaries() {
         r.problems
     );
 }
+
+/// A registry that counts how many manifest fetches are in flight at once.
+struct Gauge {
+    inner: LayoutRegistry,
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+impl Registry for Gauge {
+    async fn manifest(
+        &self,
+        r: &Reference,
+    ) -> Result<runref::registry::Fetched, runref::registry::RegistryError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(n, SeqCst);
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        let out = self.inner.manifest(r).await;
+        self.now.fetch_sub(1, SeqCst);
+        out
+    }
+    async fn config(
+        &self,
+        r: &Reference,
+        d: &runref::digest::Digest,
+    ) -> Result<runref::manifest::ImageConfig, runref::registry::RegistryError> {
+        self.inner.config(r, d).await
+    }
+    async fn blob_stream(
+        &self,
+        r: &Reference,
+        d: &runref::digest::Digest,
+    ) -> Result<runref::registry::BlobStream, runref::registry::RegistryError> {
+        self.inner.blob_stream(r, d).await
+    }
+    fn requests(&self) -> usize {
+        self.inner.requests()
+    }
+}
+
+/// 2,000 index entries: fetched at most `runref::POOL` at a time, all of them, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_entries_are_fetched_through_a_bounded_pool() {
+    let b = build_index(&IndexSpec::new("pool", &["linux/amd64"]), "v1");
+    let entry =
+        serde_json::from_slice::<serde_json::Value>(&b.index).unwrap()["manifests"][0].clone();
+    let big = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": runref::manifest::OCI_INDEX,
+        "manifests": vec![entry; 2000],
+    });
+    let bytes = serde_json::to_vec(&big).unwrap();
+    let digest = runref::digest::Digest::of(&bytes);
+    std::fs::write(b.layout.join("blobs/sha256").join(digest.hex()), &bytes).unwrap();
+    let reg = Gauge {
+        inner: layout(&b),
+        now: 0.into(),
+        max: 0.into(),
+    };
+    let v = resolve(
+        &reg,
+        &tagged().with_digest(&digest),
+        &Depth::Entries { configs: false },
+    )
+    .await
+    .unwrap();
+    assert_eq!(v.entries.len(), 2000);
+    assert!(v
+        .entries
+        .iter()
+        .all(|e| e.config.is_some() && e.error.is_none()));
+    let max = reg.max.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max <= runref::POOL && max > 1, "max in flight {max}");
+}

@@ -8,6 +8,7 @@
 mod support;
 
 mod analyzed_files;
+mod daemon_faults;
 mod decide_table;
 mod diagnose_containerd;
 mod e2e_buildkit;
