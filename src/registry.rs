@@ -539,6 +539,31 @@ fn truncate(s: &str) -> String {
     }
 }
 
+/// Runs one oci-client call in a task of its own, so that a panic inside it (oci-client 0.18
+/// unwraps `Authorization: Bearer <token>` built from the token server's answer, which panics
+/// on a token with a newline) becomes an error with a message instead of ending runref.
+async fn contained<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, OciDistributionError>> + Send + 'static,
+) -> Result<T, OciDistributionError> {
+    match tokio::spawn(call).await {
+        Ok(r) => r,
+        Err(e) => Err(OciDistributionError::GenericError(Some(format!(
+            "the registry's answer made the HTTP client fail ({}); it was not used",
+            if e.is_panic() {
+                "a malformed value, e.g. a token that is not a valid HTTP header"
+            } else {
+                "cancelled"
+            }
+        )))),
+    }
+}
+
+/// True for a panic raised inside oci-client: [`contained`] reports it as an error, so the
+/// process's panic hook need not print it.
+pub fn is_contained_panic(location: Option<&std::panic::Location<'_>>) -> bool {
+    location.is_some_and(|l| l.file().contains("oci-client"))
+}
+
 fn first_line(e: &RegistryError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
@@ -560,8 +585,11 @@ impl Registry for OciRegistry {
             .across(reference, async |ep| {
                 let r = reference.to_oci_at(&ep.host);
                 let auth = self.auth_for(&ep.host).await;
-                self.with_retries(reference, || ep.client.pull_manifest_raw(&r, &auth, ACCEPT))
-                    .await
+                self.with_retries(reference, || {
+                    let (client, r, auth) = (ep.client.clone(), r.clone(), auth.clone());
+                    contained(async move { client.pull_manifest_raw(&r, &auth, ACCEPT).await })
+                })
+                .await
             })
             .await?;
         let bad = |source| RegistryError::Manifest {
@@ -652,7 +680,9 @@ impl Registry for OciRegistry {
                 ..Default::default()
             };
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let s = tokio::time::timeout(self.opts.timeout, ep.client.pull_blob_stream(&r, &desc))
+            let client = ep.client.clone();
+            let pull = contained(async move { client.pull_blob_stream(&r, &desc).await });
+            let s = tokio::time::timeout(self.opts.timeout, pull)
                 .await
                 .map_err(|_| RegistryError::Timeout {
                     reference: repo.with_digest(digest).to_string(),

@@ -171,3 +171,44 @@ async fn not_found_is_final_and_not_retried() {
     assert!(e.is_not_found(), "{e}");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
+
+/// A token server whose bearer token holds a newline: oci-client 0.18 panics building the
+/// `Authorization` header from it. runref contains that and answers with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_is_not_a_header_value_is_an_error_not_a_panic() {
+    let me: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let realm = me.clone();
+    let addr = fake_registry::serve(move |req| {
+        let host = realm.get().cloned().unwrap_or_default();
+        if req.path.starts_with("/token") {
+            return Reply::Full(response(
+                "200 OK",
+                &[("Content-Type", "application/json")],
+                r#"{"token":"abc\ndef","expires_in":300}"#,
+            ));
+        }
+        let challenge = format!(
+            r#"Bearer realm="http://{host}/token",service="fake",scope="repository:run:pull""#
+        );
+        if req.authorization.is_none() {
+            return Reply::Full(response(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", &challenge)],
+                "{}",
+            ));
+        }
+        Reply::Full(response("200 OK", &[], BODY))
+    })
+    .await;
+    me.set(addr.clone()).unwrap();
+    let reg = client(&addr, 2000);
+    let e = reg.manifest(&by_digest(&addr)).await.unwrap_err();
+    assert!(e.to_string().contains("made the HTTP client fail"), "{e}");
+    // The same for a blob stream.
+    let r = by_digest(&addr);
+    let e = match reg.blob_stream(&r, &Digest::of(b"x")).await {
+        Ok(_) => panic!("no blob can be read with that token"),
+        Err(e) => e,
+    };
+    assert!(e.to_string().contains("HTTP client"), "{e}");
+}
