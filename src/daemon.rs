@@ -524,7 +524,12 @@ impl Daemon for EngineDaemon {
             .from_image(&image.to_string())
             .platform(&platform.to_string())
             .build();
-        let creds = crate::credentials::docker_credentials(image.registry()).await;
+        let creds = crate::credentials::docker_credentials(
+            image.registry(),
+            crate::credentials::HELPER_TIMEOUT,
+        )
+        .await
+        .map_err(err)?;
         let mut stream = self.docker.create_image(Some(opts), None, creds);
         let deadline = tokio::time::Instant::now() + self.transfer_timeout;
         loop {

@@ -54,6 +54,8 @@ pub enum RegistryError {
     },
     #[error("{reference}: {detail}")]
     Other { reference: String, detail: String },
+    #[error("{detail}; fix the helper or its entry in the Docker config (DOCKER_CONFIG)")]
+    Credentials { registry: String, detail: String },
     /// Docker Hub's answer after every mirror failed; the mirrors' failures are kept.
     #[error("{source}\n  mirrors tried first: {tried}")]
     AfterMirrors {
@@ -340,11 +342,17 @@ impl OciRegistry {
         })
     }
 
-    async fn auth_for(&self, registry: &str) -> RegistryAuth {
+    async fn auth_for(&self, registry: &str) -> Result<RegistryAuth, RegistryError> {
         if let Some(a) = self.auth.lock().ok().and_then(|m| m.get(registry).cloned()) {
-            return a;
+            return Ok(a);
         }
-        let auth = match crate::credentials::docker_credentials(registry).await {
+        let found = crate::credentials::docker_credentials(registry, self.opts.timeout)
+            .await
+            .map_err(|detail| RegistryError::Credentials {
+                registry: registry.to_string(),
+                detail,
+            })?;
+        let auth = match found {
             Some(c) => match (c.username, c.password, c.identitytoken) {
                 (Some(u), Some(p), _) => RegistryAuth::Basic(u, p),
                 _ => RegistryAuth::Anonymous,
@@ -354,7 +362,7 @@ impl OciRegistry {
         if let Ok(mut m) = self.auth.lock() {
             m.insert(registry.to_string(), auth.clone());
         }
-        auth
+        Ok(auth)
     }
 
     fn classify(&self, reference: &Reference, e: OciDistributionError) -> Attempt {
@@ -584,7 +592,7 @@ impl Registry for OciRegistry {
         let (bytes, digest) = self
             .across(reference, async |ep| {
                 let r = reference.to_oci_at(&ep.host);
-                let auth = self.auth_for(&ep.host).await;
+                let auth = self.auth_for(&ep.host).await?;
                 self.with_retries(reference, || {
                     let (client, r, auth) = (ep.client.clone(), r.clone(), auth.clone());
                     contained(async move { client.pull_manifest_raw(&r, &auth, ACCEPT).await })
@@ -671,7 +679,7 @@ impl Registry for OciRegistry {
     ) -> Result<BlobStream, RegistryError> {
         self.across(repo, async |ep| {
             let r = repo.with_digest(digest).to_oci_at(&ep.host);
-            let auth = self.auth_for(&ep.host).await;
+            let auth = self.auth_for(&ep.host).await?;
             ep.client
                 .store_auth_if_needed(r.resolve_registry(), &auth)
                 .await;

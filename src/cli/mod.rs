@@ -42,14 +42,18 @@ pub fn run() -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async {
+    let code = rt.block_on(async {
         match command {
             Command::Reconcile(a) => run_reconcile(a).await,
             Command::Inspect(a) => run_inspect(a).await,
             Command::Verify(a) => run_verify(a).await,
             Command::Diagnose(a) => run_diagnose(a).await,
         }
-    })
+    });
+    // A credential helper that hung holds a blocking thread; the answer is given, so runref
+    // does not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 /// Writes with `f` to stdout (and stderr); a reader that went away (`| head`) ends the output

@@ -100,3 +100,43 @@ async fn docker_config_credentials_are_used_and_never_printed() {
         "credentials leaked: {all}"
     );
 }
+
+/// A credential helper that never answers: runref ends within its --timeout, says which
+/// registry's helper hung, and does not wait for the helper at exit.
+#[test]
+fn a_hanging_credential_helper_ends_within_the_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("docker-credential-hang");
+    std::fs::write(&helper, "#!/bin/sh\nsleep 60\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"credHelpers": {"127.0.0.1:9": "hang"}}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let start = std::time::Instant::now();
+    let o = crate::support::runref_with(
+        "unix:///nonexistent.sock",
+        &[("DOCKER_CONFIG", dir.path().to_str().unwrap()), ("PATH", &path)],
+        &[
+            "verify",
+            "127.0.0.1:9/run@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+            "--timeout",
+            "1",
+        ],
+    );
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(6), "took {took:?}");
+    assert_eq!(o.status.code(), Some(1));
+    let e = crate::support::stderr(&o);
+    assert!(
+        e.contains("credential helper for 127.0.0.1:9 did not answer within 1s"),
+        "{e}"
+    );
+}
