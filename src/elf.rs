@@ -101,11 +101,69 @@ pub fn scan_layer<R: Read>(reader: R) -> std::io::Result<Vec<ElfFile>> {
     }
 }
 
+/// A GNU long-name/long-link record larger than this is refused (Linux paths end at 4 KiB).
+pub const LONG_NAME_MAX: u64 = 64 * 1024;
+/// A PAX extended-header record larger than this is refused.
+pub const PAX_MAX: u64 = 1024 * 1024;
+
+fn over_bound(kind: &str, size: u64, max: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("a tar {kind} record of {size} bytes is over the {max}-byte bound; the layer is not a usable image layer"),
+    )
+}
+
+/// Reads a metadata record (long name, PAX) whose size was checked against `max`.
+fn read_record<R: Read>(entry: &mut tar::Entry<'_, R>, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    entry.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// The `path` of a PAX record (`<len> path=<value>\n` lines).
+fn pax_path(record: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(record).lines().find_map(|l| {
+        l.split_once(' ')
+            .and_then(|(_, kv)| kv.strip_prefix("path="))
+            .map(str::to_string)
+    })
+}
+
 fn scan_tar<R: Read>(r: R) -> std::io::Result<Vec<ElfFile>> {
     let mut archive = tar::Archive::new(r);
     let mut out = Vec::new();
-    for entry in archive.entries()? {
+    // Raw entries: the long-name and PAX records come to us, so their sizes are checked before
+    // a byte of them is held (the tar crate would buffer a whole 512 MiB name).
+    let mut long_name: Option<String> = None;
+    for entry in archive.entries()?.raw(true) {
         let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        let size = entry.header().entry_size()?;
+        match kind {
+            tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
+                if size > LONG_NAME_MAX {
+                    return Err(over_bound("GNU long name", size, LONG_NAME_MAX));
+                }
+                let name = read_record(&mut entry, LONG_NAME_MAX)?;
+                if kind == tar::EntryType::GNULongName {
+                    let name = String::from_utf8_lossy(&name);
+                    long_name = Some(name.trim_end_matches('\0').to_string());
+                }
+                continue;
+            }
+            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => {
+                if size > PAX_MAX {
+                    return Err(over_bound("PAX header", size, PAX_MAX));
+                }
+                let record = read_record(&mut entry, PAX_MAX)?;
+                if kind == tar::EntryType::XHeader {
+                    long_name = pax_path(&record).or(long_name);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let name = long_name.take();
         let header = entry.header();
         if header.entry_type() != tar::EntryType::Regular {
             continue;
@@ -113,7 +171,10 @@ fn scan_tar<R: Read>(r: R) -> std::io::Result<Vec<ElfFile>> {
         if header.mode().unwrap_or(0) & 0o111 == 0 {
             continue;
         }
-        let path = entry.path()?.to_string_lossy().into_owned();
+        let path = match name {
+            Some(n) => n,
+            None => entry.path()?.to_string_lossy().into_owned(),
+        };
         let mut head = [0u8; 20];
         let mut n = 0;
         while n < head.len() {
@@ -230,6 +291,40 @@ mod tests {
             b.append_data(&mut h, p, *d).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// A tar header of `kind` claiming `size` bytes, followed by nothing: the bound must be
+    /// checked before a byte of the record is read.
+    fn lying_record(kind: tar::EntryType, size: u64) -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_path("././@LongLink").unwrap();
+        h.set_size(size);
+        h.set_cksum();
+        h.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn huge_name_and_pax_records_are_refused_before_reading() {
+        for (kind, size) in [
+            (tar::EntryType::GNULongName, 512 << 20),
+            (tar::EntryType::GNULongLink, LONG_NAME_MAX + 1),
+            (tar::EntryType::XHeader, 512 << 20),
+            (tar::EntryType::XGlobalHeader, PAX_MAX + 1),
+        ] {
+            let e = scan_layer(lying_record(kind, size).as_slice()).unwrap_err();
+            assert!(e.to_string().contains("bound"), "{kind:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn long_names_within_the_bound_are_reported() {
+        let long = format!("usr/{}/bin/app", "d".repeat(300));
+        let data = tar_of(&[(&long, &header(183, true, true), 0o755)]);
+        let found = scan_layer(data.as_slice()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, long);
+        assert_eq!(found[0].arch, Some("arm64"));
     }
 
     #[test]
