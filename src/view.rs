@@ -103,3 +103,57 @@ impl RemoteEntry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
+
+    fn entry(c: char, media_type: &str, platform: &str) -> RemoteEntry {
+        let d: Digest = format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap();
+        RemoteEntry {
+            digest: d,
+            media_type: media_type.into(),
+            size: 1,
+            index_platform: None,
+            platform: Some(platform.parse().unwrap()),
+            attestation: false,
+            attests: None,
+            lacks_variant: false,
+            config: None,
+            config_platform: None,
+            layers: vec![],
+            error: None,
+        }
+    }
+
+    /// A nested index that claims the platform is never taken for its manifest (a 50-deep
+    /// nesting once made runref write an index digest as the arm64 manifest).
+    #[test]
+    fn a_nested_index_is_never_the_platforms_manifest() {
+        let view = |entries| {
+            RemoteView {
+            reference: "r.example/run@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+                .parse()
+                .unwrap(),
+            resolved_from: None,
+            digest: "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+                .parse()
+                .unwrap(),
+            media_type: OCI_INDEX.into(),
+            is_index: true,
+            entries,
+        }
+        };
+        let p: Platform = "linux/arm64".parse().unwrap();
+        let v = view(vec![entry('2', OCI_INDEX, "linux/arm64")]);
+        assert!(v.entry_for(&p).is_none());
+        let v = view(vec![
+            entry('2', OCI_INDEX, "linux/arm64"),
+            entry('3', OCI_MANIFEST, "linux/arm64"),
+        ]);
+        assert_eq!(v.entry_for(&p).unwrap().digest.hex(), "3".repeat(64));
+    }
+}

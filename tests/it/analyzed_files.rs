@@ -97,3 +97,33 @@ fn shapes_are_read_right() {
         Some("io.buildpacks.stacks.jammy")
     );
 }
+
+/// A reader that goes away (`runref ... | head -0`): the output ends quietly, no panic, and the
+/// command's own exit code stays.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let (_d, path) = crate::support::analyzed_file(
+        "[run-image]\n  reference = \"127.0.0.1:1/run@sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n",
+    );
+    for format in ["text", "json"] {
+        let mut child = std::process::Command::new(crate::support::runref_bin())
+            .args([
+                "reconcile",
+                path.to_str().unwrap(),
+                "--pull-policy",
+                "never",
+            ])
+            .args(["--platform", "linux/arm64", "--dry-run", "--format", format])
+            .env_remove("CNB_USE_DAEMON")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before runref writes
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{format}: {err}");
+        assert!(!err.contains("Broken pipe"), "{format}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{format}: {err}");
+    }
+}

@@ -21,5 +21,6 @@ mod e2e_tls_daemon;
 mod golden;
 mod inproc;
 mod peer_tables;
+mod properties;
 mod registry_auth;
 mod registry_faults;
