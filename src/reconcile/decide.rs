@@ -427,7 +427,17 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
                         depth: Depth::Platform(inp.platform.clone()),
                     })
                 }
-                (Some(Err(e)), true) => e.not_found,
+                (Some(Err(e)), true) if e.not_found => true,
+                // It cannot say (unreachable, refused): a pull would fail the same way, so
+                // the local image is used, and the warning says why.
+                (Some(Err(e)), true) => {
+                    warnings.push(format!(
+                        "pull policy always: the registry could not say whether {n} was ever pushed ({}); \
+                         the local image is used",
+                        e.message
+                    ));
+                    true
+                }
                 (Some(Ok(_)), true) => false,
             };
             if daemon_only {

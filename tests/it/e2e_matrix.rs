@@ -89,6 +89,19 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
             assert_eq!(j["would_materialize"], true, "{what}: {j}");
             assert_eq!(j["after"], want.as_str(), "{what}: the predicted ID");
         }
+        // --check: a change is needed on every engine (exit 3), and nothing is made or written.
+        let (o, j) = reconcile(host, &path, &["--platform", "linux/arm64", "--check"]);
+        assert_eq!(o.status.code(), Some(3), "{what}: {j}");
+        assert_eq!(
+            added(host),
+            before_images,
+            "{what}: --check touched the daemon"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            before_text,
+            "{what}"
+        );
 
         // never: the containerd store without platform export cannot make the record.
         let (_d, path) = restorer_file(&per_arch);
@@ -263,5 +276,81 @@ fn always_pulls_and_checks_against_the_registry_on_every_engine() {
             engine.name
         );
         assert_eq!(exporter_lookup(host, want).as_deref(), Some("linux/arm64"));
+    }
+}
+
+/// Only the other platform local: reconcile fails naming what is there (the file untouched),
+/// diagnose says the export would use the wrong platform; nothing local at all is `absent`.
+/// inspect of a daemon-only image shows the daemon side and the registry's 404, exit 0.
+#[test]
+fn wrong_platform_absent_and_daemon_only_are_explained_on_every_engine() {
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        let what = engine.name;
+        let (repo, built) = push_new(
+            "wrongp",
+            IndexSpec::new("wrongp", &["linux/amd64", "linux/arm64"]).with_attestations(),
+        );
+        let arm = built.image("linux/arm64");
+        let per_arch = format!("{repo}@{}", arm.manifest_digest);
+
+        // Nothing local yet: absent.
+        let (_d, path) = restorer_file(&per_arch);
+        let p = path.to_str().unwrap();
+        let (o, j) = runref_json(
+            host,
+            &["diagnose", p, "--platform", "linux/arm64", "--daemon-only"],
+        );
+        assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+        assert_eq!(j["cause"], "absent", "{what}: {j}");
+
+        // Only amd64 local.
+        pull(&connect(host), &format!("{repo}:v1"), "linux/amd64");
+        let before = std::fs::read_to_string(&path).unwrap();
+        let (o, j) = reconcile(
+            host,
+            &path,
+            &["--platform", "linux/arm64", "--pull-policy", "never"],
+        );
+        assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+        assert_eq!(
+            j["failure"]["reason"], "wrong-platform-in-daemon",
+            "{what}: {j}"
+        );
+        let msg = j["failure"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("linux/amd64"),
+            "{what}: names what is there: {msg}"
+        );
+        assert!(
+            msg.contains("docker pull --platform linux/arm64"),
+            "{what}: the fix: {msg}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            before,
+            "{what}: untouched"
+        );
+        let (o, j) = runref_json(
+            host,
+            &["diagnose", p, "--platform", "linux/arm64", "--daemon-only"],
+        );
+        assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+        assert_eq!(j["cause"], "wrong-platform", "{what}: {j}");
+
+        // A daemon-only image: inspect shows it, and that the registry does not have it.
+        let name = format!("{}/{}:1.0", env.registry, unique("only"));
+        let (archive, _) = docker_archive(&ImageSpec::new("linux/arm64"), &unique("o"), &[&name]);
+        load(&connect(host), archive);
+        let (o, j) = runref_json(host, &["inspect", &name]);
+        assert_eq!(o.status.code(), Some(0), "{what}: {j}");
+        assert_eq!(j["daemon"]["platform"], "linux/arm64", "{what}: {j}");
+        assert_eq!(j["daemon"]["store"], engine.store, "{what}");
+        assert!(j["registry"].is_null(), "{what}: {j}");
+        assert!(
+            j["registry_error"].as_str().unwrap().contains("not found"),
+            "{what}: {j}"
+        );
     }
 }

@@ -154,44 +154,6 @@ fn podman_proves_the_match_by_repo_digests() {
 }
 
 #[test]
-fn wrong_platform_present_fails_and_names_what_is_there() {
-    let env = Env::get();
-    let (repo, built) = push_new(
-        "wrongp",
-        IndexSpec::new("wrongp", &["linux/amd64", "linux/arm64"]),
-    );
-    let arm = built.image("linux/arm64");
-    let amd = built.image("linux/amd64");
-    pull(&env.docker(), &format!("{repo}:v1"), "linux/amd64");
-    let (_d, path, before) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
-    let (o, j) = reconcile(
-        &env.docker_host,
-        &path,
-        &[
-            "--daemon",
-            "--pull-policy",
-            "never",
-            "--platform",
-            "linux/arm64",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert_eq!(j["failure"]["reason"], "wrong-platform-in-daemon");
-    let msg = j["failure"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains(amd.config_digest.hex())
-            && msg.contains("linux/amd64")
-            && msg.contains("docker pull --platform linux/arm64"),
-        "{msg}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        before,
-        "file untouched on failure"
-    );
-}
-
-#[test]
 fn daemon_only_image_is_never_rewritten_from_a_registry() {
     let env = Env::get();
     // Tagged for a registry that does not answer (port 1 on loopback), never pushed.
