@@ -839,3 +839,60 @@ fn reference_helpers_used_by_the_table() {
     assert!(image(&d('c'), "linux/arm64", &[], &[per_arch('1')]).known_to_registry(&r));
     assert!(!image(&d('c'), "linux/arm64", &[&format!("{REPO}:1")], &[]).known_to_registry(&r));
 }
+
+/// always, containerd store: RepoDigests prove nothing, so the registry is asked whether the
+/// name was ever pushed. 404 or no answer => the local image, never a pull; found => a pull.
+#[test]
+fn always_on_the_containerd_store_asks_the_registry_before_pulling() {
+    let local = image(
+        &d('5'),
+        "linux/arm64",
+        &["127.0.0.1:5055/run:1.0"],
+        &[format!("{REPO}@{}", d('5'))],
+    );
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::Always,
+        "linux/arm64",
+        &format!("{REPO}:1.0"),
+    );
+    let base = World {
+        by_reference: Some(local.clone()),
+        daemon: Some(containerd_daemon("1.51")),
+        ..Default::default()
+    };
+    for (not_found, note) in [(true, false), (false, true)] {
+        let w = World {
+            remote: Some(Err(RemoteFailure {
+                not_found,
+                message: "connection refused".into(),
+            })),
+            ..base.clone()
+        };
+        let (step, needs) = run(&inp, &w);
+        assert!(
+            matches!(needs.as_slice(), [Need::Remote { .. }]),
+            "{needs:?}"
+        );
+        let o = outcome(step);
+        assert_eq!(o.reason, Reason::DaemonOnlyNotPulled);
+        assert_eq!(o.reference, "5".repeat(64));
+        assert_eq!(
+            o.warnings.iter().any(|w| w.contains("connection refused")),
+            note,
+            "{:?}",
+            o.warnings
+        );
+    }
+    let w = World {
+        remote: Some(Ok(remote_entry(&d('5'), &d('c')))),
+        pull: Some(Err("the fake daemon does not pull".into())),
+        ..base
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        needs.iter().any(|n| matches!(n, Need::Pull(_))),
+        "{needs:?}"
+    );
+    assert_eq!(failure(step).reason, FailReason::PullFailed);
+}
