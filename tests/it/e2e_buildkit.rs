@@ -141,6 +141,22 @@ fn inspect_shows_every_attestation_with_its_subject() {
         assert_eq!(a["platform"], "unknown/unknown");
         assert!(runnable.contains(&a["attests"].as_str().unwrap()), "{a}");
     }
+    // No daemon reachable (and not told --no-daemon): the registry side, the daemon's error,
+    // exit 0.
+    let (o, j) = runref_json(
+        "unix:///nonexistent.sock",
+        &["inspect", &format!("{}:v1", b.repo)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert!(j["daemon"].is_null());
+    assert!(
+        j["daemon_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{j}"
+    );
+    assert_eq!(j["registry"]["entries"].as_array().unwrap().len(), 12);
 }
 
 /// The BuildKit image's arm64 entry, pulled on every engine: reconcile under never writes a
