@@ -139,7 +139,17 @@ pub async fn inspect<D: Daemon, R: Registry>(
     };
     let registry_side = async {
         match &registry_ref {
-            Some(r) => Some(resolve(reg, r, &Depth::Entries { configs: false }).await),
+            Some(r) => Some(
+                resolve(
+                    reg,
+                    r,
+                    &Depth::Entries {
+                        configs: false,
+                        only: None,
+                    },
+                )
+                .await,
+            ),
             None => None,
         }
     };
@@ -173,7 +183,17 @@ pub async fn inspect<D: Daemon, R: Registry>(
     if r.is_none() {
         if let Some(rd) = local.as_ref().and_then(|l| l.repo_digests.first()) {
             repo = Some(rd.clone());
-            r = Some(resolve(reg, rd, &Depth::Entries { configs: false }).await);
+            r = Some(
+                resolve(
+                    reg,
+                    rd,
+                    &Depth::Entries {
+                        configs: false,
+                        only: None,
+                    },
+                )
+                .await,
+            );
         } else if local.is_some() {
             report.registry_error =
                 Some("the daemon records no registry digest for this image (daemon-only)".into());

@@ -54,13 +54,18 @@ pub async fn resolve<R: Registry>(
                         complete(reg, reference, e, false).await;
                     }
                 }
-                Depth::Entries { configs } => {
+                Depth::Entries { configs, only } => {
                     // At most POOL entries in flight, in index order.
                     use futures_util::StreamExt;
                     let entries = std::mem::take(&mut view.entries);
                     view.entries =
                         futures_util::stream::iter(entries.into_iter().map(|mut e| async move {
-                            complete(reg, reference, &mut e, *configs).await;
+                            let wanted = only
+                                .as_ref()
+                                .is_none_or(|o| e.platform.as_ref().is_some_and(|p| o.contains(p)));
+                            if wanted {
+                                complete(reg, reference, &mut e, *configs).await;
+                            }
                             e
                         }))
                         .buffered(crate::POOL)

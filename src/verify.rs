@@ -291,7 +291,17 @@ pub async fn verify<R: Registry>(
     reference: &Reference,
     opts: &VerifyOptions,
 ) -> Result<VerifyReport, RegistryError> {
-    let view = resolve(reg, reference, &Depth::Entries { configs: true }).await?;
+    // With --allow-extra only the expected platforms are read: the others are accepted anyway.
+    let only = (opts.allow_extra && !opts.expected.is_empty()).then(|| opts.expected.clone());
+    let checked = |p: Option<&Platform>| {
+        only.as_ref()
+            .is_none_or(|o| p.is_some_and(|p| o.contains(p)))
+    };
+    let depth = Depth::Entries {
+        configs: true,
+        only: only.clone(),
+    };
+    let view = resolve(reg, reference, &depth).await?;
     let mut problems = check_platforms(&view, opts);
     let mut platforms: Vec<PlatformResult> = view
         .runnable()
@@ -304,13 +314,19 @@ pub async fn verify<R: Registry>(
         })
         .collect();
     if opts.content {
-        let runnable: Vec<&RemoteEntry> = view.runnable().collect();
+        let runnable: Vec<&RemoteEntry> = view
+            .runnable()
+            .filter(|e| checked(e.platform.as_ref()))
+            .collect();
         let scans: Vec<_> =
             futures_util::stream::iter(runnable.iter().map(|e| scan_entry(reg, reference, e)))
                 .buffered(crate::POOL)
                 .collect()
                 .await;
-        for ((entry, scan), result) in runnable.iter().zip(scans).zip(platforms.iter_mut()) {
+        let results = platforms
+            .iter_mut()
+            .filter(|r| checked(r.platform.as_ref()));
+        for ((entry, scan), result) in runnable.iter().zip(scans).zip(results) {
             match scan {
                 Ok(files) => {
                     let (c, p) = content_verdict(entry, files);

@@ -17,8 +17,12 @@ pub enum Depth {
     /// manifest; for an index also the chosen entry's manifest. No blob. Daemon-mode reconcile.
     Proof(Platform),
     /// Every runnable entry's manifest, concurrently, and their configs when `configs`; a
-    /// single manifest's config always. inspect, verify.
-    Entries { configs: bool },
+    /// single manifest's config always. With `only`, just the entries of those platforms
+    /// (`verify --allow-extra`: the others are listed as the index has them). inspect, verify.
+    Entries {
+        configs: bool,
+        only: Option<Vec<Platform>>,
+    },
 }
 
 /// One index entry (or the single manifest of a non-index image).

@@ -62,9 +62,16 @@ async fn resolve_fetches_only_what_the_depth_needs() {
     assert_eq!(v.entry_for(&p("linux/amd64")).unwrap().config, None);
 
     let reg = layout(&b);
-    let v = resolve(&reg, &tagged(), &Depth::Entries { configs: true })
-        .await
-        .unwrap();
+    let v = resolve(
+        &reg,
+        &tagged(),
+        &Depth::Entries {
+            configs: true,
+            only: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         reg.requests(),
         2 + 2 + 2,
@@ -122,9 +129,16 @@ async fn a_blob_that_lies_about_its_digest_is_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("digest"), "{e}");
     // Through the resolver the failure stays with its entry.
-    let v = resolve(&reg, &tagged(), &Depth::Entries { configs: false })
-        .await
-        .unwrap();
+    let v = resolve(
+        &reg,
+        &tagged(),
+        &Depth::Entries {
+            configs: false,
+            only: None,
+        },
+    )
+    .await
+    .unwrap();
     let bad = v
         .entries
         .iter()
@@ -315,7 +329,10 @@ async fn index_entries_are_fetched_through_a_bounded_pool() {
     let v = resolve(
         &reg,
         &tagged().with_digest(&digest),
-        &Depth::Entries { configs: false },
+        &Depth::Entries {
+            configs: false,
+            only: None,
+        },
     )
     .await
     .unwrap();
@@ -326,4 +343,41 @@ async fn index_entries_are_fetched_through_a_bounded_pool() {
         .all(|e| e.config.is_some() && e.error.is_none()));
     let max = reg.max.load(std::sync::atomic::Ordering::SeqCst);
     assert!(max <= runref::POOL && max > 1, "max in flight {max}");
+}
+
+/// `--allow-extra` reads only the expected platforms: the index, then the expected entry's
+/// manifest, config and layer (4 reads), where all platforms would cost 1 + 3 + 3 = 7.
+#[tokio::test]
+async fn verify_allow_extra_reads_only_the_expected_platforms() {
+    let b = multi();
+    let by_digest = tagged().with_digest(&b.index_digest);
+    let mut o = opts(&["linux/amd64"], true);
+    o.allow_extra = true;
+    let reg = layout(&b);
+    let r = verify(&reg, &by_digest, &o).await.unwrap();
+    assert!(r.verified, "{:?}", r.problems);
+    assert_eq!(reg.requests(), 4);
+    let amd = r
+        .platforms
+        .iter()
+        .find(|r| r.platform == Some(p("linux/amd64")))
+        .unwrap();
+    assert_eq!(amd.content.as_ref().unwrap().verdict, "proven");
+    let arm = r
+        .platforms
+        .iter()
+        .find(|r| r.platform == Some(p("linux/arm64")))
+        .unwrap();
+    assert!(
+        arm.config.is_none() && arm.content.is_none(),
+        "not read: {:?}",
+        arm.config
+    );
+    // Without --allow-extra every platform is read (and the extra one is a mismatch).
+    let reg = layout(&b);
+    let r = verify(&reg, &by_digest, &opts(&["linux/amd64"], true))
+        .await
+        .unwrap();
+    assert!(!r.verified);
+    assert_eq!(reg.requests(), 7);
 }
