@@ -2,7 +2,7 @@
 //! Docker-compatible API knows about local images, and pulling one platform.
 //!
 //! [`Daemon`] is the seam: the real adapter [`EngineDaemon`] speaks the Engine API through
-//! bollard; tests feed recorded answers through the same [`LocalImage::from_inspect`].
+//! bollard; tests feed recorded answers through the same [`local_image`].
 
 use crate::digest::{Digest, ImageId};
 pub use crate::local::{DaemonInfo, Engine, LocalImage, LocalManifest, StoreKind};

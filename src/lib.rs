@@ -1,9 +1,11 @@
 //! runref: reconcile, inspect, verify and diagnose run images between a Docker (or podman)
 //! daemon and a registry, for Cloud Native Buildpacks platforms.
 //!
-//! The vocabulary ([`digest`], [`reference`], [`platform`], [`manifest`], [`analyzed`]) parses
-//! once at the edge; the adapters ([`daemon`], [`registry`]) gather facts; pure decision code
-//! turns facts into decisions; the command modules act on them.
+//! The vocabulary ([`digest`], [`reference`](mod@reference), [`platform`], [`manifest`],
+//! [`analyzed`]) parses once at the edge; the model ([`local`], [`view`], [`proof`]) holds what
+//! daemon and registry know; the adapters ([`daemon`], [`registry`], [`layout`]) gather facts;
+//! the pure decision ([`reconcile::decide`]) turns facts into decisions; the commands act on
+//! them and [`cli`] renders their reports. README "Architecture" has the map.
 
 /// How many registry fetches or daemon inspections one command has in flight at most (index
 /// entries, local images, layer scans): memory and file descriptors stay flat whatever the count.

@@ -566,7 +566,7 @@ async fn contained<T: Send + 'static>(
     }
 }
 
-/// True for a panic raised inside oci-client: [`contained`] reports it as an error, so the
+/// True for a panic raised inside oci-client: `contained` reports it as an error, so the
 /// process's panic hook need not print it.
 pub fn is_contained_panic(location: Option<&std::panic::Location<'_>>) -> bool {
     location.is_some_and(|l| l.file().contains("oci-client"))

@@ -1,4 +1,6 @@
 //! Command-line arguments: clap definitions and the help texts that teach each command.
+// Doc comments here are `--help` text (`name[:tag]`), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use crate::mirror::Mirror;
 use crate::platform::Platform;
@@ -47,15 +49,18 @@ pub enum Command {
 const INSPECT_HELP: &str = "\
 Show an image as the daemon and the registry see it, side by side, and the link between them.
 
-daemon:   image ID, tags, RepoDigests, platform, which image store answered.
+daemon:   image ID, tags, RepoDigests, the platform a lookup without platform gives (what the
+          lifecycle exporter gets), which image store answered; on Docker's containerd image
+          store also the platforms whose content is present.
 registry: top digest and media type; every index entry with platform, digest and size;
           attestation entries marked with the entry they attest; entries lacking a variant
           flagged; the config digest of each runnable entry (fetched concurrently).
 link:     which index entry the local image is, and the proof (config digest = image ID,
           RepoDigests, containerd manifests), or that it cannot be proven.
 
-Works with only one side (a daemon-only image, a registry-only image, --no-daemon). OCI
-indexes and attestations are shown, never an error.
+Works with only one side (a daemon-only image, a registry-only image, --no-daemon, a daemon
+that cannot be reached). OCI indexes and attestations are shown, never an error. Docker Hub
+names are read through the same mirrors as the daemon's pulls (see reconcile --help).
 
 Examples:
   runref inspect 127.0.0.1:5000/run:jammy
@@ -145,7 +150,12 @@ Make analyzed.toml's [run-image] reference right for the daemon (--daemon) or th
 Daemon mode (--daemon, or CNB_USE_DAEMON=true) writes the daemon's image ID of the run image for
 the target platform, the form lifecycle writes with -daemon at platform API 0.12+. A per-arch
 digest the daemon does not hold is mapped to the local image, with proof where the daemon or the
-registry gives one. A daemon-only image is never rewritten from a registry.
+registry gives one. A daemon-only image is never rewritten from a registry. The written ID is
+always one the exporter's own lookup (an inspect without platform) finds as the target
+platform: on Docker's containerd image store, where an index holding the target can resolve to
+the daemon's own platform, runref makes a single-platform image record of the target (Engine
+API 1.48+: exported and loaded back, no registry contact) or pulls its per-arch digest where
+the policy allows, or fails saying what the lookup would give.
 
 Registry mode writes repo@sha256:<manifest for the target platform>, never an attestation entry.
 
@@ -156,7 +166,14 @@ Pull policies: never (no registry contact at all), if-not-present (default; pull
 matching local image), always (pull, then check the pulled image against the registry).
 pack's hourly/daily/weekly/interval=<d h m> act as if-not-present (runref keeps no pull times).
 
-An unchanged decision leaves the file byte-identical. Writes are atomic.
+Docker Hub names (index.docker.io/org/repo, docker.io/..., org/repo, ubuntu) are read through
+--registry-mirror / RUNREF_REGISTRY_MIRRORS, then the daemon's own registry-mirrors, then
+Docker Hub.
+
+--dry-run and --check change nothing anywhere: no pull, no load, no write; they say what would
+be done (a diff, would_pull, would_materialize). An unchanged decision leaves the file
+byte-identical; a change touches only that value's bytes. Writes are atomic (a symlinked file's
+target is replaced, the link stays).
 
 Examples:
   runref reconcile --daemon --pull-policy never /layers/analyzed.toml
