@@ -859,14 +859,23 @@ fn rule_absent(ctx: &Ctx) -> Step {
     not_in_daemon(ctx.inp, ctx.f)
 }
 
+/// The next step for a missing image: the pull command, and the policy that would pull it only
+/// when that is not the policy in use (a pull that did not bring the image needs a look at the
+/// daemon and registry instead).
 fn next_pull(inp: &Input) -> String {
-    match inp.name() {
-        Some(n) => format!(
-            "pull it with `docker pull --platform {} {}` or run with --pull-policy if-not-present",
-            inp.platform,
-            pull_reference(inp).unwrap_or_else(|| n.clone())
+    let Some(n) = inp.name() else {
+        return "load or pull the run image for that platform".into();
+    };
+    let pull = format!(
+        "pull it with `docker pull --platform {} {}`",
+        inp.platform,
+        pull_reference(inp).unwrap_or_else(|| n.clone())
+    );
+    match inp.policy {
+        PullPolicy::Never => format!("{pull} or run with --pull-policy if-not-present"),
+        _ => format!(
+            "{pull}; runref's own pull did not bring it: check the registry and the daemon's log"
         ),
-        None => "load or pull the run image for that platform".into(),
     }
 }
 

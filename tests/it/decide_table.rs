@@ -896,3 +896,39 @@ fn always_on_the_containerd_store_asks_the_registry_before_pulling() {
     );
     assert_eq!(failure(step).reason, FailReason::PullFailed);
 }
+
+/// A pull that reports success but leaves nothing: the message does not advise the policy
+/// already in use.
+#[test]
+fn a_pull_that_brings_nothing_does_not_advise_the_policy_in_use() {
+    let inp = input(
+        Mode::Daemon,
+        PullPolicy::IfNotPresent,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let w = World {
+        pull: Some(Ok(())),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert_eq!(f.reason, FailReason::NotInDaemon);
+    assert!(
+        !f.message.contains("--pull-policy if-not-present"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("did not bring it"), "{}", f.message);
+    let never = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    let f = failure(run(&never, &World::default()).0);
+    assert!(
+        f.message.contains("--pull-policy if-not-present"),
+        "{}",
+        f.message
+    );
+}
