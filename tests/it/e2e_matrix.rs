@@ -105,6 +105,7 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
 
         // never: the containerd store without platform export cannot make the record.
         let (_d, path) = restorer_file(&per_arch);
+        let wire_before = env.registry_requests(&repo);
         let (o, j) = reconcile(
             host,
             &path,
@@ -128,6 +129,11 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
             assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
             assert_eq!(j["after"], want.as_str(), "{what}: {j}");
             assert_eq!(j["registry_requests"], 0, "{what}");
+            assert_eq!(
+                env.registry_requests(&repo),
+                wire_before,
+                "{what}: never, the access log saw nothing (materializing included)"
+            );
             if engine.lists_manifests {
                 assert_eq!(j["materialized"], want.as_str(), "{what}: {j}");
             }
