@@ -529,7 +529,8 @@ impl Daemon for EngineDaemon {
             crate::credentials::HELPER_TIMEOUT,
         )
         .await
-        .map_err(err)?;
+        .map_err(err)?
+        .map(|c| c.for_daemon(image.registry()));
         let mut stream = self.docker.create_image(Some(opts), None, creds);
         let deadline = tokio::time::Instant::now() + self.transfer_timeout;
         loop {

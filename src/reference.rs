@@ -161,29 +161,6 @@ impl Reference {
             (None, None) => format!("{name}:latest"),
         }
     }
-
-    /// The same reference for oci-client, which normalises Docker Hub itself.
-    pub fn to_oci(&self) -> oci_client::Reference {
-        self.to_oci_at(self.registry())
-    }
-
-    /// The same repository, tag and digest at another endpoint `host` (a Docker Hub mirror
-    /// serves `library/ubuntu` as Docker Hub does).
-    pub fn to_oci_at(&self, host: &str) -> oci_client::Reference {
-        let registry = host.to_string();
-        let repo = self.repository();
-        match (&self.tag, &self.digest) {
-            (Some(t), Some(d)) => {
-                oci_client::Reference::with_tag_and_digest(registry, repo, t.clone(), d.to_string())
-            }
-            (None, Some(d)) => oci_client::Reference::with_digest(registry, repo, d.to_string()),
-            (t, None) => oci_client::Reference::with_tag(
-                registry,
-                repo,
-                t.clone().unwrap_or_else(|| "latest".into()),
-            ),
-        }
-    }
 }
 
 impl fmt::Display for Reference {
@@ -707,11 +684,9 @@ mod tests {
     }
 
     #[test]
-    fn oci_conversion() {
+    fn hub_repository() {
         let r = ok("ubuntu");
-        let o = r.to_oci();
-        assert_eq!(o.registry(), "docker.io");
-        assert_eq!(o.repository(), "library/ubuntu");
-        assert_eq!(o.tag(), Some("latest"));
+        assert_eq!(r.registry(), "docker.io");
+        assert_eq!(r.repository(), "library/ubuntu");
     }
 }

@@ -46,6 +46,17 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
 }
 
+impl Command {
+    pub fn common(&self) -> &Common {
+        match self {
+            Command::Reconcile(a) => &a.common,
+            Command::Inspect(a) => &a.common,
+            Command::Verify(a) => &a.common,
+            Command::Diagnose(a) => &a.common,
+        }
+    }
+}
+
 const INSPECT_HELP: &str = "\
 Show an image as the daemon and the registry see it, side by side, and the link between them.
 
@@ -231,6 +242,11 @@ pub struct Common {
     /// exports have 600)
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Seconds the whole run may take (every request, retry wait, pull and export); past it
+    /// runref stops with exit 1 and changes nothing. A registry's Retry-After longer than what
+    /// is left fails at once, saying when to retry
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    pub deadline: u64,
     /// Read Docker Hub names through this mirror first (http://HOST[:PORT] or https://HOST),
     /// before the daemon's own mirrors and Docker Hub; repeatable or comma-separated
     #[arg(
@@ -243,11 +259,17 @@ pub struct Common {
 }
 
 impl Common {
+    /// The run's overall bound.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(self.deadline.max(1))
+    }
+
     pub fn registry_options(&self) -> RegistryOptions {
         RegistryOptions {
             insecure: self.insecure_registry.clone(),
             timeout: Duration::from_secs(self.timeout.max(1)),
             mirrors: self.registry_mirror.clone(),
+            deadline: Some(tokio::time::Instant::now() + self.deadline()),
             ..Default::default()
         }
     }

@@ -12,7 +12,7 @@ use crate::analyzed::AnalyzedFile;
 use crate::daemon::{Daemon, DaemonTarget, EngineDaemon};
 use crate::reconcile::decide::Mode;
 use crate::reference::{ImageRef, Reference};
-use crate::registry::OciRegistry;
+use crate::registry::HttpRegistry;
 use anyhow::Context as _;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -42,12 +42,29 @@ pub fn run() -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let (format, deadline) = (command.common().format, command.common().deadline());
     let code = rt.block_on(async {
-        match command {
-            Command::Reconcile(a) => run_reconcile(a).await,
-            Command::Inspect(a) => run_inspect(a).await,
-            Command::Verify(a) => run_verify(a).await,
-            Command::Diagnose(a) => run_diagnose(a).await,
+        let work = async {
+            match command {
+                Command::Reconcile(a) => run_reconcile(a).await,
+                Command::Inspect(a) => run_inspect(a).await,
+                Command::Verify(a) => run_verify(a).await,
+                Command::Diagnose(a) => run_diagnose(a).await,
+            }
+        };
+        // Files are written without an await in between, so stopping here never leaves one
+        // half-done: it is either written whole or not at all.
+        match tokio::time::timeout(deadline, work).await {
+            Ok(code) => code,
+            Err(_) => fail(
+                format,
+                exit::FAILED,
+                &format!(
+                    "runref did not finish within --deadline {}s and stopped; nothing was changed. \
+                     Check the registry and the daemon, or raise --deadline",
+                    deadline.as_secs()
+                ),
+            ),
         }
     });
     // A credential helper that hung holds a blocking thread; the answer is given, so runref
@@ -117,7 +134,7 @@ fn default_analyzed(given: Option<PathBuf>) -> PathBuf {
 /// The daemon and registry of one run, built once from the common options.
 struct Context {
     daemon: Option<EngineDaemon>,
-    registry: OciRegistry,
+    registry: HttpRegistry,
 }
 
 /// How a command uses the daemon.
@@ -154,7 +171,7 @@ impl Context {
         };
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let mut registry =
-            OciRegistry::new(common.registry_options(), &hosts).map_err(|e| e.to_string())?;
+            HttpRegistry::new(common.registry_options(), &hosts).map_err(|e| e.to_string())?;
         if let Some(d) = &daemon {
             let d = d.clone();
             registry = registry.with_daemon_mirrors(Box::pin(async move {

@@ -2,7 +2,7 @@
 //! testdata/daemon (the store cannot run on this machine kind).
 
 use runref::analyzed::AnalyzedFile;
-use runref::registry::OciRegistry;
+use runref::registry::HttpRegistry;
 
 use crate::support::fake_daemon::{containerd_recorded as recorded, FakeDaemon};
 
@@ -25,7 +25,7 @@ async fn a_config_digest_id_on_the_containerd_store_is_explained() {
         &file,
         Some("linux/arm64".parse().unwrap()),
         &recorded_daemon(recorded()),
-        None::<&OciRegistry>,
+        None::<&HttpRegistry>,
     )
     .await
     .unwrap();
@@ -54,7 +54,7 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
         &file(&format!("sha256:{id}")),
         Some("linux/arm64/v8".parse().unwrap()),
         &d,
-        None::<&OciRegistry>,
+        None::<&HttpRegistry>,
     )
     .await
     .unwrap();
@@ -63,7 +63,7 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
         &file(&format!("sha256:{id}")),
         Some("linux/amd64".parse().unwrap()),
         &d,
-        None::<&OciRegistry>,
+        None::<&HttpRegistry>,
     )
     .await
     .unwrap();

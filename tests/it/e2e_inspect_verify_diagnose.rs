@@ -485,3 +485,77 @@ fn diagnose_absent_wrong_platform_and_daemon_only() {
         .contains(img.config_digest.hex()));
     assert!(v["fix"].as_str().unwrap().contains("--pull-policy never"));
 }
+
+// --- request counts (issue 11) -----------------------------------------------------------------
+
+/// `registry_requests` is what the registry's access log saw, request for request, and runref
+/// never probes `/v2/`: verify costs the index, the expected entries and their configs (and
+/// layers with --content); --allow-extra reads only the expected platforms.
+#[test]
+fn every_registry_request_is_counted_and_none_is_a_probe() {
+    let env = Env::get();
+    let (repo, b) = push_new(
+        "count",
+        IndexSpec::new("count", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+    );
+    let r = format!("{repo}@{}", b.index_digest);
+    let cases: &[(&[&str], u64)] = &[
+        // index + 2 manifests + 2 configs
+        (&["verify", &r, "--platforms", "linux/amd64,linux/arm64"], 5),
+        // + one layer each
+        (
+            &[
+                "verify",
+                &r,
+                "--platforms",
+                "linux/amd64,linux/arm64",
+                "--content",
+            ],
+            7,
+        ),
+        // index + the one expected manifest + its config
+        (
+            &["verify", &r, "--platforms", "linux/amd64", "--allow-extra"],
+            3,
+        ),
+        // by tag: the same, the tag read once
+        (
+            &[
+                "verify",
+                &format!("{repo}:v1"),
+                "--platforms",
+                "linux/amd64",
+                "--allow-extra",
+            ],
+            3,
+        ),
+    ];
+    for (args, want) in cases {
+        let before = env.registry_requests(&repo);
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        let (code, v) = run_json(&a);
+        assert_eq!(code, 0, "{args:?}: {v}");
+        assert_eq!(v["registry_requests"], *want, "{args:?}: {v}");
+        assert_eq!(
+            (env.registry_requests(&repo) - before) as u64,
+            *want,
+            "{args:?}: the access log"
+        );
+    }
+    // inspect: whatever it reads, the figure is the wire's.
+    let before = env.registry_requests(&repo);
+    let (code, v) = run_json(&["inspect", &r, "--no-daemon", "--format", "json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["registry_requests"].as_u64().unwrap(),
+        (env.registry_requests(&repo) - before) as u64,
+        "{v}"
+    );
+    let log = std::fs::read_to_string(&env.registry_log).unwrap();
+    let probes = log
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/ HTTP/1.1\"") && l.contains("runref/"))
+        .count();
+    assert_eq!(probes, 0, "runref sent a /v2/ probe");
+}

@@ -2,7 +2,7 @@
 //! test binary: it sets DOCKER_CONFIG for the process.
 
 use runref::digest::Digest;
-use runref::registry::{OciRegistry, Registry, RegistryOptions};
+use runref::registry::{HttpRegistry, Registry, RegistryOptions};
 use std::sync::{Arc, Mutex};
 
 use crate::support::fake_registry::{self, response, Reply};
@@ -55,7 +55,7 @@ async fn docker_config_credentials_are_used_and_never_printed() {
         .parse()
         .unwrap();
 
-    let reg = OciRegistry::new(RegistryOptions::default(), &[&addr]).unwrap();
+    let reg = HttpRegistry::new(RegistryOptions::default(), &[&addr]).unwrap();
     let f = reg.manifest(&r).await.expect("authenticated fetch");
     assert_eq!(f.digest, Digest::of(BODY.as_bytes()));
     assert!(seen
@@ -70,7 +70,7 @@ async fn docker_config_credentials_are_used_and_never_printed() {
         format!(r#"{{"auths":{{"{addr}":{{"auth":"cnVucmVmOndyb25nLXMzY3IzdC1QYTU1"}}}}}}"#),
     )
     .unwrap();
-    let reg = OciRegistry::new(RegistryOptions::default(), &[&addr]).unwrap();
+    let reg = HttpRegistry::new(RegistryOptions::default(), &[&addr]).unwrap();
     let e = reg.manifest(&r).await.unwrap_err().to_string();
     assert!(e.contains("docker login"), "{e}");
     assert!(
@@ -101,10 +101,12 @@ async fn docker_config_credentials_are_used_and_never_printed() {
     );
 }
 
-/// A credential helper that never answers: runref ends within its --timeout, says which
-/// registry's helper hung, and does not wait for the helper at exit.
+/// A credential helper that never answers (asked when the registry challenges): runref ends
+/// within its --timeout, says which registry's helper hung, and does not wait for the helper.
 #[test]
 fn a_hanging_credential_helper_ends_within_the_timeout() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, _) = rt.block_on(serve());
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let helper = dir.path().join("docker-credential-hang");
@@ -112,7 +114,7 @@ fn a_hanging_credential_helper_ends_within_the_timeout() {
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         dir.path().join("config.json"),
-        r#"{"credHelpers": {"127.0.0.1:9": "hang"}}"#,
+        format!(r#"{{"credHelpers": {{"{addr}": "hang"}}}}"#),
     )
     .unwrap();
     let path = format!(
@@ -126,7 +128,7 @@ fn a_hanging_credential_helper_ends_within_the_timeout() {
         &[("DOCKER_CONFIG", dir.path().to_str().unwrap()), ("PATH", &path)],
         &[
             "verify",
-            "127.0.0.1:9/run@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+            &format!("{addr}/run@sha256:2222222222222222222222222222222222222222222222222222222222222222"),
             "--timeout",
             "1",
         ],
@@ -136,7 +138,52 @@ fn a_hanging_credential_helper_ends_within_the_timeout() {
     assert_eq!(o.status.code(), Some(1));
     let e = crate::support::stderr(&o);
     assert!(
-        e.contains("credential helper for 127.0.0.1:9 did not answer within 1s"),
+        e.contains(&format!(
+            "credential helper for {addr} did not answer within 1s"
+        )),
+        "{e}"
+    );
+}
+
+/// A credential helper that prints without end is stopped at 1 MiB: an error naming the helper,
+/// quickly, with memory bounded.
+#[test]
+fn a_credential_helper_printing_without_end_is_stopped_at_the_bound() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, _) = rt.block_on(serve());
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("docker-credential-flood");
+    std::fs::write(&helper, "#!/bin/sh\nexec yes 0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{addr}": "flood"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let start = std::time::Instant::now();
+    let o = crate::support::runref_with(
+        "unix:///nonexistent.sock",
+        &[("DOCKER_CONFIG", dir.path().to_str().unwrap()), ("PATH", &path)],
+        &[
+            "verify",
+            &format!("{addr}/run@sha256:2222222222222222222222222222222222222222222222222222222222222222"),
+        ],
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = crate::support::stderr(&o);
+    assert!(
+        e.contains("docker-credential-flood printed more than 1 MiB"),
         "{e}"
     );
 }

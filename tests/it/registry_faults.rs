@@ -3,7 +3,7 @@
 //! digest, truncated bodies, hangs, 404.
 
 use runref::digest::Digest;
-use runref::registry::{OciRegistry, Registry, RegistryError, RegistryOptions};
+use runref::registry::{HttpRegistry, Registry, RegistryError, RegistryOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,14 +26,13 @@ enum Fault {
 
 const BODY: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 
-/// Serves `fault` on a loopback port; counts manifest requests (pings excluded).
+/// Serves `fault` on a loopback port; counts every request (a `/v2/` probe would fail the
+/// test: runref sends none).
 async fn serve(fault: Fault) -> (String, Arc<AtomicUsize>) {
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
     let addr = fake_registry::serve(move |req| {
-        if req.path == "/v2/" {
-            return Reply::Full(response("200 OK", &[], "{}"));
-        }
+        assert_ne!(req.path, "/v2/", "no probe before a request");
         let k = c.fetch_add(1, Ordering::SeqCst);
         let digest = Digest::of(BODY.as_bytes()).to_string();
         let headers = [
@@ -67,13 +66,13 @@ async fn serve(fault: Fault) -> (String, Arc<AtomicUsize>) {
     (addr, count)
 }
 
-fn client(addr: &str, timeout_ms: u64) -> OciRegistry {
-    OciRegistry::new(
+fn client(addr: &str, timeout_ms: u64) -> HttpRegistry {
+    HttpRegistry::new(
         RegistryOptions {
             insecure: vec![],
             timeout: Duration::from_millis(timeout_ms),
             attempts: 3,
-            mirrors: vec![],
+            ..RegistryOptions::default()
         },
         &[addr],
     )
@@ -172,43 +171,296 @@ async fn not_found_is_final_and_not_retried() {
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
-/// A token server whose bearer token holds a newline: oci-client 0.18 panics building the
-/// `Authorization` header from it. runref contains that and answers with an error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_that_is_not_a_header_value_is_an_error_not_a_panic() {
+/// A registry behind a Bearer challenge whose token server (on the same port) answers `token`.
+/// Counts every request; records the paths.
+async fn bearer_registry(token: &'static str) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     let me: Arc<std::sync::OnceLock<String>> = Arc::default();
-    let realm = me.clone();
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let (realm, log) = (me.clone(), seen.clone());
     let addr = fake_registry::serve(move |req| {
+        log.lock().unwrap().push(req.path.clone());
         let host = realm.get().cloned().unwrap_or_default();
         if req.path.starts_with("/token") {
             return Reply::Full(response(
                 "200 OK",
                 &[("Content-Type", "application/json")],
-                r#"{"token":"abc\ndef","expires_in":300}"#,
+                token,
             ));
         }
-        let challenge = format!(
-            r#"Bearer realm="http://{host}/token",service="fake",scope="repository:run:pull""#
-        );
+        let challenge = format!(r#"Bearer realm="http://{host}/token",service="fake""#);
         if req.authorization.is_none() {
             return Reply::Full(response(
                 "401 Unauthorized",
                 &[("WWW-Authenticate", &challenge)],
-                "{}",
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
             ));
         }
-        Reply::Full(response("200 OK", &[], BODY))
+        let digest = Digest::of(BODY.as_bytes()).to_string();
+        Reply::Full(response(
+            "200 OK",
+            &[("Docker-Content-Digest", digest.as_str())],
+            BODY,
+        ))
     })
     .await;
     me.set(addr.clone()).unwrap();
+    (addr, seen)
+}
+
+/// A token holding a newline cannot be an HTTP header value: an error naming that, no panic
+/// (oci-client 0.18 panicked here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_is_not_a_header_value_is_an_error_not_a_panic() {
+    let (addr, seen) = bearer_registry(r#"{"token":"abc\ndef","expires_in":300}"#).await;
     let reg = client(&addr, 2000);
     let e = reg.manifest(&by_digest(&addr)).await.unwrap_err();
-    assert!(e.to_string().contains("made the HTTP client fail"), "{e}");
-    // The same for a blob stream.
+    assert!(
+        e.to_string().contains("not a valid HTTP header value"),
+        "{e}"
+    );
     let r = by_digest(&addr);
     let e = match reg.blob_stream(&r, &Digest::of(b"x")).await {
         Ok(_) => panic!("no blob can be read with that token"),
         Err(e) => e,
     };
-    assert!(e.to_string().contains("HTTP client"), "{e}");
+    assert!(
+        e.to_string().contains("not a valid HTTP header value"),
+        "{e}"
+    );
+    assert_eq!(
+        reg.requests(),
+        seen.lock().unwrap().len(),
+        "every request counted"
+    );
+}
+
+/// The challenge is taken by the first real request (no `/v2/` probe); the token is kept per
+/// repository; `requests()` is what the server saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_request_takes_the_challenge_and_tokens_are_kept() {
+    let (addr, seen) = bearer_registry(r#"{"token":"t0k3n"}"#).await;
+    let reg = client(&addr, 2000);
+    reg.manifest(&by_digest(&addr)).await.unwrap();
+    assert_eq!(
+        reg.requests(),
+        3,
+        "401, token, GET: {:?}",
+        seen.lock().unwrap()
+    );
+    reg.manifest(&by_digest(&addr)).await.unwrap();
+    assert_eq!(reg.requests(), 4, "the token is kept for the repository");
+    let other: runref::reference::Reference =
+        format!("{addr}/other@{}", Digest::of(BODY.as_bytes()))
+            .parse()
+            .unwrap();
+    reg.manifest(&other).await.unwrap();
+    assert_eq!(
+        reg.requests(),
+        6,
+        "another repository: its token, then the GET, no 401"
+    );
+    let paths = seen.lock().unwrap().clone();
+    assert_eq!(paths.len(), 6);
+    assert!(!paths.iter().any(|p| p == "/v2/"), "{paths:?}");
+}
+
+/// A manifest over the bound is refused from its Content-Length or while streaming, never
+/// buffered whole; the error names the bound's variable.
+#[tokio::test]
+async fn a_manifest_over_the_bound_is_refused_while_streaming() {
+    let digest = Digest::of(b"x").to_string();
+    let addr = fake_registry::serve(move |req| {
+        let endless = req.path.contains("endless");
+        let head = if endless {
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_string()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 100 << 20)
+        };
+        let _ = &digest;
+        Reply::Stream {
+            head,
+            chunk: vec![b' '; 64 << 10],
+            every: Duration::ZERO,
+            total: if endless { usize::MAX } else { 100 << 20 },
+        }
+    })
+    .await;
+    let reg = client(&addr, 5000);
+    for repo in ["sized", "endless"] {
+        let r: runref::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
+        let start = std::time::Instant::now();
+        let e = reg.manifest(&r).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RegistryError::TooLarge {
+                    what: "manifest",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("RUNREF_MAX_MANIFEST_BYTES"), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{repo}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+/// `Retry-After` longer than what is left of the run's deadline fails at once, saying when;
+/// a short one is waited for.
+#[tokio::test]
+async fn retry_after_is_honoured_within_the_budget() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let addr = fake_registry::serve(move |req| {
+        let k = c.fetch_add(1, Ordering::SeqCst);
+        if req.path.contains("/long/") {
+            return Reply::Full(response(
+                "429 Too Many Requests",
+                &[("Retry-After", "3600")],
+                "",
+            ));
+        }
+        if k == 1 {
+            return Reply::Full(response(
+                "503 Service Unavailable",
+                &[("Retry-After", "1")],
+                "",
+            ));
+        }
+        let digest = Digest::of(BODY.as_bytes()).to_string();
+        Reply::Full(response(
+            "200 OK",
+            &[("Docker-Content-Digest", digest.as_str())],
+            BODY,
+        ))
+    })
+    .await;
+    let reg = HttpRegistry::new(
+        RegistryOptions {
+            timeout: Duration::from_secs(5),
+            deadline: Some(tokio::time::Instant::now() + Duration::from_secs(30)),
+            ..RegistryOptions::default()
+        },
+        &[&addr],
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let r: runref::reference::Reference = format!("{addr}/long:v1").parse().unwrap();
+    let e = reg.manifest(&r).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RegistryError::RetryLater {
+                after_secs: 3600,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("retry after 3600s"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    let start = std::time::Instant::now();
+    let r: runref::reference::Reference = format!("{addr}/short:v1").parse().unwrap();
+    reg.manifest(&r).await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+/// A token answer over 1 MiB is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_answer_over_the_bound_is_refused() {
+    let big: &'static str =
+        Box::leak(format!(r#"{{"token":"{}"}}"#, "a".repeat(2 << 20)).into_boxed_str());
+    let (addr, _) = bearer_registry(big).await;
+    let reg = client(&addr, 5000);
+    let e = reg.manifest(&by_digest(&addr)).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RegistryError::TooLarge {
+                what: "token answer",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+/// A layer sent a byte at a time ends at the run's deadline; one that stalls ends after
+/// `--timeout` of silence; a redirect to storage is followed and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_stalled_blobs_end_within_their_bounds() {
+    use futures_util::StreamExt;
+    let addr = fake_registry::serve(move |req| {
+        if req.path.contains("/redirect/") && !req.path.starts_with("/storage") {
+            return Reply::Full(response(
+                "307 Temporary Redirect",
+                &[("Location", "/storage/x")],
+                "",
+            ));
+        }
+        if req.path.starts_with("/storage") {
+            return Reply::Full(response("200 OK", &[], "x"));
+        }
+        let every = if req.path.contains("/slow/") {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(60)
+        };
+        Reply::Stream {
+            head: "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".into(),
+            chunk: vec![b'x'],
+            every,
+            total: 100000,
+        }
+    })
+    .await;
+    let reg = HttpRegistry::new(
+        RegistryOptions {
+            timeout: Duration::from_millis(700),
+            deadline: Some(tokio::time::Instant::now() + Duration::from_millis(2500)),
+            ..RegistryOptions::default()
+        },
+        &[&addr],
+    )
+    .unwrap();
+    let drain = async |repo: &str, digest: Digest| -> Result<usize, String> {
+        let r: runref::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
+        let mut s = reg
+            .blob_stream(&r, &digest)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut n = 0;
+        while let Some(c) = s.next().await {
+            n += c.map_err(|e| e.to_string())?.len();
+        }
+        Ok(n)
+    };
+    assert_eq!(drain("redirect", Digest::of(b"x")).await, Ok(1));
+    assert_eq!(reg.requests(), 2, "the redirect hop is a request too");
+    let start = std::time::Instant::now();
+    let e = drain("stall", Digest::of(b"x")).await.unwrap_err();
+    assert!(e.contains("no data from the registry"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+    let e = drain("slow", Digest::of(b"x")).await.unwrap_err();
+    assert!(e.contains("--deadline"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        start.elapsed()
+    );
 }

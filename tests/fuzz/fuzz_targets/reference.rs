@@ -11,6 +11,6 @@ fuzz_target!(|s: &str| {
         let again: Reference = r.to_string().parse().expect("reparses");
         assert_eq!(again, r);
         assert_eq!(again.canonical(), r.canonical());
-        let _ = (r.familiar_name(), r.daemon_names(), r.to_oci());
+        let _ = (r.familiar_name(), r.daemon_names(), r.canonical(), r.repository());
     }
 });

@@ -19,6 +19,14 @@ pub enum Reply {
     Partial(String),
     /// Read the request and never answer.
     Hang,
+    /// Write `head`, then `chunk` every `every` until `total` bytes of body were written or the
+    /// reader goes away (endless and slow bodies).
+    Stream {
+        head: String,
+        chunk: Vec<u8>,
+        every: std::time::Duration,
+        total: usize,
+    },
 }
 
 /// `HTTP/1.1 <status>` with headers and body, Content-Length set.
@@ -68,6 +76,28 @@ where
                         }
                         Reply::Partial(r) => {
                             let _ = sock.write_all(r.as_bytes()).await;
+                            return;
+                        }
+                        Reply::Stream {
+                            head,
+                            chunk,
+                            every,
+                            total,
+                        } => {
+                            if sock.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let mut sent = 0;
+                            while sent < total {
+                                let n = chunk.len().min(total - sent);
+                                if sock.write_all(&chunk[..n]).await.is_err() {
+                                    return;
+                                }
+                                sent += n;
+                                if !every.is_zero() {
+                                    tokio::time::sleep(every).await;
+                                }
+                            }
                             return;
                         }
                         Reply::Hang => {

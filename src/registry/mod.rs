@@ -1,0 +1,556 @@
+//! The registry side: manifests by tag or digest (all four media types at once, bytes verified
+//! against the digest), config blobs, layer streams, read through Docker Hub mirrors where
+//! configured; plain HTTP only for loopback hosts or `--insecure-registry`. The HTTP exchange
+//! itself (auth, retries, bounds, deadlines, the request count) is `wire`.
+
+mod auth;
+pub mod wire;
+
+use crate::digest::Digest;
+use crate::manifest::{ImageConfig, Manifest, ManifestError, ACCEPT};
+use crate::mirror::Mirror;
+use crate::reference::Reference;
+use reqwest::{Method, StatusCode};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+use wire::{Call, Limits, Wire, WireOptions};
+
+pub use auth::Scope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{reference}: not found in the registry (manifest unknown)")]
+    NotFound { reference: String },
+    #[error("{reference}: the registry refused access ({detail}); log in with `docker login {registry}` or check DOCKER_CONFIG")]
+    Unauthorized {
+        reference: String,
+        registry: String,
+        detail: String,
+    },
+    #[error("cannot reach registry {registry}: {detail}{hint}")]
+    Unreachable {
+        registry: String,
+        detail: String,
+        hint: String,
+    },
+    #[error("{reference}: registry did not answer within {secs}s (after {attempts} attempts)")]
+    Timeout {
+        reference: String,
+        secs: u64,
+        attempts: u32,
+    },
+    #[error("{reference}: registry answered HTTP {status} (after {attempts} attempts): {detail}")]
+    Server {
+        reference: String,
+        status: u16,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("{reference}: {source}")]
+    Manifest {
+        reference: String,
+        source: ManifestError,
+    },
+    #[error("{reference}: {detail}")]
+    Other { reference: String, detail: String },
+    #[error("{detail}; fix the helper or its entry in the Docker config (DOCKER_CONFIG)")]
+    Credentials { registry: String, detail: String },
+    #[error(
+        "{reference}: the registry sent a {what} larger than {limit} bytes; refused{}",
+        raise_hint(what)
+    )]
+    TooLarge {
+        reference: String,
+        what: &'static str,
+        limit: u64,
+    },
+    #[error("{reference}: the run's --deadline passed before the registry answered")]
+    Deadline { reference: String },
+    #[error("{reference}: the registry asks to retry after {after_secs}s, beyond the {budget_secs}s left of the run's --deadline; retry later or raise --deadline\n  last answer: {source}")]
+    RetryLater {
+        reference: String,
+        after_secs: u64,
+        budget_secs: u64,
+        source: Box<RegistryError>,
+    },
+    /// Docker Hub's answer after every mirror failed; the mirrors' failures are kept.
+    #[error("{source}\n  mirrors tried first: {tried}")]
+    AfterMirrors {
+        tried: String,
+        source: Box<RegistryError>,
+    },
+}
+
+impl RegistryError {
+    /// True when the registry said the content does not exist (as opposed to failing).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            RegistryError::NotFound { .. } => true,
+            RegistryError::AfterMirrors { source, .. } => source.is_not_found(),
+            _ => false,
+        }
+    }
+}
+
+/// A blob's bytes in chunks.
+pub type BlobStream = futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
+/// A manifest or index as fetched, verified against its digest.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub digest: Digest,
+    pub manifest: Manifest,
+    pub bytes: Vec<u8>,
+}
+
+/// The registry operations runref needs.
+#[allow(async_fn_in_trait)]
+pub trait Registry {
+    /// Manifest or index by tag or digest. By digest, the bytes must hash to it; by tag, the
+    /// bytes must hash to the digest the registry reports.
+    async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError>;
+    /// An image config blob, verified against `digest`.
+    async fn config(&self, repo: &Reference, digest: &Digest)
+        -> Result<ImageConfig, RegistryError>;
+    /// A blob as a stream of chunks, for bounded-memory reads of layers; a body that does not
+    /// hash to `digest` ends the stream in an error.
+    async fn blob_stream(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError>;
+    /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
+    fn requests(&self) -> usize;
+    /// For each registry read, the endpoint that answered last (`docker.io` =>
+    /// `http://127.0.0.1:5000` when a mirror did).
+    fn endpoints(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
+
+/// How to raise a byte bound, named in its error.
+fn raise_hint(what: &str) -> &'static str {
+    match what {
+        "manifest" => " (raise with RUNREF_MAX_MANIFEST_BYTES)",
+        "config" => " (raise with RUNREF_MAX_CONFIG_BYTES)",
+        _ => "",
+    }
+}
+
+/// Registry client options.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `host[:port]` that speak plain HTTP (loopback hosts always may).
+    pub insecure: Vec<String>,
+    pub timeout: Duration,
+    /// Attempts per request on 429/5xx/timeouts (>= 1).
+    pub attempts: u32,
+    /// Docker Hub mirrors to read through first (`--registry-mirror`), before the daemon's.
+    pub mirrors: Vec<Mirror>,
+    /// The run's overall deadline (`--deadline`).
+    pub deadline: Option<Instant>,
+    pub limits: Limits,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: vec![],
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+            mirrors: vec![],
+            deadline: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `[::1]`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let h = match host.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() && !h.ends_with(':') {
+                h
+            } else {
+                host
+            }
+        }
+        _ => host,
+    };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+        || h.parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// Where the daemon's own mirrors come from: asked at most once, and only when a Docker Hub name
+/// is first read (so a run that needs no registry costs the daemon nothing more).
+pub type MirrorSource = Pin<Box<dyn Future<Output = Vec<String>> + Send>>;
+
+/// Docker Hub's own endpoint (what the Engine pulls from).
+const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+
+/// The real registry client.
+pub struct HttpRegistry {
+    wire: Wire,
+    opts: RegistryOptions,
+    http_hosts: Vec<String>,
+    daemon_mirrors: Mutex<Option<MirrorSource>>,
+    hub: tokio::sync::OnceCell<Vec<Mirror>>,
+    answered: Mutex<BTreeMap<String, String>>,
+}
+
+/// One place a read can go: the registry itself or one of its mirrors.
+struct Endpoint {
+    /// For credentials: the registry's name (`docker.io`) or the mirror's host.
+    host: String,
+    url: String,
+    mirror: bool,
+}
+
+/// Installs the ring TLS provider once; reqwest panics without a process-wide provider.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl HttpRegistry {
+    /// A client that may use plain HTTP for `hosts` that are loopback or listed as insecure.
+    pub fn new(opts: RegistryOptions, hosts: &[&str]) -> Result<HttpRegistry, RegistryError> {
+        install_tls_provider();
+        let http_hosts: Vec<String> = hosts
+            .iter()
+            .filter(|h| is_loopback(h) || opts.insecure.iter().any(|i| i == *h))
+            .map(|h| h.to_string())
+            .chain(opts.insecure.iter().cloned())
+            .collect();
+        let wire = Wire::new(WireOptions {
+            timeout: opts.timeout,
+            attempts: opts.attempts,
+            deadline: opts.deadline,
+            limits: opts.limits,
+        })?;
+        Ok(HttpRegistry {
+            wire,
+            opts,
+            http_hosts,
+            daemon_mirrors: Mutex::new(None),
+            hub: tokio::sync::OnceCell::new(),
+            answered: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Also reads Docker Hub names through the mirrors `source` yields (the daemon's own).
+    pub fn with_daemon_mirrors(self, source: MirrorSource) -> HttpRegistry {
+        if let Ok(mut m) = self.daemon_mirrors.lock() {
+            *m = Some(source);
+        }
+        self
+    }
+
+    fn speaks_http(&self, host: &str) -> bool {
+        is_loopback(host) || self.http_hosts.iter().any(|i| i == host)
+    }
+
+    async fn hub(&self) -> &[Mirror] {
+        self.hub
+            .get_or_init(|| async {
+                let source = self.daemon_mirrors.lock().ok().and_then(|mut m| m.take());
+                let from_daemon = match source {
+                    Some(f) => f.await,
+                    None => vec![],
+                };
+                crate::mirror::merge(&self.opts.mirrors, &from_daemon)
+            })
+            .await
+    }
+
+    /// Where reads of `reference` go, in order: for Docker Hub names the mirrors (the one that
+    /// answered last first), then Docker Hub; for any other name its registry.
+    async fn endpoints(&self, reference: &Reference) -> Vec<Endpoint> {
+        let registry = reference.registry().to_string();
+        let scheme = |http: bool| if http { "http" } else { "https" };
+        if !reference.is_docker_hub() {
+            return vec![Endpoint {
+                url: format!("{}://{registry}", scheme(self.speaks_http(&registry))),
+                host: registry,
+                mirror: false,
+            }];
+        }
+        let mut out: Vec<Endpoint> = self
+            .hub()
+            .await
+            .iter()
+            .map(|m| Endpoint {
+                host: m.host.clone(),
+                url: format!(
+                    "{}://{}",
+                    scheme(m.http || self.speaks_http(&m.host)),
+                    m.host
+                ),
+                mirror: true,
+            })
+            .collect();
+        out.push(Endpoint {
+            url: format!("https://{DOCKER_HUB_ENDPOINT}"),
+            host: registry.clone(),
+            mirror: false,
+        });
+        let last = self
+            .answered
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&registry).cloned());
+        if let Some(i) = last.and_then(|l| out.iter().position(|e| e.url == l)) {
+            let e = out.remove(i);
+            out.insert(0, e);
+        }
+        out
+    }
+
+    /// Runs `op` at each endpoint of `reference` until one answers. A mirror's failure of any
+    /// kind falls through to the next endpoint, as the Engine's pulls do; the registry's own
+    /// answer is final, and carries what the mirrors said.
+    async fn across<T>(
+        &self,
+        reference: &Reference,
+        op: impl AsyncFn(&Endpoint) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut tried: Vec<String> = Vec::new();
+        for ep in self.endpoints(reference).await {
+            match op(&ep).await {
+                Ok(v) => {
+                    if let Ok(mut a) = self.answered.lock() {
+                        a.insert(reference.registry().to_string(), ep.url.clone());
+                    }
+                    return Ok(v);
+                }
+                Err(e) if ep.mirror => tried.push(format!("{}: {}", ep.url, first_line(&e))),
+                Err(e) if tried.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(RegistryError::AfterMirrors {
+                        tried: tried.join("; "),
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+        Err(RegistryError::Other {
+            reference: reference.to_string(),
+            detail: "no registry endpoint to ask".into(),
+        })
+    }
+
+    /// A GET of `/v2/<repository>/<kind>/<tail>` at `ep`.
+    fn get<'a>(
+        &self,
+        ep: &'a Endpoint,
+        reference: &'a Reference,
+        repo: &'a str,
+        path: String,
+        accept: Option<String>,
+    ) -> Call<'a> {
+        Call {
+            base: &ep.url,
+            host: &ep.host,
+            repo,
+            method: Method::GET,
+            path,
+            accept,
+            body: None,
+            scope: Scope::Pull,
+            subject: reference.to_string(),
+            registry: reference.registry(),
+        }
+    }
+}
+
+/// The error for an answer that is not a success.
+fn refusal(call: &Call<'_>, status: StatusCode, body: &[u8]) -> RegistryError {
+    let detail = wire::envelope_text(status, body);
+    match status {
+        StatusCode::NOT_FOUND => RegistryError::NotFound {
+            reference: call.subject.clone(),
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::Unauthorized {
+            reference: call.subject.clone(),
+            registry: call.registry.to_string(),
+            detail: format!("HTTP {}: {detail}", status.as_u16()),
+        },
+        s => RegistryError::Server {
+            reference: call.subject.clone(),
+            status: s.as_u16(),
+            attempts: 1,
+            detail,
+        },
+    }
+}
+
+/// The manifest path's last part: the digest when there is one (no tag race), else the tag.
+fn manifest_tail(reference: &Reference) -> String {
+    match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "latest".to_string(),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    let s = s.trim();
+    if s.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!("{}…", &s[..cut])
+    } else {
+        s.to_string()
+    }
+}
+
+fn first_line(e: &RegistryError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+impl Registry for HttpRegistry {
+    async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError> {
+        let repo = reference.repository();
+        let limit = self.wire.limits().manifest;
+        let (bytes, header) = self
+            .across(reference, async |ep| {
+                let path = format!("/v2/{repo}/manifests/{}", manifest_tail(reference));
+                let call = self.get(ep, reference, &repo, path, Some(ACCEPT.join(", ")));
+                let (status, headers, body) = self.wire.fetch(&call, limit, "manifest").await?;
+                if !status.is_success() {
+                    return Err(refusal(&call, status, &body));
+                }
+                let header = headers
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok((body, header))
+            })
+            .await?;
+        let bad = |source| RegistryError::Manifest {
+            reference: reference.to_string(),
+            source,
+        };
+        // By digest: the bytes must hash to it. By tag: to the digest the registry reports,
+        // or (no header) the digest of what was sent.
+        let digest: Digest = match (reference.digest(), header) {
+            (Some(d), _) => d.clone(),
+            (None, Some(h)) => h.parse().map_err(|e| bad(ManifestError::Digest(e)))?,
+            (None, None) => Digest::of(&bytes),
+        };
+        let manifest = Manifest::parse_verified(&bytes, &digest, None).map_err(bad)?;
+        Ok(Fetched {
+            digest,
+            manifest,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    async fn config(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<ImageConfig, RegistryError> {
+        let subject = repo.with_digest(digest);
+        let repository = repo.repository();
+        let limit = self.wire.limits().config;
+        let bytes = self
+            .across(repo, async |ep| {
+                let path = format!("/v2/{repository}/blobs/{digest}");
+                let call = self.get(ep, &subject, &repository, path, None);
+                let (status, _, body) = self.wire.fetch(&call, limit, "config").await?;
+                if !status.is_success() {
+                    return Err(refusal(&call, status, &body));
+                }
+                Ok(body)
+            })
+            .await?;
+        let bad = |source| RegistryError::Manifest {
+            reference: subject.to_string(),
+            source,
+        };
+        digest
+            .verify(&bytes)
+            .map_err(|e| bad(ManifestError::Digest(e)))?;
+        ImageConfig::parse(&bytes).map_err(bad)
+    }
+
+    fn requests(&self) -> usize {
+        self.wire.requests()
+    }
+
+    fn endpoints(&self) -> BTreeMap<String, String> {
+        self.answered.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Streamed: each chunk must come within `--timeout` of the last and all before the run's
+    /// deadline; the bytes are hashed as they pass and a mismatch ends the stream in an error.
+    async fn blob_stream(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError> {
+        let subject = repo.with_digest(digest);
+        let repository = repo.repository();
+        let resp = self
+            .across(repo, async |ep| {
+                let path = format!("/v2/{repository}/blobs/{digest}");
+                let call = self.get(ep, &subject, &repository, path, None);
+                let resp = self.wire.open(&call).await?;
+                if !resp.status().is_success() {
+                    let status = resp.status();
+                    let until = Instant::now() + self.wire.timeout();
+                    let body = wire::read_bounded(resp, 64 << 10, until)
+                        .await
+                        .unwrap_or_default();
+                    return Err(refusal(&call, status, &body));
+                }
+                Ok(resp)
+            })
+            .await?;
+        Ok(wire::verified_stream(
+            resp,
+            digest.clone(),
+            self.wire.timeout(),
+            self.wire.deadline(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.0.0.1:5055",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "quay.io",
+            "[fe80::1]:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! The registry's HTTP exchange: one connection pool, every request counted as the wire sees it
+//! (token requests and redirects included), the registry's 401 challenge answered on the first
+//! real request (no `/v2/` probe), bounded retries that honour `Retry-After`, a deadline per
+//! request that covers connect, headers and body, an overall deadline, and bodies read against a
+//! byte bound while they stream.
+//!
+//! Why not oci-client's transport: it probes `/v2/` before every anonymous request, reads whole
+//! bodies without a bound, hides `Retry-After`, and panics on a token that is not a header
+//! value (spec-notes, "Registry client").
+
+use super::auth::{Auth, Scope};
+use super::RegistryError;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Byte bounds on what the registry sends, checked while the body streams.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Manifest or index (containerd's bound: 4 MiB); `RUNREF_MAX_MANIFEST_BYTES`.
+    pub manifest: u64,
+    /// Image config blob; `RUNREF_MAX_CONFIG_BYTES`.
+    pub config: u64,
+    /// Token server answer.
+    pub token: u64,
+}
+
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
+pub const MAX_TOKEN_BYTES: u64 = 1 << 20;
+/// How much of an error body is read for its message.
+const MAX_ERROR_BYTES: u64 = 64 << 10;
+/// The longest `Retry-After` honoured when no overall deadline is set.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+impl Default for Limits {
+    fn default() -> Self {
+        let env = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(d)
+        };
+        Limits {
+            manifest: env("RUNREF_MAX_MANIFEST_BYTES", MAX_MANIFEST_BYTES),
+            config: env("RUNREF_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES),
+            token: MAX_TOKEN_BYTES,
+        }
+    }
+}
+
+/// Options of the exchange.
+#[derive(Debug, Clone)]
+pub struct WireOptions {
+    /// Per request: connect, headers and (for bounded reads) the whole body; for a layer
+    /// stream, the longest silence between two chunks.
+    pub timeout: Duration,
+    /// Attempts per request on 429/5xx/timeouts/broken bodies (>= 1).
+    pub attempts: u32,
+    /// The run's overall deadline: no request starts, and no wait lasts, past it.
+    pub deadline: Option<Instant>,
+    pub limits: Limits,
+}
+
+/// One request: where, what, and how it is shown in errors.
+pub struct Call<'a> {
+    /// `http://host:port` or `https://host`.
+    pub base: &'a str,
+    /// The endpoint's host, for credentials.
+    pub host: &'a str,
+    /// The repository (auth scope).
+    pub repo: &'a str,
+    pub method: Method,
+    /// From `/v2/...`.
+    pub path: String,
+    pub accept: Option<String>,
+    pub body: Option<(Bytes, String)>,
+    pub scope: Scope,
+    /// The reference shown in errors.
+    pub subject: String,
+    /// The registry shown in errors.
+    pub registry: &'a str,
+}
+
+/// What one attempt decided.
+pub enum Step<T> {
+    Done(T),
+    Retry {
+        error: RegistryError,
+        after: Option<Duration>,
+    },
+}
+
+pub struct Wire {
+    client: reqwest::Client,
+    opts: WireOptions,
+    requests: Arc<AtomicUsize>,
+    auth: Auth,
+}
+
+impl Wire {
+    pub fn new(opts: WireOptions) -> Result<Wire, RegistryError> {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let hops = requests.clone();
+        // Each redirect hop is one more request on the wire; reqwest drops credentials when a
+        // redirect leaves the host.
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else {
+                hops.fetch_add(1, Ordering::Relaxed);
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("runref/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
+            .redirect(redirect)
+            .build()
+            .map_err(|e| RegistryError::Other {
+                reference: String::new(),
+                detail: format!("cannot build the registry client: {e}"),
+            })?;
+        Ok(Wire {
+            client,
+            opts,
+            requests,
+            auth: Auth::default(),
+        })
+    }
+
+    /// Requests sent so far, every kind.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.opts.limits
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.opts.timeout
+    }
+
+    /// The end of this request's time: its own timeout or the run's deadline, whichever first.
+    fn until(&self) -> Instant {
+        let own = Instant::now() + self.opts.timeout;
+        match self.opts.deadline {
+            Some(d) if d < own => d,
+            _ => own,
+        }
+    }
+
+    fn past_deadline(&self, call: &Call<'_>) -> Option<RegistryError> {
+        match self.opts.deadline {
+            Some(d) if Instant::now() >= d => Some(RegistryError::Deadline {
+                reference: call.subject.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Sends one HTTP request within `until`, counted.
+    pub(super) async fn raw(
+        &self,
+        req: reqwest::RequestBuilder,
+        until: Instant,
+        call: &Call<'_>,
+    ) -> Result<Step<reqwest::Response>, RegistryError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout_at(until, req.send()).await {
+            Err(_) => Ok(Step::Retry {
+                error: self.timed_out(call),
+                after: None,
+            }),
+            Ok(Err(e)) if e.is_timeout() => Ok(Step::Retry {
+                error: self.timed_out(call),
+                after: None,
+            }),
+            Ok(Err(e)) => {
+                let error = unreachable(call.registry, &e);
+                if e.is_connect() || e.is_builder() || e.is_redirect() {
+                    Err(error)
+                } else {
+                    // A connection reset mid-exchange: worth another attempt.
+                    Ok(Step::Retry { error, after: None })
+                }
+            }
+            Ok(Ok(r)) => Ok(Step::Done(r)),
+        }
+    }
+
+    fn timed_out(&self, call: &Call<'_>) -> RegistryError {
+        RegistryError::Timeout {
+            reference: call.subject.clone(),
+            secs: self.opts.timeout.as_secs(),
+            attempts: 1,
+        }
+    }
+
+    /// One request with its authorization; a 401 is answered once (challenge => token or
+    /// Basic) and the request sent again.
+    async fn authorized(
+        &self,
+        call: &Call<'_>,
+        until: Instant,
+    ) -> Result<Step<reqwest::Response>, RegistryError> {
+        let mut header = self.auth.header(self, call, until).await?;
+        for round in 0..2 {
+            let url = format!("{}{}", call.base, call.path);
+            let mut req = self.client.request(call.method.clone(), &url);
+            if let Some(a) = &call.accept {
+                req = req.header(reqwest::header::ACCEPT, a);
+            }
+            if let Some((body, ct)) = &call.body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, ct)
+                    .body(body.clone());
+            }
+            if let Some(h) = &header {
+                req = req.header(reqwest::header::AUTHORIZATION, h.clone());
+            }
+            let resp = match self.raw(req, until, call).await? {
+                Step::Done(r) => r,
+                retry => return Ok(retry),
+            };
+            if resp.status() != StatusCode::UNAUTHORIZED || round == 1 {
+                return Ok(Step::Done(resp));
+            }
+            let challenge = resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .cloned();
+            match self
+                .auth
+                .answer(self, call, challenge.as_ref(), until)
+                .await?
+            {
+                Some(h) if Some(&h) != header.as_ref() => header = Some(h),
+                // Nothing new to offer: the 401 stands.
+                _ => return Ok(Step::Done(resp)),
+            }
+        }
+        unreachable!("the loop returns in its second round")
+    }
+
+    /// Runs `call` until `finish` accepts an answer: retries on 429/5xx, timeouts and broken
+    /// bodies with backoff or the server's `Retry-After`, within the attempts and the deadline.
+    pub async fn exchange<T>(
+        &self,
+        call: &Call<'_>,
+        finish: impl AsyncFn(reqwest::Response, Instant) -> Result<Step<T>, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let attempts = self.opts.attempts.max(1);
+        let mut last = None;
+        for n in 1..=attempts {
+            if let Some(e) = self.past_deadline(call) {
+                return Err(last.unwrap_or(e));
+            }
+            let until = self.until();
+            let step = match self.authorized(call, until).await? {
+                Step::Done(resp) => match retryable_status(resp.status()) {
+                    true => {
+                        let after = retry_after(resp.headers());
+                        let status = resp.status().as_u16();
+                        let detail = error_text(resp, until).await;
+                        Step::Retry {
+                            error: RegistryError::Server {
+                                reference: call.subject.clone(),
+                                status,
+                                attempts: n,
+                                detail,
+                            },
+                            after,
+                        }
+                    }
+                    false => finish(resp, until).await?,
+                },
+                Step::Retry { error, after } => Step::Retry { error, after },
+            };
+            let (error, after) = match step {
+                Step::Done(v) => return Ok(v),
+                Step::Retry { error, after } => (with_attempts(error, n), after),
+            };
+            if n == attempts {
+                last = Some(error);
+                break;
+            }
+            let wait = after.unwrap_or(Duration::from_millis(200 * (1 << (n - 1))));
+            let budget = match self.opts.deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => MAX_RETRY_AFTER,
+            };
+            if wait > budget {
+                return Err(RegistryError::RetryLater {
+                    reference: call.subject.clone(),
+                    after_secs: wait.as_secs(),
+                    budget_secs: budget.as_secs(),
+                    source: Box::new(error),
+                });
+            }
+            tokio::time::sleep(wait).await;
+            last = Some(error);
+        }
+        Err(last.unwrap_or_else(|| RegistryError::Other {
+            reference: call.subject.clone(),
+            detail: "no attempt made".into(),
+        }))
+    }
+
+    /// A whole body of at most `limit` bytes (`what` names the bound in the error).
+    pub async fn fetch(
+        &self,
+        call: &Call<'_>,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
+        self.exchange(call, async |resp, until| {
+            let (status, headers) = (resp.status(), resp.headers().clone());
+            match read_bounded(resp, limit, until).await {
+                Ok(body) => Ok(Step::Done((status, headers, body))),
+                Err(Read::TooLarge) => Err(RegistryError::TooLarge {
+                    reference: call.subject.clone(),
+                    what,
+                    limit,
+                }),
+                Err(Read::Timeout) => Ok(Step::Retry {
+                    error: self.timed_out(call),
+                    after: None,
+                }),
+                Err(Read::Broken(detail)) => Ok(Step::Retry {
+                    error: RegistryError::Unreachable {
+                        registry: call.registry.to_string(),
+                        detail,
+                        hint: String::new(),
+                    },
+                    after: None,
+                }),
+            }
+        })
+        .await
+    }
+
+    /// The answer's headers; the body is left to stream.
+    pub async fn open(&self, call: &Call<'_>) -> Result<reqwest::Response, RegistryError> {
+        self.exchange(call, async |resp, _| Ok(Step::Done(resp)))
+            .await
+    }
+
+    /// The run's deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.opts.deadline
+    }
+
+    pub(super) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
+    match e {
+        RegistryError::Server {
+            reference,
+            status,
+            detail,
+            ..
+        } => RegistryError::Server {
+            reference,
+            status,
+            attempts: n,
+            detail,
+        },
+        RegistryError::Timeout {
+            reference, secs, ..
+        } => RegistryError::Timeout {
+            reference,
+            secs,
+            attempts: n,
+        },
+        e => e,
+    }
+}
+
+fn retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+pub(super) enum Read {
+    TooLarge,
+    Timeout,
+    Broken(String),
+}
+
+/// Reads the body chunk by chunk, refusing it as soon as it passes `limit` (a Content-Length
+/// over the limit is refused before any byte is read).
+pub(super) async fn read_bounded(
+    mut resp: reqwest::Response,
+    limit: u64,
+    until: Instant,
+) -> Result<Bytes, Read> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(Read::TooLarge);
+    }
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout_at(until, resp.chunk()).await {
+            Err(_) => return Err(Read::Timeout),
+            Ok(Err(e)) if e.is_timeout() => return Err(Read::Timeout),
+            Ok(Err(e)) => return Err(Read::Broken(error_chain(&e))),
+            Ok(Ok(None)) => return Ok(Bytes::from(buf)),
+            Ok(Ok(Some(c))) => {
+                if buf.len() as u64 + c.len() as u64 > limit {
+                    return Err(Read::TooLarge);
+                }
+                buf.extend_from_slice(&c);
+            }
+        }
+    }
+}
+
+/// The registry's error message, read within a small bound.
+pub(super) async fn error_text(resp: reqwest::Response, until: Instant) -> String {
+    let status = resp.status();
+    let body = read_bounded(resp, MAX_ERROR_BYTES, until)
+        .await
+        .unwrap_or_default();
+    envelope_text(status, &body)
+}
+
+/// The distribution error envelope's codes and messages (oci-client's types), else the start
+/// of the body, else the status's reason.
+pub fn envelope_text(status: StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<oci_client::errors::OciEnvelope>(body) {
+        Ok(env) if !env.errors.is_empty() => super::truncate(
+            &env.errors
+                .iter()
+                .map(|e| {
+                    let code = serde_json::to_value(&e.code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    format!("{code}: {}", e.message)
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => {
+            let text = super::truncate(&String::from_utf8_lossy(body));
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("").to_string()
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// A blob's body as a stream that is hashed as it passes (a mismatch ends it in an error),
+/// where each chunk must come within `idle` of the last and all before `deadline`.
+pub fn verified_stream(
+    resp: reqwest::Response,
+    expected: crate::digest::Digest,
+    idle: Duration,
+    deadline: Option<Instant>,
+) -> super::BlobStream {
+    use futures_util::StreamExt;
+    use sha2::Digest as _;
+    struct State {
+        body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        hasher: sha2::Sha256,
+        expected: crate::digest::Digest,
+        done: bool,
+    }
+    let io = |kind, msg: String| std::io::Error::new(kind, msg);
+    let state = State {
+        body: resp.bytes_stream().boxed(),
+        hasher: sha2::Sha256::new(),
+        expected,
+        done: false,
+    };
+    futures_util::stream::unfold(state, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let mut until = Instant::now() + idle;
+        if let Some(d) = deadline {
+            until = until.min(d);
+        }
+        let item = match tokio::time::timeout_at(until, st.body.next()).await {
+            Err(_) => {
+                st.done = true;
+                Err(io(
+                    std::io::ErrorKind::TimedOut,
+                    match deadline {
+                        Some(d) if Instant::now() >= d => {
+                            "the run's --deadline passed while the blob was read".to_string()
+                        }
+                        _ => format!(
+                            "no data from the registry for {}s (--timeout)",
+                            idle.as_secs()
+                        ),
+                    },
+                ))
+            }
+            Ok(None) => {
+                st.done = true;
+                let actual = hex::encode(std::mem::take(&mut st.hasher).finalize());
+                if actual == st.expected.hex() {
+                    return None;
+                }
+                Err(io(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "content does not match its digest: expected {}, got sha256:{actual}",
+                        st.expected
+                    ),
+                ))
+            }
+            Ok(Some(Ok(c))) => {
+                st.hasher.update(&c);
+                Ok(c)
+            }
+            Ok(Some(Err(e))) => {
+                st.done = true;
+                Err(io(std::io::ErrorKind::Other, error_chain(&e)))
+            }
+        };
+        Some((item, st))
+    })
+    .boxed()
+}
+
+pub(super) fn unreachable(registry: &str, e: &reqwest::Error) -> RegistryError {
+    let detail = error_chain(e);
+    let hint = if detail.contains("InvalidContentType")
+        || detail.contains("invalid HTTP version")
+        || detail.contains("record overflow")
+        || detail.contains("wrong version number")
+        || detail.contains("CorruptMessage")
+    {
+        format!(
+            "\n  the registry seems to speak plain HTTP; if you trust it, add --insecure-registry {registry}"
+        )
+    } else {
+        String::new()
+    };
+    RegistryError::Unreachable {
+        registry: registry.to_string(),
+        detail,
+        hint,
+    }
+}
+
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// A header value built from what a server sent; never a panic.
+pub(super) fn header_value(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()
+}
