@@ -24,3 +24,4 @@ mod peer_tables;
 mod properties;
 mod registry_auth;
 mod registry_faults;
+mod resource_bounds;

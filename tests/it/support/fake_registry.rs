@@ -48,7 +48,7 @@ where
     let addr = listener.local_addr().unwrap().to_string();
     let handler = Arc::new(handler);
     tokio::spawn(async move {
-        for _ in 0..64 {
+        for _ in 0..4096 {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
