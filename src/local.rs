@@ -33,6 +33,8 @@ pub enum Engine {
 pub struct DaemonInfo {
     pub engine: Engine,
     pub version: String,
+    /// Asked only where it decides something (the containerd store); empty otherwise.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// The daemon's own platform: what a platform-unaware lookup prefers on the containerd
     /// store, and the default target.

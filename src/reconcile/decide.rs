@@ -621,6 +621,9 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
     }
     if let (Some(d), Some(n)) = (inp.reference_digest(), inp.name()) {
         let Some(images) = &f.repo_images else {
+            if let Some(step) = narrowest_first(&ctx, n, d, &warnings) {
+                return step;
+            }
             return Step::Need(Need::RepoImages(n.clone()));
         };
         let matching: Vec<&LocalImage> = images.iter().filter(|i| i.provides(ctx.p)).collect();
@@ -631,6 +634,28 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
         }
     }
     rule_absent(&ctx)
+}
+
+/// Before any image list (whose cost grows with the daemon, issue 11): the `[run-image] image`
+/// tag, already inspected, when it is tagged in the repository and provides the platform. The
+/// restorer resolved the digest from that tag, and a list would prefer this tagged candidate
+/// too. The rules run on it alone; a decision or a registry question is taken, a failure
+/// falls back to the list (where the rules see every candidate).
+fn narrowest_first(ctx: &Ctx, n: &Reference, d: &Digest, warnings: &[String]) -> Option<Step> {
+    let img = ctx
+        .f
+        .by_image
+        .found()
+        .filter(|i| i.provides(ctx.p) && i.tagged_in(n))?;
+    let mut w = warnings.to_vec();
+    for rule in DIGEST_RULES {
+        match rule(ctx, n, d, &[img], &mut w) {
+            Some(step @ (Step::Done(_) | Step::Need(_))) => return Some(step),
+            Some(Step::Fail(_)) => return None,
+            None => {}
+        }
+    }
+    None
 }
 
 /// The daemon resolves the reference (or, without a digest, `[run-image] image`) itself.

@@ -932,3 +932,61 @@ fn a_pull_that_brings_nothing_does_not_advise_the_policy_in_use() {
         f.message
     );
 }
+
+// --- narrowest question first (issue 11) -------------------------------------------------------
+
+/// The `[run-image] image` tag, tagged in the repository and of the platform, settles the
+/// per-arch case without listing the daemon's images: under never by repository and platform,
+/// under if-not-present by the registry's config digest; a stale tag falls back to the list.
+#[test]
+fn the_image_tag_is_asked_before_any_list() {
+    let tag = format!("{REPO}:multi");
+    let tagged = image(&d('c'), "linux/arm64", &[&tag], &[per_arch('1')]);
+    let mut inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/arm64",
+        &per_arch('3'),
+    );
+    inp.image = Some(tag.parse().unwrap());
+    let w = World {
+        by_image: Some(tagged.clone()),
+        repo: vec![tagged.clone()],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        !needs.iter().any(|n| matches!(n, Need::RepoImages(_))),
+        "{needs:?}"
+    );
+    no_registry(&needs);
+    assert_eq!(outcome(step).reason, Reason::MatchedByRepositoryAndPlatform);
+
+    inp.policy = PullPolicy::IfNotPresent;
+    let w = World {
+        remote: Some(Ok(remote_entry(&d('3'), &d('c')))),
+        ..w
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        !needs.iter().any(|n| matches!(n, Need::RepoImages(_))),
+        "{needs:?}"
+    );
+    assert_eq!(outcome(step).reason, Reason::ProvenByConfigDigest);
+
+    // The tag holds another platform: the list is asked, and finds the arm64 image.
+    let amd = image(&d('a'), "linux/amd64", &[&tag], &[]);
+    let arm = image(&d('c'), "linux/arm64", &[], &[per_arch('1')]);
+    inp.policy = PullPolicy::Never;
+    let w = World {
+        by_image: Some(amd),
+        repo: vec![arm],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    assert!(
+        needs.iter().any(|n| matches!(n, Need::RepoImages(_))),
+        "{needs:?}"
+    );
+    assert_eq!(outcome(step).reference, "c".repeat(64));
+}
