@@ -171,46 +171,74 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
     problems
 }
 
-/// Streams every layer of `entry` through the ELF scanner, one layer at a time, with at most a
-/// few chunks in flight.
+/// Streams every layer of `entry` through the ELF scanner, up to [`layer_parallelism`] layers
+/// at once (each decompressed on a blocking thread of its own, at most 4 chunks in flight per
+/// layer), results in layer order.
 async fn scan_entry<R: Registry>(
     reg: &R,
     repo: &Reference,
     entry: &RemoteEntry,
 ) -> Result<Vec<ElfFile>, String> {
+    let scans: Vec<Result<Vec<ElfFile>, String>> =
+        futures_util::stream::iter(entry.layers.iter().map(|l| scan_one_layer(reg, repo, l)))
+            .buffered(layer_parallelism())
+            .collect()
+            .await;
     let mut found = Vec::new();
-    for layer in &entry.layers {
-        let digest = layer.digest().map_err(|e| e.to_string())?;
-        let mut stream = reg
-            .blob_stream(repo, &digest)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
-        let scanner = tokio::task::spawn_blocking(move || scan_layer(ChannelReader::new(rx)));
-        let mut stream_err = None;
-        while let Some(chunk) = stream.next().await {
-            let failed = chunk.is_err();
-            let tx2 = tx.clone();
-            // A blocking send would stall the runtime; hand it to the blocking pool.
-            let sent = tokio::task::spawn_blocking(move || tx2.send(chunk).is_ok())
-                .await
-                .unwrap_or(false);
-            if failed || !sent {
-                stream_err = Some(format!("layer {digest}: stream ended with an error"));
-                break;
-            }
-        }
-        drop(tx);
-        let scanned = scanner
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("layer {digest}: {e}"))?;
-        if let Some(e) = stream_err {
-            return Err(e);
-        }
-        found.extend(scanned);
+    for s in scans {
+        found.extend(s?);
     }
     Ok(found)
+}
+
+/// Layers decompressed at once per entry: the cores available (gzip is CPU-bound), or
+/// `RUNREF_LAYER_PARALLELISM` (1 = one after another).
+pub fn layer_parallelism() -> usize {
+    std::env::var("RUNREF_LAYER_PARALLELISM")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+async fn scan_one_layer<R: Registry>(
+    reg: &R,
+    repo: &Reference,
+    layer: &crate::manifest::Descriptor,
+) -> Result<Vec<ElfFile>, String> {
+    let digest = layer.digest().map_err(|e| e.to_string())?;
+    let mut stream = reg
+        .blob_stream(repo, &digest)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
+    let scanner = tokio::task::spawn_blocking(move || scan_layer(ChannelReader::new(rx)));
+    let mut stream_err = None;
+    while let Some(chunk) = stream.next().await {
+        let failed = chunk.as_ref().err().map(|e| e.to_string());
+        let tx2 = tx.clone();
+        // A blocking send would stall the runtime; hand it to the blocking pool.
+        let sent = tokio::task::spawn_blocking(move || tx2.send(chunk).is_ok())
+            .await
+            .unwrap_or(false);
+        if let Some(e) = failed {
+            stream_err = Some(format!("layer {digest}: {e}"));
+            break;
+        }
+        if !sent {
+            stream_err = Some(format!("layer {digest}: stream ended with an error"));
+            break;
+        }
+    }
+    drop(tx);
+    let scanned = scanner
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("layer {digest}: {e}"));
+    if let Some(e) = stream_err {
+        return Err(e);
+    }
+    scanned
 }
 
 /// A `Read` over chunks arriving on a bounded channel.
