@@ -101,20 +101,24 @@ async fn docker_config_credentials_are_used_and_never_printed() {
     );
 }
 
-/// A credential helper that never answers (asked when the registry challenges): runref ends
-/// within its --timeout, says which registry's helper hung, and does not wait for the helper.
-#[test]
-fn a_hanging_credential_helper_ends_within_the_timeout() {
+/// Runs `runref verify` against a registry that challenges, with the Docker config naming the
+/// credential helper `name` whose script is `script`. Returns the output, the time taken and
+/// the registry's address.
+fn verify_with_helper(
+    name: &str,
+    script: &str,
+    extra: &[&str],
+) -> (std::process::Output, std::time::Duration, String) {
+    use std::os::unix::fs::PermissionsExt;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (addr, _) = rt.block_on(serve());
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let helper = dir.path().join("docker-credential-hang");
-    std::fs::write(&helper, "#!/bin/sh\nsleep 60\n").unwrap();
+    let helper = dir.path().join(format!("docker-credential-{name}"));
+    std::fs::write(&helper, script).unwrap();
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         dir.path().join("config.json"),
-        format!(r#"{{"credHelpers": {{"{addr}": "hang"}}}}"#),
+        format!(r#"{{"credHelpers": {{"{addr}": "{name}"}}}}"#),
     )
     .unwrap();
     let path = format!(
@@ -122,18 +126,26 @@ fn a_hanging_credential_helper_ends_within_the_timeout() {
         dir.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let image = format!("{addr}/run@sha256:{}", "2".repeat(64));
+    let mut args = vec!["verify", image.as_str()];
+    args.extend(extra);
     let start = std::time::Instant::now();
     let o = crate::support::runref_with(
         "unix:///nonexistent.sock",
-        &[("DOCKER_CONFIG", dir.path().to_str().unwrap()), ("PATH", &path)],
         &[
-            "verify",
-            &format!("{addr}/run@sha256:2222222222222222222222222222222222222222222222222222222222222222"),
-            "--timeout",
-            "1",
+            ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+            ("PATH", &path),
         ],
+        &args,
     );
-    let took = start.elapsed();
+    (o, start.elapsed(), addr)
+}
+
+/// A credential helper that never answers (asked when the registry challenges): runref ends
+/// within its --timeout, says which registry's helper hung, and does not wait for the helper.
+#[test]
+fn a_hanging_credential_helper_ends_within_the_timeout() {
+    let (o, took, addr) = verify_with_helper("hang", "#!/bin/sh\nsleep 60\n", &["--timeout", "1"]);
     assert!(took < std::time::Duration::from_secs(6), "took {took:?}");
     assert_eq!(o.status.code(), Some(1));
     let e = crate::support::stderr(&o);
@@ -149,37 +161,8 @@ fn a_hanging_credential_helper_ends_within_the_timeout() {
 /// quickly, with memory bounded.
 #[test]
 fn a_credential_helper_printing_without_end_is_stopped_at_the_bound() {
-    use std::os::unix::fs::PermissionsExt;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (addr, _) = rt.block_on(serve());
-    let dir = tempfile::tempdir().unwrap();
-    let helper = dir.path().join("docker-credential-flood");
-    std::fs::write(&helper, "#!/bin/sh\nexec yes 0123456789abcdef\n").unwrap();
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(
-        dir.path().join("config.json"),
-        format!(r#"{{"credHelpers": {{"{addr}": "flood"}}}}"#),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let start = std::time::Instant::now();
-    let o = crate::support::runref_with(
-        "unix:///nonexistent.sock",
-        &[("DOCKER_CONFIG", dir.path().to_str().unwrap()), ("PATH", &path)],
-        &[
-            "verify",
-            &format!("{addr}/run@sha256:2222222222222222222222222222222222222222222222222222222222222222"),
-        ],
-    );
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    let (o, took, _) = verify_with_helper("flood", "#!/bin/sh\nexec yes 0123456789abcdef\n", &[]);
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
     assert_eq!(o.status.code(), Some(1));
     let e = crate::support::stderr(&o);
     assert!(
