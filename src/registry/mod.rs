@@ -509,7 +509,7 @@ impl Registry for HttpRegistry {
                 if !resp.status().is_success() {
                     let status = resp.status();
                     let until = Instant::now() + self.wire.timeout();
-                    let body = wire::read_bounded(resp, 64 << 10, until)
+                    let body = wire::read_bounded(resp, wire::MAX_ERROR_BYTES, until)
                         .await
                         .unwrap_or_default();
                     return Err(refusal(&call, status, &body));

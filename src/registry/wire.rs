@@ -33,7 +33,7 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
 pub const MAX_TOKEN_BYTES: u64 = 1 << 20;
 /// How much of an error body is read for its message.
-const MAX_ERROR_BYTES: u64 = 64 << 10;
+pub(super) const MAX_ERROR_BYTES: u64 = 64 << 10;
 /// The longest `Retry-After` honoured when no overall deadline is set.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 

@@ -79,6 +79,19 @@ fn client(addr: &str, timeout_ms: u64) -> HttpRegistry {
     .unwrap()
 }
 
+/// A client with a per-request `timeout` and a run deadline `deadline` from now.
+fn client_within(addr: &str, timeout: Duration, deadline: Duration) -> HttpRegistry {
+    HttpRegistry::new(
+        RegistryOptions {
+            timeout,
+            deadline: Some(tokio::time::Instant::now() + deadline),
+            ..RegistryOptions::default()
+        },
+        &[addr],
+    )
+    .unwrap()
+}
+
 fn by_digest(addr: &str) -> runref::reference::Reference {
     format!("{addr}/run@{}", Digest::of(BODY.as_bytes()))
         .parse()
@@ -339,15 +352,7 @@ async fn retry_after_is_honoured_within_the_budget() {
         ))
     })
     .await;
-    let reg = HttpRegistry::new(
-        RegistryOptions {
-            timeout: Duration::from_secs(5),
-            deadline: Some(tokio::time::Instant::now() + Duration::from_secs(30)),
-            ..RegistryOptions::default()
-        },
-        &[&addr],
-    )
-    .unwrap();
+    let reg = client_within(&addr, Duration::from_secs(5), Duration::from_secs(30));
     let start = std::time::Instant::now();
     let r: runref::reference::Reference = format!("{addr}/long:v1").parse().unwrap();
     let e = reg.manifest(&r).await.unwrap_err();
@@ -425,15 +430,11 @@ async fn slow_and_stalled_blobs_end_within_their_bounds() {
         }
     })
     .await;
-    let reg = HttpRegistry::new(
-        RegistryOptions {
-            timeout: Duration::from_millis(700),
-            deadline: Some(tokio::time::Instant::now() + Duration::from_millis(2500)),
-            ..RegistryOptions::default()
-        },
-        &[&addr],
-    )
-    .unwrap();
+    let reg = client_within(
+        &addr,
+        Duration::from_millis(700),
+        Duration::from_millis(2500),
+    );
     let drain = async |repo: &str, digest: Digest| -> Result<usize, String> {
         let r: runref::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
         let mut s = reg
