@@ -13,6 +13,7 @@ pub const POOL: usize = 8;
 
 pub mod analyzed;
 pub mod archive;
+pub mod assemble;
 pub mod cli;
 pub mod credentials;
 pub mod daemon;
@@ -28,6 +29,7 @@ pub mod mirror;
 pub mod platform;
 pub mod policy;
 pub mod proof;
+pub mod publish;
 pub mod reconcile;
 pub mod reference;
 pub mod registry;

@@ -54,6 +54,18 @@ pub struct RawPlatform {
     pub architecture: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub os_version: Option<String>,
+    #[serde(
+        default,
+        rename = "os.features",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub os_features: Option<Vec<String>>,
 }
 
 impl RawPlatform {
@@ -232,6 +244,8 @@ pub struct ImageConfig {
     pub os: String,
     #[serde(default)]
     pub variant: Option<String>,
+    #[serde(default, rename = "os.version")]
+    pub os_version: Option<String>,
     #[serde(default)]
     pub rootfs: RootFs,
 }

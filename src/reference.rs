@@ -151,6 +151,29 @@ impl Reference {
         }
     }
 
+    /// `name:tag` with the name as written and no digest; the tag is checked against the
+    /// grammar.
+    pub fn with_tag(&self, tag: &str) -> Result<Reference, ReferenceError> {
+        let r: Reference = format!("{}:{tag}", self.name()).parse()?;
+        match r.tag() {
+            Some(t) if t == tag && r.digest.is_none() => Ok(r),
+            _ => Err(invalid(
+                tag,
+                "not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
+            )),
+        }
+    }
+
+    /// The name alone (no tag, no digest).
+    pub fn bare(&self) -> Reference {
+        Reference {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: None,
+        }
+    }
+
     /// Fully normalised form as distribution/reference's `ParseDockerRef` gives it:
     /// `docker.io/library/ubuntu:latest` when neither tag nor digest; a digest wins over a tag.
     pub fn canonical(&self) -> String {

@@ -48,6 +48,8 @@ pub enum Problem {
     },
     /// No ELF executable found: the architecture could not be proven from content.
     Unproven { platform: String, digest: Digest },
+    /// An attestation whose subject (`vnd.docker.reference.digest`) is not an entry of the index.
+    AttestationOutside { digest: Digest, attests: String },
     /// A manifest, config or layer could not be read.
     Unreadable { digest: Digest, error: String },
 }
@@ -139,6 +141,16 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
                 platform: want.clone(),
                 digests: hits.iter().map(|e| e.digest.clone()).collect(),
             }),
+        }
+    }
+    for a in view.entries.iter().filter(|e| e.attestation) {
+        if let Some(subject) = &a.attests {
+            if !runnable.iter().any(|e| e.digest.to_string() == *subject) {
+                problems.push(Problem::AttestationOutside {
+                    digest: a.digest.clone(),
+                    attests: subject.clone(),
+                });
+            }
         }
     }
     for e in &runnable {

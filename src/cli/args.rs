@@ -44,6 +44,20 @@ pub enum Command {
     /// Explain whether a daemon export will find the run image, and how to fix it.
     #[command(long_about = DIAGNOSE_HELP)]
     Diagnose(DiagnoseArgs),
+    /// Multi-arch indexes: `index create` assembles one from per-arch images and proves it.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Mirror an image (all platforms, or some) into another repository or registry, proven by digest.
+    #[command(long_about = COPY_HELP)]
+    Copy(CopyArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IndexCommand {
+    /// Assemble a multi-arch index from images and indexes (attestations kept), push it by
+    /// digest then by tag, and verify it by digest.
+    #[command(long_about = INDEX_CREATE_HELP)]
+    Create(IndexCreateArgs),
 }
 
 impl Command {
@@ -53,6 +67,8 @@ impl Command {
             Command::Inspect(a) => &a.common,
             Command::Verify(a) => &a.common,
             Command::Diagnose(a) => &a.common,
+            Command::Index(IndexCommand::Create(a)) => &a.common,
+            Command::Copy(a) => &a.common,
         }
     }
 }
@@ -137,6 +153,100 @@ pub struct VerifyArgs {
     /// buildx --metadata-file JSON (containerimage.digest, image.name)
     #[arg(long, conflicts_with = "image")]
     pub metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+const INDEX_CREATE_HELP: &str = "\
+Assemble one multi-arch index from per-arch images and indexes, push it, and prove it by digest.
+
+A SOURCE is an image or an index (BuildKit attestations included), by tag or digest, in any
+repository of any registry. Runnable entries are flattened into one index:
+  - each entry's platform is its config's (os, architecture, variant, os.version), normalised
+    as containerd does; an index entry that disagrees with its config is refused, naming both;
+    an entry without a variant (arm64, arm) gets the config's (v8, v7);
+  - two different images for one platform are refused, naming both sources (imagetools keeps
+    both); --replace lets the later SOURCE win; the same image twice is kept once;
+  - --attestations keep (default) keeps an attestation exactly when the entry it attests is
+    kept; drop leaves them all out.
+Blobs and manifests from other repositories of the target's registry are mounted (one request
+per blob; copied when the registry refuses), from other registries copied, every byte checked
+against its digest; nothing is read twice. The index is pushed by digest, then TARGET's tag and
+each --tag in the order given (1, 1.2, 1.2.3, latest), then read back by digest and verified:
+exactly the planned platforms, no duplicates, each entry's config agreeing, every attestation's
+subject inside the index. A failure before the tags leaves every tag where it was.
+
+Exit codes: 0 pushed and verified (or --dry-run planned), 1 refused, registry failure or not
+verified, 2 invalid input.
+
+Examples:
+  runref index create reg.example.com/app:1.2.3 reg.example.com/app-amd64:1.2.3 \\
+      reg.example.com/app-arm64:1.2.3 --tag 1.2 --tag 1 --tag latest
+  runref index create reg.example.com/app:1 reg.example.com/ci/app@sha256:… --dry-run --format json
+  runref index create reg.example.com/app:1 old-index:1 new-arm64:1 --replace";
+
+const COPY_HELP: &str = "\
+Mirror an image into another repository or registry and prove the copy by digest.
+
+All platforms (attestations kept): a byte-identical copy, the index digest preserved (the output
+says so). --platforms or --attestations drop: a new index of those entries (attestations of kept
+entries stay under keep). Blobs are mounted within one registry (one request per blob), copied
+between registries (streamed, digest-checked, never held whole in memory); the target is read
+back by digest and verified; --verify-content also checks the executables of every platform
+against its architecture (runref verify --content: \"is this binary really x86-64?\").
+
+TARGET's tag, else the SOURCE's tag, then each --tag, is pushed after the digest.
+
+Exit codes: 0 copied and verified, 1 registry failure or not verified, 2 invalid input.
+
+Examples:
+  runref copy docker.io/library/busybox:1.36 registry.example.com/mirror/busybox:1.36
+  runref copy ghcr.io/org/tool:2 reg.example.com/tools/tool:2 --platforms linux/amd64,linux/arm64 --verify-content";
+
+/// Options of `index create` and `copy` beyond their names.
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Only these platforms, comma-separated (each must be found)
+    #[arg(long, value_delimiter = ',')]
+    pub platforms: Vec<Platform>,
+    /// keep: attestations of kept entries stay; drop: none
+    #[arg(long, value_enum, default_value = "keep")]
+    pub attestations: crate::assemble::Attestations,
+    /// Also tag the result with TAG (repeatable; pushed in the order given)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Read the sources and print the plan (index JSON, blobs to mount or copy); push nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also check every platform's executables against its architecture after the push
+    #[arg(long)]
+    pub verify_content: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct IndexCreateArgs {
+    /// The index to push: name[:tag]
+    pub target: String,
+    /// Images or indexes to take the entries from: name[:tag][@digest]
+    #[arg(required = true, num_args = 1..)]
+    pub sources: Vec<String>,
+    /// For two images of one platform, the later SOURCE wins (else refused)
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub publish: PublishArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Image or index to copy: name[:tag][@digest]
+    pub source: String,
+    /// Where to: name[:tag]
+    pub target: String,
+    #[command(flatten)]
+    pub publish: PublishArgs,
     #[command(flatten)]
     pub common: Common,
 }

@@ -50,6 +50,8 @@ pub fn run() -> anyhow::Result<u8> {
                 Command::Inspect(a) => run_inspect(a).await,
                 Command::Verify(a) => run_verify(a).await,
                 Command::Diagnose(a) => run_diagnose(a).await,
+                Command::Index(IndexCommand::Create(a)) => run_index_create(a).await,
+                Command::Copy(a) => run_copy(a).await,
             }
         };
         // Files are written without an await in between, so stopping here never leaves one
@@ -370,4 +372,73 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         }
         Err(e) => fail(format, exit::USAGE, &e.to_string()),
     }
+}
+
+fn publish_options(p: &PublishArgs, replace: bool) -> crate::publish::PublishOptions {
+    crate::publish::PublishOptions {
+        attestations: p.attestations,
+        platforms: (!p.platforms.is_empty()).then(|| p.platforms.clone()),
+        replace,
+        tags: p.tags.clone(),
+        dry_run: p.dry_run,
+        verify_content: p.verify_content,
+    }
+}
+
+/// The report of `index create` or `copy`, or its error with the right exit code.
+fn publish_outcome(
+    format: Format,
+    result: Result<crate::publish::PublishReport, crate::publish::PublishError>,
+) -> anyhow::Result<u8> {
+    match result {
+        Ok(r) => output(
+            format,
+            &r,
+            |out, _, r| render::publish(out, r),
+            r.exit_code(),
+        ),
+        Err(e) if e.is_input() => fail(format, exit::USAGE, &e.to_string()),
+        Err(e) => fail(format, exit::FAILED, &e.to_string()),
+    }
+}
+
+/// Parses the names of `index create` / `copy`; returns the target and every registry host.
+fn publish_names(target: &str, sources: &[String]) -> Result<(Reference, Vec<String>), String> {
+    let t: Reference = target.parse().map_err(|e| format!("TARGET: {e}"))?;
+    let mut hosts = vec![t.registry().to_string()];
+    for s in sources {
+        let r: Reference = s.parse().map_err(|e| format!("SOURCE: {e}"))?;
+        hosts.push(r.registry().to_string());
+    }
+    Ok((t, hosts))
+}
+
+async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let (target, hosts) = match publish_names(&a.target, &a.sources) {
+        Ok(n) => n,
+        Err(e) => return fail(format, exit::USAGE, &e),
+    };
+    let ctx = match Context::new(&a.common, &hosts, Use::None) {
+        Ok((c, _)) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let opts = publish_options(&a.publish, a.replace);
+    let r = crate::publish::create(&ctx.registry, &target, &a.sources, &opts).await;
+    publish_outcome(format, r)
+}
+
+async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let (target, hosts) = match publish_names(&a.target, std::slice::from_ref(&a.source)) {
+        Ok(n) => n,
+        Err(e) => return fail(format, exit::USAGE, &e),
+    };
+    let ctx = match Context::new(&a.common, &hosts, Use::None) {
+        Ok((c, _)) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let opts = publish_options(&a.publish, false);
+    let r = crate::publish::copy(&ctx.registry, &a.source, &target, &opts).await;
+    publish_outcome(format, r)
 }

@@ -6,6 +6,7 @@ use crate::diagnose::DiagnoseReport;
 use crate::inspect::InspectReport;
 use crate::local::StoreKind;
 use crate::proof::Proof;
+use crate::publish::PublishReport;
 use crate::reconcile::decide::{Mode, Reason};
 use crate::reconcile::{PlatformSource, Report};
 use crate::verify::{Problem, VerifyReport};
@@ -423,6 +424,116 @@ pub fn problem(p: &Problem) -> String {
             "{platform}: no ELF executable in {}; the architecture cannot be proven from content",
             digest.short()
         ),
+        Problem::AttestationOutside { digest, attests } => format!(
+            "attestation {} is about {attests}, which is not an entry of the index",
+            digest.short()
+        ),
         Problem::Unreadable { digest, error } => format!("{}: {error}", digest.short()),
     }
+}
+
+fn bytes_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / (1 << 10) as f64),
+        n => format!("{n} B"),
+    }
+}
+
+/// `index create` and `copy`.
+pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
+    let kind = if r.media_type == crate::manifest::DOCKER_LIST {
+        "Docker manifest list"
+    } else if r.media_type == crate::manifest::OCI_INDEX {
+        "OCI index"
+    } else {
+        "single manifest"
+    };
+    let verb = if r.dry_run { "would push" } else { "pushed" };
+    writeln!(out, "{}: {verb} {} ({kind})", r.command, r.reference)?;
+    if let (Some(src), Some(same)) = (&r.source_digest, r.digest_preserved) {
+        if same {
+            writeln!(
+                out,
+                "  byte-identical copy: the source's digest {src} is kept"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  a new index of the chosen entries (source digest {src})"
+            )?;
+        }
+    }
+    if !r.tags.is_empty() {
+        writeln!(out, "  tags ({verb} in this order): {}", r.tags.join(", "))?;
+    }
+    writeln!(out, "  {:<16} {:<19} SOURCE", "PLATFORM", "DIGEST")?;
+    for e in &r.entries {
+        let platform = match (&e.platform, e.attestation) {
+            (_, true) => "attestation".to_string(),
+            (Some(p), _) => p.to_string(),
+            (None, _) => "?".to_string(),
+        };
+        let mut note = e.source_name.clone();
+        if let Some(a) = &e.attests {
+            note.push_str(&format!(" (attests {})", a.get(..19).unwrap_or(a)));
+        }
+        if e.variant_filled {
+            note.push_str(" (variant filled from the config)");
+        }
+        writeln!(out, "  {platform:<16} {:<19} {note}", e.digest.short())?;
+    }
+    for l in &r.left_out {
+        writeln!(
+            out,
+            "  left out: {} {} from {} ({})",
+            l.platform,
+            l.digest.short(),
+            l.source,
+            l.why
+        )?;
+    }
+    if r.attestations_dropped > 0 {
+        writeln!(out, "  attestations left out: {}", r.attestations_dropped)?;
+    }
+    let s = &r.summary;
+    let (mounted, copied) = if r.dry_run {
+        ("to mount", "to copy unless present")
+    } else {
+        ("mounted", "copied")
+    };
+    let manifests = if r.dry_run { "to push" } else { "pushed" };
+    writeln!(
+        out,
+        "  blobs: {} {mounted}, {} {copied} ({}), {} already there; manifests {manifests}: {}",
+        s.mounted,
+        s.copied,
+        bytes_text(s.bytes_copied),
+        s.present,
+        s.manifests_pushed
+    )?;
+    if let Some(index) = &r.index {
+        let text = index.get();
+        writeln!(out, "index ({} bytes, {}):\n{text}", text.len(), r.digest)?;
+    }
+    if let Some(rb) = &r.readback {
+        for p in &rb.problems {
+            writeln!(out, "MISMATCH {}", problem(p))?;
+        }
+        let platforms: Vec<String> = rb.platforms.iter().map(|p| p.to_string()).collect();
+        if rb.verified {
+            writeln!(
+                out,
+                "verified by digest: {} ({}), no duplicates, configs agree, attestations point inside",
+                if platforms.is_empty() { "the manifest".to_string() } else { platforms.join(", ") },
+                r.digest.short()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "NOT verified: the pushed result is not what was planned"
+            )?;
+        }
+    }
+    writeln!(out, "registry requests: {}", r.registry_requests)
 }

@@ -37,12 +37,23 @@ pub struct Auth {
     credentials: tokio::sync::Mutex<HashMap<String, Option<Credential>>>,
 }
 
-fn scope_of(call: &Call<'_>) -> String {
+/// The token scopes a call needs: its repository (pull, or pull and push), and for a
+/// cross-repository mount also pull on the repository the blob is mounted from.
+fn scopes_of(call: &Call<'_>) -> Vec<String> {
     let actions = match call.scope {
         Scope::Pull => "pull",
         Scope::Push => "pull,push",
     };
-    format!("repository:{}:{actions}", call.repo)
+    let mut out = vec![format!("repository:{}:{actions}", call.repo)];
+    if let Some(from) = call.from.filter(|f| *f != call.repo) {
+        out.push(format!("repository:{from}:pull"));
+    }
+    out
+}
+
+/// The token cache key of a call's scopes.
+fn scope_of(call: &Call<'_>) -> String {
+    scopes_of(call).join(" ")
 }
 
 /// The first challenge runref can answer: Bearer (with a realm) before Basic.
@@ -183,15 +194,17 @@ impl Auth {
                     "the registry's token realm {realm:?} is not an http(s) URL"
                 ))
             })?;
-        let scope = scope_of(call);
+        let scopes = scopes_of(call);
         let credential = self.credential(wire, call).await?;
         let req = match &credential {
             Some(Credential::IdentityToken(refresh)) => {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
                 form.append_pair("grant_type", "refresh_token")
                     .append_pair("refresh_token", refresh)
-                    .append_pair("client_id", "runref")
-                    .append_pair("scope", &scope);
+                    .append_pair("client_id", "runref");
+                for scope in &scopes {
+                    form.append_pair("scope", scope);
+                }
                 if let Some(s) = service {
                     form.append_pair("service", s);
                 }
@@ -206,7 +219,9 @@ impl Auth {
             other => {
                 {
                     let mut q = url.query_pairs_mut();
-                    q.append_pair("scope", &scope);
+                    for scope in &scopes {
+                        q.append_pair("scope", scope);
+                    }
                     if let Some(s) = service {
                         q.append_pair("service", s);
                     }

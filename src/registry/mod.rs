@@ -4,6 +4,7 @@
 //! itself (auth, retries, bounds, deadlines, the request count) is `wire`.
 
 mod auth;
+pub mod push;
 pub mod wire;
 
 use crate::digest::Digest;
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 use wire::{Call, Limits, Wire, WireOptions};
 
 pub use auth::Scope;
+pub use push::{Mount, RegistryWrite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -364,6 +366,7 @@ impl HttpRegistry {
             accept,
             body: None,
             scope: Scope::Pull,
+            from: None,
             subject: reference.to_string(),
             registry: reference.registry(),
         }

@@ -80,6 +80,8 @@ pub struct Call<'a> {
     pub accept: Option<String>,
     pub body: Option<(Bytes, String)>,
     pub scope: Scope,
+    /// For a cross-repository mount: the repository the blob comes from (pull scope).
+    pub from: Option<&'a str>,
     /// The reference shown in errors.
     pub subject: String,
     /// The registry shown in errors.
@@ -349,6 +351,41 @@ impl Wire {
     pub async fn open(&self, call: &Call<'_>) -> Result<reqwest::Response, RegistryError> {
         self.exchange(call, async |resp, _| Ok(Step::Done(resp)))
             .await
+    }
+
+    /// Sends `call` once with a streamed body of `len` bytes (a blob upload): no retry, since
+    /// the stream cannot be replayed; the authorization must already be known (the upload's
+    /// POST took the challenge). Bounded by the run's deadline; the source stream bounds its
+    /// own silences.
+    pub async fn send_stream(
+        &self,
+        call: &Call<'_>,
+        body: reqwest::Body,
+        len: u64,
+        content_type: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        if let Some(e) = self.past_deadline(call) {
+            return Err(e);
+        }
+        let until = self
+            .opts
+            .deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let header = self.auth.header(self, call, until).await?;
+        let url = format!("{}{}", call.base, call.path);
+        let mut req = self
+            .client
+            .request(call.method.clone(), &url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body);
+        if let Some(h) = header {
+            req = req.header(reqwest::header::AUTHORIZATION, h);
+        }
+        match self.raw(req, until, call).await? {
+            Step::Done(r) => Ok(r),
+            Step::Retry { error, .. } => Err(error),
+        }
     }
 
     /// The run's deadline, if any.

@@ -16,6 +16,7 @@ mod e2e_docker_hub;
 mod e2e_environment;
 mod e2e_inspect_verify_diagnose;
 mod e2e_matrix;
+mod e2e_publish;
 mod e2e_reconcile;
 mod e2e_tls_daemon;
 mod golden;

@@ -1,0 +1,654 @@
+//! The pure core of `index create` and `copy` with a platform subset: from the entries of the
+//! sources (each runnable entry with what its config declares) it decides the new index's
+//! entries, their descriptors and the index bytes, or refuses. No adapter: facts in, plan out.
+//!
+//! Rules (spec-notes, "index create and copy"):
+//! - a runnable entry's platform is its config's (os, architecture, variant, os.version),
+//!   normalised as containerd does; a descriptor that disagrees with its config is refused; a
+//!   descriptor without a variant is filled from the config (seed 002);
+//! - two entries for one platform: the same digest is kept once; different digests are refused,
+//!   naming both sources, unless `replace` (the later source wins);
+//! - `keep` keeps an attestation exactly when the entry it attests is kept; `drop` removes all;
+//! - an OCI index unless every entry is a Docker v2 manifest without annotations (then a Docker
+//!   manifest list, as `docker manifest create` makes).
+
+use crate::digest::Digest;
+use crate::manifest::{
+    Descriptor, ImageConfig, RawPlatform, DOCKER_LIST, DOCKER_MANIFEST, MANIFEST_TYPES, OCI_INDEX,
+};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use std::collections::BTreeMap;
+
+/// What to do with attestation manifests (BuildKit provenance and SBOM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attestations {
+    /// Keep each attestation whose subject is kept.
+    #[default]
+    Keep,
+    /// Leave every attestation out.
+    Drop,
+}
+
+/// One entry of a source: the descriptor as the source's index wrote it (for a single
+/// manifest, one made from the manifest), and for a runnable entry its config's platform.
+#[derive(Debug, Clone)]
+pub struct SourceEntry {
+    pub descriptor: Descriptor,
+    pub config: Option<ConfigPlatform>,
+}
+
+/// What a config declares about its platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPlatform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+    pub os_version: Option<String>,
+}
+
+impl From<&ImageConfig> for ConfigPlatform {
+    fn from(c: &ImageConfig) -> Self {
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        ConfigPlatform {
+            os: c.os.clone(),
+            architecture: c.architecture.clone(),
+            variant: nonempty(&c.variant),
+            os_version: nonempty(&c.os_version),
+        }
+    }
+}
+
+impl ConfigPlatform {
+    pub fn platform(&self) -> Platform {
+        Platform::new(&self.os, &self.architecture, self.variant.as_deref())
+    }
+}
+
+/// A source image as read: the name the user gave and its entries in order.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// As given (`reg/app-amd64:v1`), for messages.
+    pub name: String,
+    /// `name@digest` of what was read.
+    pub reference: Reference,
+    pub entries: Vec<SourceEntry>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub attestations: Attestations,
+    /// Only these platforms (each must be found).
+    pub platforms: Option<Vec<Platform>>,
+    /// A later source's entry replaces an earlier one's for the same platform.
+    pub replace: bool,
+}
+
+/// One entry of the new index.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Planned {
+    pub platform: Option<Platform>,
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: i64,
+    /// Index of the source in the order given.
+    #[serde(skip)]
+    pub source: usize,
+    /// The source's name as given.
+    pub source_name: String,
+    pub attestation: bool,
+    pub attests: Option<String>,
+    /// The descriptor had no variant; the config's was written.
+    pub variant_filled: bool,
+    /// The platform object written, as in the index.
+    pub index_platform: Option<RawPlatform>,
+    #[serde(skip)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An entry left out because a later source had the same platform (`replace`), or because it
+/// was the same manifest as one already kept.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LeftOut {
+    pub platform: Platform,
+    pub digest: Digest,
+    pub source: String,
+    /// `replaced by <source>` or `same manifest as <source>`.
+    pub why: String,
+}
+
+/// The new index, decided.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub media_type: &'static str,
+    pub entries: Vec<Planned>,
+    pub left_out: Vec<LeftOut>,
+    pub attestations_dropped: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("two different images for {platform}: {first_digest} from {first} and {second_digest} from {second}; keep one source per platform, or pass --replace to let the later source win")]
+    Conflict {
+        platform: String,
+        first: String,
+        first_digest: Digest,
+        second: String,
+        second_digest: Digest,
+    },
+    #[error("{source_name}: entry {digest} claims {index_platform} but its config declares {config_platform}; rebuild or re-tag that image (the index and the image disagree)")]
+    Disagrees {
+        source_name: String,
+        digest: Digest,
+        index_platform: String,
+        config_platform: String,
+    },
+    #[error("{source_name}: entry {digest} is {media_type}, not an image manifest (nested indexes are not flattened)")]
+    NotAnImage {
+        source_name: String,
+        digest: Digest,
+        media_type: String,
+    },
+    #[error("{source_name}: entry {digest} has an invalid digest or no config was read")]
+    Incomplete { source_name: String, digest: String },
+    #[error("--platforms {platform}: no source has it (sources have {have})")]
+    Missing { platform: Platform, have: String },
+    #[error("no runnable image in the sources")]
+    Empty,
+}
+
+/// The platform written for a runnable entry, and whether its variant was filled in.
+fn written_platform(d: &Descriptor, c: &ConfigPlatform) -> (RawPlatform, bool) {
+    let norm = c.platform();
+    let given = d.platform.as_ref();
+    let given_variant = given
+        .and_then(|p| p.variant.clone())
+        .filter(|v| !v.is_empty());
+    let variant = c.variant.clone().or(given_variant.clone());
+    let filled = given.is_some() && given_variant.is_none() && variant.is_some();
+    (
+        RawPlatform {
+            os: norm.os().to_string(),
+            architecture: norm.arch().to_string(),
+            variant,
+            os_version: c
+                .os_version
+                .clone()
+                .or_else(|| given.and_then(|p| p.os_version.clone())),
+            os_features: given.and_then(|p| p.os_features.clone()),
+        },
+        filled,
+    )
+}
+
+/// Whether a descriptor's platform agrees with its config: os and architecture after
+/// normalisation, and the variant when the descriptor has one.
+fn agrees(d: &RawPlatform, c: &ConfigPlatform) -> bool {
+    let has_variant = d.variant.as_deref().is_some_and(|v| !v.is_empty());
+    if has_variant {
+        d.normalized() == c.platform()
+    } else {
+        let dp = Platform::new(&d.os, &d.architecture, None);
+        let cp = c.platform();
+        dp.os() == cp.os() && dp.arch() == cp.arch()
+    }
+}
+
+/// Decides the new index from `sources` in order.
+pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
+    // (platform, os.version) => position in `kept`.
+    let mut by_platform: BTreeMap<(Platform, Option<String>), usize> = BTreeMap::new();
+    let mut kept: Vec<Planned> = Vec::new();
+    let mut left_out = Vec::new();
+    for (si, src) in sources.iter().enumerate() {
+        for e in src
+            .entries
+            .iter()
+            .filter(|e| !e.descriptor.is_attestation())
+        {
+            let d = &e.descriptor;
+            let digest = d.digest().map_err(|_| PlanError::Incomplete {
+                source_name: src.name.clone(),
+                digest: d.digest.clone(),
+            })?;
+            if !d.media_type.is_empty() && !MANIFEST_TYPES.contains(&d.media_type.as_str()) {
+                return Err(PlanError::NotAnImage {
+                    source_name: src.name.clone(),
+                    digest,
+                    media_type: d.media_type.clone(),
+                });
+            }
+            let Some(config) = &e.config else {
+                return Err(PlanError::Incomplete {
+                    source_name: src.name.clone(),
+                    digest: d.digest.clone(),
+                });
+            };
+            if let Some(p) = &d.platform {
+                if !agrees(p, config) {
+                    return Err(PlanError::Disagrees {
+                        source_name: src.name.clone(),
+                        digest,
+                        index_platform: p.normalized().to_string(),
+                        config_platform: config.platform().to_string(),
+                    });
+                }
+            }
+            let platform = config.platform();
+            if opts
+                .platforms
+                .as_ref()
+                .is_some_and(|only| !only.contains(&platform))
+            {
+                continue;
+            }
+            let (raw, variant_filled) = written_platform(d, config);
+            let planned = Planned {
+                platform: Some(platform.clone()),
+                digest: digest.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+                source: si,
+                source_name: src.name.clone(),
+                attestation: false,
+                attests: None,
+                variant_filled,
+                index_platform: Some(raw),
+                annotations: d.annotations.clone(),
+            };
+            let key = (platform.clone(), config.os_version.clone());
+            match by_platform.get(&key).copied() {
+                None => {
+                    by_platform.insert(key, kept.len());
+                    kept.push(planned);
+                }
+                Some(i) if kept[i].digest == digest => left_out.push(LeftOut {
+                    platform,
+                    digest,
+                    source: src.name.clone(),
+                    why: format!("same manifest as {}", kept[i].source_name),
+                }),
+                Some(i) if opts.replace => {
+                    let old = std::mem::replace(&mut kept[i], planned);
+                    left_out.push(LeftOut {
+                        platform,
+                        digest: old.digest,
+                        source: old.source_name,
+                        why: format!("replaced by {}", src.name),
+                    });
+                }
+                Some(i) => {
+                    return Err(PlanError::Conflict {
+                        platform: platform.to_string(),
+                        first: kept[i].source_name.clone(),
+                        first_digest: kept[i].digest.clone(),
+                        second: src.name.clone(),
+                        second_digest: digest,
+                    })
+                }
+            }
+        }
+    }
+    if let Some(only) = &opts.platforms {
+        for p in only {
+            if !kept.iter().any(|k| k.platform.as_ref() == Some(p)) {
+                let have: Vec<String> = sources
+                    .iter()
+                    .flat_map(|s| &s.entries)
+                    .filter_map(|e| e.config.as_ref().map(|c| c.platform().to_string()))
+                    .collect();
+                return Err(PlanError::Missing {
+                    platform: p.clone(),
+                    have: if have.is_empty() {
+                        "none".into()
+                    } else {
+                        have.join(", ")
+                    },
+                });
+            }
+        }
+    }
+    if kept.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    let mut attestations_dropped = 0;
+    let mut attestations: Vec<Planned> = Vec::new();
+    for (si, src) in sources.iter().enumerate() {
+        for d in src
+            .entries
+            .iter()
+            .map(|e| &e.descriptor)
+            .filter(|d| d.is_attestation())
+        {
+            let subject_kept = d
+                .attests()
+                .is_some_and(|a| kept.iter().any(|k| k.digest.to_string() == a));
+            let digest = d.digest().ok();
+            let seen = attestations
+                .iter()
+                .any(|a| Some(&a.digest) == digest.as_ref());
+            match (opts.attestations, subject_kept, digest) {
+                (Attestations::Keep, true, Some(digest)) if !seen => attestations.push(Planned {
+                    platform: d.platform(),
+                    digest,
+                    media_type: d.media_type.clone(),
+                    size: d.size,
+                    source: si,
+                    source_name: src.name.clone(),
+                    attestation: true,
+                    attests: d.attests().map(str::to_string),
+                    variant_filled: false,
+                    index_platform: d.platform.clone(),
+                    annotations: d.annotations.clone(),
+                }),
+                (Attestations::Keep, true, Some(_)) => {}
+                _ => attestations_dropped += 1,
+            }
+        }
+    }
+    kept.extend(attestations);
+    let docker = kept
+        .iter()
+        .all(|k| k.media_type == DOCKER_MANIFEST && k.annotations.is_empty());
+    Ok(Plan {
+        media_type: if docker { DOCKER_LIST } else { OCI_INDEX },
+        entries: kept,
+        left_out,
+        attestations_dropped,
+    })
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutDescriptor<'a> {
+    media_type: &'a str,
+    digest: String,
+    size: i64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<&'a RawPlatform>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutIndex<'a> {
+    schema_version: u32,
+    media_type: &'a str,
+    manifests: Vec<OutDescriptor<'a>>,
+}
+
+impl Plan {
+    /// The index as pushed (compact JSON; its digest is the new index's digest).
+    pub fn index_bytes(&self) -> Vec<u8> {
+        let out = OutIndex {
+            schema_version: 2,
+            media_type: self.media_type,
+            manifests: self
+                .entries
+                .iter()
+                .map(|e| OutDescriptor {
+                    media_type: if e.media_type.is_empty() {
+                        crate::manifest::OCI_MANIFEST
+                    } else {
+                        &e.media_type
+                    },
+                    digest: e.digest.to_string(),
+                    size: e.size,
+                    annotations: &e.annotations,
+                    platform: e.index_platform.as_ref(),
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&out).unwrap_or_default()
+    }
+
+    /// The runnable platforms, in index order.
+    pub fn platforms(&self) -> Vec<Platform> {
+        self.entries
+            .iter()
+            .filter(|e| !e.attestation)
+            .filter_map(|e| e.platform.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Manifest, OCI_MANIFEST};
+
+    fn dg(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn desc(c: char, mt: &str, platform: Option<(&str, &str, Option<&str>)>) -> Descriptor {
+        Descriptor {
+            media_type: mt.into(),
+            digest: dg(c),
+            size: 100,
+            platform: platform.map(|(os, arch, v)| RawPlatform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: v.map(str::to_string),
+                os_version: None,
+                os_features: None,
+            }),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn cfg(arch: &str, variant: Option<&str>) -> Option<ConfigPlatform> {
+        Some(ConfigPlatform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+            os_version: None,
+        })
+    }
+
+    fn attestation(c: char, subject: char) -> SourceEntry {
+        let mut d = desc(c, OCI_MANIFEST, Some(("unknown", "unknown", None)));
+        d.annotations.insert(
+            "vnd.docker.reference.type".into(),
+            "attestation-manifest".into(),
+        );
+        d.annotations
+            .insert("vnd.docker.reference.digest".into(), dg(subject));
+        SourceEntry {
+            descriptor: d,
+            config: None,
+        }
+    }
+
+    fn source(name: &str, entries: Vec<SourceEntry>) -> Source {
+        Source {
+            name: name.into(),
+            reference: format!("r.example/{name}@{}", dg('f')).parse().unwrap(),
+            entries,
+        }
+    }
+
+    fn single(name: &str, c: char, mt: &str, arch: &str, v: Option<&str>) -> Source {
+        source(
+            name,
+            vec![SourceEntry {
+                descriptor: desc(c, mt, None),
+                config: cfg(arch, v),
+            }],
+        )
+    }
+
+    #[test]
+    fn two_single_images_make_a_docker_list_or_an_oci_index() {
+        let p = plan(
+            &[
+                single("a", '1', DOCKER_MANIFEST, "amd64", None),
+                single("b", '2', DOCKER_MANIFEST, "arm64", Some("v8")),
+            ],
+            &PlanOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(p.media_type, DOCKER_LIST);
+        let idx = p.index_bytes();
+        let Manifest::Index(parsed) = Manifest::parse(&idx, None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(parsed.manifests.len(), 2);
+        assert_eq!(
+            parsed.manifests[1]
+                .platform
+                .as_ref()
+                .unwrap()
+                .variant
+                .as_deref(),
+            Some("v8"),
+            "the variant comes from the config"
+        );
+        let p = plan(
+            &[
+                single("a", '1', OCI_MANIFEST, "amd64", None),
+                single("b", '2', DOCKER_MANIFEST, "arm64", None),
+            ],
+            &PlanOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(p.media_type, OCI_INDEX);
+    }
+
+    #[test]
+    fn attestations_follow_their_subject() {
+        let a = source(
+            "a",
+            vec![
+                SourceEntry {
+                    descriptor: desc('1', OCI_MANIFEST, Some(("linux", "amd64", None))),
+                    config: cfg("amd64", None),
+                },
+                attestation('3', '1'),
+            ],
+        );
+        let b = source(
+            "b",
+            vec![
+                SourceEntry {
+                    descriptor: desc('2', OCI_MANIFEST, Some(("linux", "arm64", None))),
+                    config: cfg("arm64", Some("v8")),
+                },
+                attestation('4', '2'),
+                // An attestation whose subject is not in any source.
+                attestation('5', '9'),
+            ],
+        );
+        let p = plan(&[a.clone(), b.clone()], &PlanOptions::default()).unwrap();
+        let digests: Vec<String> = p.entries.iter().map(|e| e.digest.to_string()).collect();
+        assert_eq!(digests, [dg('1'), dg('2'), dg('3'), dg('4')]);
+        assert_eq!(p.attestations_dropped, 1);
+        assert!(
+            p.entries[1].variant_filled,
+            "arm64 gains v8 from its config"
+        );
+        // Only amd64: arm64's attestation goes with it.
+        let only = PlanOptions {
+            platforms: Some(vec!["linux/amd64".parse().unwrap()]),
+            ..Default::default()
+        };
+        let p = plan(&[a.clone(), b.clone()], &only).unwrap();
+        let digests: Vec<String> = p.entries.iter().map(|e| e.digest.to_string()).collect();
+        assert_eq!(digests, [dg('1'), dg('3')]);
+        let drop = PlanOptions {
+            attestations: Attestations::Drop,
+            ..Default::default()
+        };
+        let p = plan(&[a, b], &drop).unwrap();
+        assert_eq!(p.entries.len(), 2);
+        assert_eq!(p.attestations_dropped, 3);
+    }
+
+    #[test]
+    fn a_second_image_for_a_platform_is_refused_unless_replace() {
+        let sources = [
+            single("a", '1', OCI_MANIFEST, "amd64", None),
+            single("b", '2', OCI_MANIFEST, "x86_64", None),
+        ];
+        let e = plan(&sources, &PlanOptions::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("linux/amd64") && text.contains(" from a ") && text.contains(" from b"),
+            "{text}"
+        );
+        let p = plan(
+            &sources,
+            &PlanOptions {
+                replace: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.entries[0].digest.to_string(), dg('2'));
+        assert_eq!(p.left_out[0].why, "replaced by b");
+        // The same manifest twice is one entry.
+        let same = [
+            single("a", '1', OCI_MANIFEST, "amd64", None),
+            single("c", '1', OCI_MANIFEST, "amd64", None),
+        ];
+        let p = plan(&same, &PlanOptions::default()).unwrap();
+        assert_eq!(p.entries.len(), 1);
+        assert!(p.left_out[0].why.starts_with("same manifest"));
+    }
+
+    #[test]
+    fn descriptor_and_config_must_agree() {
+        let lying = source(
+            "a",
+            vec![SourceEntry {
+                descriptor: desc('1', OCI_MANIFEST, Some(("linux", "arm64", None))),
+                config: cfg("amd64", None),
+            }],
+        );
+        let e = plan(&[lying], &PlanOptions::default()).unwrap_err();
+        assert!(matches!(e, PlanError::Disagrees { .. }), "{e}");
+        // arm without a variant, config arm/v6: filled, not refused (seed 002).
+        let armv6 = source(
+            "a",
+            vec![SourceEntry {
+                descriptor: desc('1', OCI_MANIFEST, Some(("linux", "arm", None))),
+                config: cfg("arm", Some("v6")),
+            }],
+        );
+        let p = plan(&[armv6], &PlanOptions::default()).unwrap();
+        assert_eq!(p.platforms()[0].to_string(), "linux/arm/v6");
+        // Both with variants that differ: refused.
+        let v7v6 = source(
+            "a",
+            vec![SourceEntry {
+                descriptor: desc('1', OCI_MANIFEST, Some(("linux", "arm", Some("v7")))),
+                config: cfg("arm", Some("v6")),
+            }],
+        );
+        assert!(plan(&[v7v6], &PlanOptions::default()).is_err());
+    }
+
+    #[test]
+    fn missing_platform_and_nested_index_are_refused() {
+        let only = PlanOptions {
+            platforms: Some(vec!["linux/s390x".parse().unwrap()]),
+            ..Default::default()
+        };
+        let e = plan(&[single("a", '1', OCI_MANIFEST, "amd64", None)], &only).unwrap_err();
+        assert!(e.to_string().contains("linux/amd64"), "{e}");
+        let nested = source(
+            "n",
+            vec![SourceEntry {
+                descriptor: desc('1', OCI_INDEX, Some(("linux", "amd64", None))),
+                config: None,
+            }],
+        );
+        assert!(matches!(
+            plan(&[nested], &PlanOptions::default()),
+            Err(PlanError::NotAnImage { .. })
+        ));
+    }
+}

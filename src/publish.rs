@@ -1,0 +1,855 @@
+//! `runref index create` and `runref copy`: read the sources (every manifest checked against its
+//! digest), decide the new index ([`crate::assemble`]) or keep the source's own bytes (a full
+//! copy), move what the target lacks (a cross-repository mount, one request per blob, within a
+//! registry; a digest-checked stream between registries; nothing read twice), push by digest,
+//! then each tag in order, and read the result back by digest through `verify`.
+
+use crate::assemble::{
+    self, Attestations, ConfigPlatform, PlanError, Planned, Source, SourceEntry,
+};
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, ImageConfig, Manifest};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::{Mount, Registry, RegistryError, RegistryWrite};
+use crate::verify::{Problem, VerifyOptions};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Bad arguments (exit 2).
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot create the index: {0}")]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl PublishError {
+    pub fn is_input(&self) -> bool {
+        matches!(self, PublishError::Input(_))
+    }
+}
+
+/// Options shared by both commands.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    pub attestations: Attestations,
+    pub platforms: Option<Vec<Platform>>,
+    pub replace: bool,
+    /// Tags pushed after the digest, in this order.
+    pub tags: Vec<String>,
+    pub dry_run: bool,
+    /// Also run verify's ELF check on the result.
+    pub verify_content: bool,
+}
+
+/// How a blob reached the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Already in the target repository (same repository, or found by HEAD): no transfer.
+    Present,
+    /// Mounted from another repository of the same registry: one request.
+    Mounted,
+    /// Copied (another registry, or the registry refused the mount).
+    Copied,
+    /// `--dry-run`: would be mounted.
+    WouldMount,
+    /// `--dry-run`: would be copied unless the target already has it.
+    WouldCopy,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BlobMove {
+    pub digest: Digest,
+    pub size: i64,
+    pub from: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub mounted: usize,
+    pub copied: usize,
+    pub present: usize,
+    pub bytes_copied: u64,
+    pub manifests_pushed: usize,
+}
+
+/// A source and the entries it gave, by digest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceMap {
+    pub name: String,
+    pub digest: Digest,
+    pub entries: Vec<Digest>,
+}
+
+/// What the read-back found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readback {
+    pub verified: bool,
+    pub platforms: Vec<Platform>,
+    pub problems: Vec<Problem>,
+}
+
+/// The result of `index create` or `copy`. JSON field names are a contract (README).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishReport {
+    /// `index create` or `copy`.
+    pub command: &'static str,
+    /// The target repository as given (no tag).
+    pub target: String,
+    pub digest: Digest,
+    /// `target@digest`.
+    pub reference: String,
+    pub media_type: String,
+    /// Tags pushed (or to push, with --dry-run), in order.
+    pub tags: Vec<String>,
+    pub dry_run: bool,
+    pub pushed: bool,
+    /// copy: the source's digest, and whether the target has the same one.
+    pub source_digest: Option<Digest>,
+    pub digest_preserved: Option<bool>,
+    pub sources: Vec<SourceMap>,
+    pub entries: Vec<Planned>,
+    pub left_out: Vec<assemble::LeftOut>,
+    pub attestations_dropped: usize,
+    pub blobs: Vec<BlobMove>,
+    pub summary: Summary,
+    /// --dry-run: the index that would be pushed, its exact bytes.
+    pub index: Option<Box<serde_json::value::RawValue>>,
+    pub readback: Option<Readback>,
+    /// Pushed and proven by the read-back (a dry run: the plan is sound).
+    pub verified: bool,
+    pub registry_requests: usize,
+}
+
+impl PublishReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.verified {
+            crate::exit::OK
+        } else {
+            crate::exit::FAILED
+        }
+    }
+}
+
+/// A manifest to put in the target: its exact bytes and what it needs.
+#[derive(Debug, Clone)]
+struct Item {
+    bytes: Bytes,
+    media_type: String,
+    /// The source repository (name@digest of the manifest).
+    from: Reference,
+    /// Config and layers: (digest, size).
+    blobs: Vec<(Digest, i64)>,
+}
+
+/// What was read of the sources: manifests by digest, and blobs already in memory (configs).
+#[derive(Debug, Default)]
+struct Material {
+    items: BTreeMap<Digest, Item>,
+    blobs: BTreeMap<Digest, Bytes>,
+}
+
+fn bad_manifest(reference: &Reference, source: crate::manifest::ManifestError) -> RegistryError {
+    RegistryError::Manifest {
+        reference: reference.to_string(),
+        source,
+    }
+}
+
+/// Reads a small blob (a config) whole, within `limit` bytes, digest-checked by the stream.
+async fn read_small<R: Registry>(
+    reg: &R,
+    repo: &Reference,
+    digest: &Digest,
+    limit: u64,
+) -> Result<Bytes, RegistryError> {
+    let subject = repo.with_digest(digest);
+    let stream = reg.blob_stream(repo, digest).await?;
+    let mut buf = Vec::new();
+    let mut stream = stream.map_err(|e| RegistryError::Other {
+        reference: subject.to_string(),
+        detail: e.to_string(),
+    });
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if buf.len() as u64 + chunk.len() as u64 > limit {
+            return Err(RegistryError::TooLarge {
+                reference: subject.to_string(),
+                what: "config",
+                limit,
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// The blobs of an image manifest, config first.
+fn blobs_of(
+    m: &crate::manifest::ImageManifest,
+) -> Result<Vec<(Digest, i64)>, crate::manifest::ManifestError> {
+    let mut out = vec![(m.config.digest()?, m.config.size)];
+    for l in &m.layers {
+        out.push((l.digest()?, l.size));
+    }
+    Ok(out)
+}
+
+/// One image manifest read into `material`; with `config`, its config read and parsed.
+async fn read_image<R: Registry>(
+    reg: &R,
+    repo: &Reference,
+    digest: &Digest,
+    prefetched: Option<(Bytes, crate::manifest::ImageManifest)>,
+    config: bool,
+) -> Result<(Item, Option<(Digest, Bytes, ImageConfig)>), RegistryError> {
+    let at = repo.with_digest(digest);
+    let (bytes, m) = match prefetched {
+        Some(p) => p,
+        None => {
+            let f = reg.manifest(&at).await?;
+            match f.manifest {
+                Manifest::Image(m) => (Bytes::from(f.bytes), m),
+                Manifest::Index(_) => {
+                    return Err(RegistryError::Other {
+                        reference: at.to_string(),
+                        detail: "entry is itself an index (nested indexes are not flattened)"
+                            .into(),
+                    })
+                }
+            }
+        }
+    };
+    let blobs = blobs_of(&m).map_err(|e| bad_manifest(&at, e))?;
+    let media_type = m
+        .media_type
+        .clone()
+        .unwrap_or_else(|| crate::manifest::OCI_MANIFEST.to_string());
+    let cfg = if config {
+        let cd = m.config.digest().map_err(|e| bad_manifest(&at, e))?;
+        let limit = crate::registry::wire::Limits::default().config;
+        let raw = read_small(reg, repo, &cd, limit).await?;
+        let parsed = ImageConfig::parse(&raw).map_err(|e| bad_manifest(&at, e))?;
+        Some((cd, raw, parsed))
+    } else {
+        None
+    };
+    Ok((
+        Item {
+            bytes,
+            media_type,
+            from: at,
+            blobs,
+        },
+        cfg,
+    ))
+}
+
+/// A source read: its entries for the planner, its top manifest's bytes and media type.
+struct Read {
+    source: Source,
+    top: Bytes,
+    top_media_type: String,
+    is_index: bool,
+}
+
+/// Reads one source: the top manifest, every entry's manifest, and (with `configs`) every
+/// runnable entry's config; at most POOL requests in flight.
+async fn read_source<R: Registry>(
+    reg: &R,
+    name: &str,
+    reference: &Reference,
+    configs: bool,
+    material: &tokio::sync::Mutex<Material>,
+) -> Result<Read, RegistryError> {
+    let top = reg.manifest(reference).await?;
+    let at = reference.with_digest(&top.digest);
+    let media_type = top.manifest.media_type().to_string();
+    let is_index = matches!(top.manifest, Manifest::Index(_));
+    let top_bytes = Bytes::from(top.bytes.clone());
+    let descriptors: Vec<(Descriptor, Option<(Bytes, crate::manifest::ImageManifest)>)> =
+        match top.manifest {
+            Manifest::Image(m) => vec![(
+                Descriptor {
+                    media_type: media_type.clone(),
+                    digest: top.digest.to_string(),
+                    size: top.bytes.len() as i64,
+                    platform: None,
+                    annotations: BTreeMap::new(),
+                },
+                Some((top_bytes.clone(), m)),
+            )],
+            Manifest::Index(idx) => idx.manifests.into_iter().map(|d| (d, None)).collect(),
+        };
+    let at_ref = &at;
+    let reads = futures_util::stream::iter(descriptors.into_iter().map(|(d, pre)| async move {
+        let digest = d.digest().map_err(|e| bad_manifest(at_ref, e))?;
+        if !d.media_type.is_empty()
+            && !crate::manifest::MANIFEST_TYPES.contains(&d.media_type.as_str())
+        {
+            // The planner refuses it with the source's name; nothing to read.
+            return Ok::<_, RegistryError>((
+                SourceEntry {
+                    descriptor: d,
+                    config: None,
+                },
+                None,
+                None,
+            ));
+        }
+        let runnable = !d.is_attestation();
+        let (item, cfg) = read_image(reg, reference, &digest, pre, configs && runnable).await?;
+        let config = cfg.as_ref().map(|(_, _, c)| ConfigPlatform::from(c));
+        Ok((
+            SourceEntry {
+                descriptor: d,
+                config,
+            },
+            Some((digest, item)),
+            cfg.map(|(cd, raw, _)| (cd, raw)),
+        ))
+    }))
+    .buffered(crate::POOL)
+    .try_collect::<Vec<_>>()
+    .await?;
+    let mut entries = Vec::new();
+    let mut m = material.lock().await;
+    for (entry, item, cfg) in reads {
+        entries.push(entry);
+        if let Some((d, item)) = item {
+            m.items.entry(d).or_insert(item);
+        }
+        if let Some((cd, raw)) = cfg {
+            m.blobs.entry(cd).or_insert(raw);
+        }
+    }
+    Ok(Read {
+        source: Source {
+            name: name.to_string(),
+            reference: at,
+            entries,
+        },
+        top: top_bytes,
+        top_media_type: media_type,
+        is_index,
+    })
+}
+
+/// Moves every blob of `digests`' manifests into `target` (each blob once), then, with
+/// `put_manifests`, the manifests themselves (those not already in `target`'s repository).
+async fn transfer<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    digests: &[Digest],
+    put_manifests: bool,
+    material: &Material,
+    dry_run: bool,
+) -> Result<(Vec<BlobMove>, Summary), RegistryError> {
+    let mut wanted: Vec<(Digest, i64, Reference)> = Vec::new();
+    for d in digests {
+        if let Some(item) = material.items.get(d) {
+            for (b, size) in &item.blobs {
+                if !wanted.iter().any(|(w, _, _)| w == b) {
+                    wanted.push((b.clone(), *size, item.from.clone()));
+                }
+            }
+        }
+    }
+    let moves: Vec<BlobMove> =
+        futures_util::stream::iter(wanted.into_iter().map(|(digest, size, from)| async move {
+            let action = move_blob(reg, target, &digest, size, &from, material, dry_run).await?;
+            Ok::<_, RegistryError>(BlobMove {
+                digest,
+                size,
+                from: from.name(),
+                action,
+            })
+        }))
+        .buffered(crate::POOL)
+        .try_collect()
+        .await?;
+    let mut summary = Summary::default();
+    for m in &moves {
+        match m.action {
+            Action::Present => summary.present += 1,
+            Action::Mounted | Action::WouldMount => summary.mounted += 1,
+            Action::Copied | Action::WouldCopy => {
+                summary.copied += 1;
+                summary.bytes_copied += m.size.max(0) as u64;
+            }
+        }
+    }
+    let to_put: Vec<(&Digest, &Item)> = digests
+        .iter()
+        .filter_map(|d| material.items.get(d).map(|i| (d, i)))
+        .filter(|(_, i)| put_manifests && !i.from.same_repository(target))
+        .collect();
+    summary.manifests_pushed = to_put.len();
+    if !dry_run {
+        futures_util::stream::iter(to_put.into_iter().map(|(d, item)| async move {
+            reg.put_manifest(&target.with_digest(d), item.bytes.clone(), &item.media_type)
+                .await
+        }))
+        .buffer_unordered(crate::POOL)
+        .try_collect::<Vec<_>>()
+        .await?;
+    }
+    Ok((moves, summary))
+}
+
+/// One blob into `target`: nothing within one repository, a mount within one registry (a
+/// refused mount falls back to a copy through the upload it opened), else HEAD and a copy.
+async fn move_blob<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    digest: &Digest,
+    size: i64,
+    from: &Reference,
+    material: &Material,
+    dry_run: bool,
+) -> Result<Action, RegistryError> {
+    if from.same_repository(target) {
+        return Ok(Action::Present);
+    }
+    let same_registry = from.registry() == target.registry();
+    if dry_run {
+        return Ok(if same_registry {
+            Action::WouldMount
+        } else {
+            Action::WouldCopy
+        });
+    }
+    let location = if same_registry {
+        match reg.mount_blob(target, digest, from).await? {
+            Mount::Mounted => return Ok(Action::Mounted),
+            Mount::Refused { location } => location,
+        }
+    } else {
+        if reg.blob_exists(target, digest).await? {
+            return Ok(Action::Present);
+        }
+        reg.start_upload(target).await?
+    };
+    match material.blobs.get(digest) {
+        Some(bytes) => {
+            reg.put_blob(target, &location, digest, bytes.clone())
+                .await?
+        }
+        None => {
+            let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let stream = hold_last(reg.blob_stream(from, digest).await?, failed.clone());
+            let put = reg
+                .put_blob_stream(target, &location, digest, size.max(0) as u64, stream)
+                .await;
+            // The source's failure (bytes that are not the digest, a stall) is the cause.
+            if let Some(detail) = failed.lock().ok().and_then(|mut f| f.take()) {
+                return Err(RegistryError::Other {
+                    reference: from.with_digest(digest).to_string(),
+                    detail: format!(
+                        "copy from the source failed: {detail}; no manifest or tag was pushed"
+                    ),
+                });
+            }
+            put?
+        }
+    }
+    Ok(Action::Copied)
+}
+
+/// Passes a blob stream on one chunk late, so the last chunk leaves only after the digest was
+/// checked: a body that does not match its digest ends the upload before it is complete (the
+/// target never receives a whole wrong blob). The source's error is kept in `failed`.
+fn hold_last(
+    stream: crate::registry::BlobStream,
+    failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) -> crate::registry::BlobStream {
+    let state = (stream, None::<Bytes>, false);
+    futures_util::stream::unfold(state, move |(mut inner, mut pending, done)| {
+        let failed = failed.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                match inner.next().await {
+                    Some(Ok(c)) => match pending.replace(c) {
+                        Some(prev) => return Some((Ok(prev), (inner, pending, false))),
+                        None => continue,
+                    },
+                    Some(Err(e)) => {
+                        if let Ok(mut f) = failed.lock() {
+                            *f = Some(e.to_string());
+                        }
+                        return Some((Err(e), (inner, None, true)));
+                    }
+                    None => return pending.take().map(|p| (Ok(p), (inner, None, true))),
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// The tags to push: TARGET's own, then `--tag`s in order (each once), each checked.
+fn tags_of(target: &Reference, extra: &[String]) -> Result<Vec<String>, PublishError> {
+    let mut out: Vec<String> = Vec::new();
+    for t in target
+        .tag()
+        .map(str::to_string)
+        .into_iter()
+        .chain(extra.iter().cloned())
+    {
+        target
+            .with_tag(&t)
+            .map_err(|e| PublishError::Input(format!("--tag {t}: {e}")))?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Pushes the top manifest by digest, then each tag in order.
+async fn push_top<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    bytes: &Bytes,
+    media_type: &str,
+    tags: &[String],
+) -> Result<Digest, PublishError> {
+    let digest = Digest::of(bytes);
+    reg.put_manifest(&target.with_digest(&digest), bytes.clone(), media_type)
+        .await?;
+    for t in tags {
+        let tagged = target
+            .with_tag(t)
+            .map_err(|e| PublishError::Input(e.to_string()))?;
+        reg.put_manifest(&tagged, bytes.clone(), media_type).await?;
+    }
+    Ok(digest)
+}
+
+/// Reads the result back by digest and proves it: exactly `expected` (no duplicates, no
+/// extra), each descriptor matching its config, every attestation's subject inside.
+async fn read_back<R: Registry>(
+    reg: &R,
+    at: &Reference,
+    expected: Vec<Platform>,
+    content: bool,
+) -> Result<Readback, RegistryError> {
+    let opts = VerifyOptions {
+        expected: expected.clone(),
+        allow_extra: false,
+        content,
+    };
+    let r = crate::verify::verify(reg, at, &opts).await?;
+    Ok(Readback {
+        verified: r.verified,
+        platforms: expected,
+        problems: r.problems,
+    })
+}
+
+fn parse_sources(sources: &[String]) -> Result<Vec<Reference>, PublishError> {
+    sources
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| PublishError::Input(format!("SOURCE {s}: {e}")))
+        })
+        .collect()
+}
+
+/// `runref index create TARGET SOURCE...`.
+pub async fn create<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    sources: &[String],
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
+    if target.digest().is_some() {
+        return Err(PublishError::Input(format!(
+            "TARGET {target}: give a repository (and tag), not a digest: the digest is the result"
+        )));
+    }
+    let tags = tags_of(target, &opts.tags)?;
+    let refs = parse_sources(sources)?;
+    let material = tokio::sync::Mutex::new(Material::default());
+    let reads: Vec<Read> = futures_util::stream::iter(
+        sources
+            .iter()
+            .zip(&refs)
+            .map(|(name, r)| read_source(reg, name, r, true, &material)),
+    )
+    .buffered(crate::POOL)
+    .try_collect()
+    .await?;
+    let plan_sources: Vec<Source> = reads.iter().map(|r| r.source.clone()).collect();
+    let plan = assemble::plan(
+        &plan_sources,
+        &assemble::PlanOptions {
+            attestations: opts.attestations,
+            platforms: opts.platforms.clone(),
+            replace: opts.replace,
+        },
+    )?;
+    let index = Bytes::from(plan.index_bytes());
+    let digests: Vec<Digest> = plan.entries.iter().map(|e| e.digest.clone()).collect();
+    let material = material.into_inner();
+    let (blobs, summary) =
+        transfer(reg, &target.bare(), &digests, true, &material, opts.dry_run).await?;
+    let source_maps = reads
+        .iter()
+        .enumerate()
+        .map(|(i, r)| SourceMap {
+            name: r.source.name.clone(),
+            digest: r
+                .source
+                .reference
+                .digest()
+                .cloned()
+                .unwrap_or_else(|| Digest::of(&r.top)),
+            entries: plan
+                .entries
+                .iter()
+                .filter(|e| e.source == i)
+                .map(|e| e.digest.clone())
+                .collect(),
+        })
+        .collect();
+    let mut report = PublishReport {
+        command: "index create",
+        target: target.bare().to_string(),
+        digest: Digest::of(&index),
+        reference: target.with_digest(&Digest::of(&index)).to_string(),
+        media_type: plan.media_type.to_string(),
+        tags: tags.clone(),
+        dry_run: opts.dry_run,
+        pushed: false,
+        source_digest: None,
+        digest_preserved: None,
+        sources: source_maps,
+        entries: plan.entries.clone(),
+        left_out: plan.left_out.clone(),
+        attestations_dropped: plan.attestations_dropped,
+        blobs,
+        summary,
+        index: None,
+        readback: None,
+        verified: false,
+        registry_requests: 0,
+    };
+    if opts.dry_run {
+        report.index = raw_json(&index);
+        report.verified = true;
+    } else {
+        let digest = push_top(reg, &target.bare(), &index, plan.media_type, &tags).await?;
+        report.pushed = true;
+        let rb = read_back(
+            reg,
+            &target.with_digest(&digest),
+            plan.platforms(),
+            opts.verify_content,
+        )
+        .await?;
+        report.verified = rb.verified;
+        report.readback = Some(rb);
+    }
+    report.registry_requests = reg.requests();
+    Ok(report)
+}
+
+/// `runref copy SOURCE TARGET`: all platforms (and attestations kept) is a byte-identical copy,
+/// the index digest preserved; a subset is a new index of those entries.
+pub async fn copy<R: RegistryWrite>(
+    reg: &R,
+    source: &str,
+    target: &Reference,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
+    if target.digest().is_some() {
+        return Err(PublishError::Input(format!(
+            "TARGET {target}: give a repository (and tag), not a digest: a full copy keeps the source's digest"
+        )));
+    }
+    let src: Reference = source
+        .parse()
+        .map_err(|e| PublishError::Input(format!("SOURCE {source}: {e}")))?;
+    // TARGET's tag, else the source's.
+    let own = target
+        .tag()
+        .or(src.tag())
+        .map(|t| vec![t.to_string()])
+        .unwrap_or_default();
+    let extra: Vec<String> = own.into_iter().chain(opts.tags.iter().cloned()).collect();
+    let tags = tags_of(&target.bare(), &extra)?;
+    let subset = opts.platforms.is_some() || opts.attestations == Attestations::Drop;
+    let material = tokio::sync::Mutex::new(Material::default());
+    let read = read_source(reg, source, &src, subset, &material).await?;
+    let material = material.into_inner();
+    let source_digest = read
+        .source
+        .reference
+        .digest()
+        .cloned()
+        .unwrap_or_else(|| Digest::of(&read.top));
+    let has_attestations = read
+        .source
+        .entries
+        .iter()
+        .any(|e| e.descriptor.is_attestation());
+    let full = !read.is_index || !subset || (opts.platforms.is_none() && !has_attestations);
+    if full && read.is_index {
+        if let Some(e) = read.source.entries.iter().find(|e| {
+            !e.descriptor.media_type.is_empty()
+                && !crate::manifest::MANIFEST_TYPES.contains(&e.descriptor.media_type.as_str())
+        }) {
+            return Err(PublishError::Input(format!(
+                "{source}: entry {} is {}, not an image manifest (nested indexes are not copied)",
+                e.descriptor.digest, e.descriptor.media_type
+            )));
+        }
+    }
+    if let (false, Some(only)) = (read.is_index, &opts.platforms) {
+        let have = read.source.entries.first().and_then(|e| e.config.as_ref());
+        if let Some(c) = have.filter(|c| !only.contains(&c.platform())) {
+            return Err(PlanError::Missing {
+                platform: only[0].clone(),
+                have: c.platform().to_string(),
+            }
+            .into());
+        }
+    }
+    let (top, media_type, entries, left_out, dropped, expected) = if full {
+        let entries: Vec<Planned> = read
+            .source
+            .entries
+            .iter()
+            .filter_map(|e| as_planned(&e.descriptor, source, read.is_index))
+            .collect();
+        let expected = entries
+            .iter()
+            .filter(|e| !e.attestation)
+            .filter_map(|e| e.platform.clone())
+            .collect();
+        (
+            read.top.clone(),
+            read.top_media_type.clone(),
+            entries,
+            vec![],
+            0,
+            expected,
+        )
+    } else {
+        let plan = assemble::plan(
+            std::slice::from_ref(&read.source),
+            &assemble::PlanOptions {
+                attestations: opts.attestations,
+                platforms: opts.platforms.clone(),
+                replace: false,
+            },
+        )?;
+        let expected = plan.platforms();
+        (
+            Bytes::from(plan.index_bytes()),
+            plan.media_type.to_string(),
+            plan.entries,
+            plan.left_out,
+            plan.attestations_dropped,
+            expected,
+        )
+    };
+    let digests: Vec<Digest> = if read.is_index {
+        entries.iter().map(|e| e.digest.clone()).collect()
+    } else {
+        vec![source_digest.clone()]
+    };
+    // A single manifest is the top itself: pushed once, by push_top.
+    let (blobs, summary) = transfer(
+        reg,
+        &target.bare(),
+        &digests,
+        read.is_index,
+        &material,
+        opts.dry_run,
+    )
+    .await?;
+    let digest = Digest::of(&top);
+    let mut report = PublishReport {
+        command: "copy",
+        target: target.bare().to_string(),
+        digest: digest.clone(),
+        reference: target.with_digest(&digest).to_string(),
+        media_type,
+        tags: tags.clone(),
+        dry_run: opts.dry_run,
+        pushed: false,
+        source_digest: Some(source_digest.clone()),
+        digest_preserved: Some(digest == source_digest),
+        sources: vec![SourceMap {
+            name: source.to_string(),
+            digest: source_digest,
+            entries: entries.iter().map(|e| e.digest.clone()).collect(),
+        }],
+        entries,
+        left_out,
+        attestations_dropped: dropped,
+        blobs,
+        summary,
+        index: None,
+        readback: None,
+        verified: false,
+        registry_requests: 0,
+    };
+    if opts.dry_run {
+        if !full {
+            report.index = raw_json(&top);
+        }
+        report.verified = true;
+    } else {
+        // A single manifest already in the target repository needs no second PUT by digest.
+        let pushed = push_top(reg, &target.bare(), &top, &report.media_type, &tags).await?;
+        report.pushed = true;
+        let rb = read_back(
+            reg,
+            &target.with_digest(&pushed),
+            if read.is_index { expected } else { vec![] },
+            opts.verify_content,
+        )
+        .await?;
+        report.verified = rb.verified;
+        report.readback = Some(rb);
+    }
+    report.registry_requests = reg.requests();
+    Ok(report)
+}
+
+/// An entry of a full copy, as the source describes it.
+fn as_planned(d: &Descriptor, source: &str, is_index: bool) -> Option<Planned> {
+    Some(Planned {
+        platform: if is_index { d.platform() } else { None },
+        digest: d.digest().ok()?,
+        media_type: d.media_type.clone(),
+        size: d.size,
+        source: 0,
+        source_name: source.to_string(),
+        attestation: d.is_attestation(),
+        attests: d.attests().map(str::to_string),
+        variant_filled: false,
+        index_platform: d.platform.clone(),
+        annotations: d.annotations.clone(),
+    })
+}
+
+/// Bytes we serialised ourselves, embedded verbatim in the report.
+fn raw_json(bytes: &[u8]) -> Option<Box<serde_json::value::RawValue>> {
+    let text = String::from_utf8(bytes.to_vec()).ok()?;
+    serde_json::value::RawValue::from_string(text).ok()
+}

@@ -1,0 +1,498 @@
+//! `runref index create` and `runref copy` against the real registry, the results pulled per
+//! platform by the real engines, and beside `docker manifest create` and `docker buildx
+//! imagetools create` on the same sources. Request counts come from the registry's access log.
+
+use crate::support::fixture::{build_single, push, push_new, unique, ImageSpec, IndexSpec};
+use crate::support::*;
+use serde_json::Value;
+
+const NO_DAEMON: &str = "unix:///nonexistent.sock";
+
+/// Pushes a single-platform image (no index) as `<registry>/<unique name>:v1`.
+fn push_single(name: &str, platform: &str) -> (String, crate::support::fixture::BuiltIndex) {
+    let repo = format!("{}/{}", Env::get().registry, unique(name));
+    let built = build_single(&ImageSpec::new(platform), &unique(name), "v1");
+    push(&built, "v1", &format!("{repo}:v1"));
+    (repo, built)
+}
+
+/// The registry's access-log lines (method and path) for `repo`, in order.
+fn log_lines(repo: &str) -> Vec<String> {
+    let path = repo.split_once('/').map_or(repo, |(_, p)| p);
+    let needle = format!("/v2/{path}/");
+    std::fs::read_to_string(&Env::get().registry_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("HTTP/1.1\"") && l.contains(&needle))
+        .filter_map(|l| {
+            let start = l.find('"')? + 1;
+            let rest = &l[start..];
+            let end = rest.find(" HTTP/1.1")?;
+            Some(rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// `docker` CLI 28 with the test environment's config (buildx plugin).
+fn docker_cli(args: &[&str]) -> std::process::Output {
+    let env = Env::get();
+    std::process::Command::new(&env.docker_cli)
+        .env("DOCKER_CONFIG", &env.docker_config)
+        .env("DOCKER_HOST", &env.docker28_host)
+        .args(args)
+        .output()
+        .expect("docker CLI runs")
+}
+
+fn entry_digests(index: &Value) -> Vec<String> {
+    let mut v: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn get_manifest(reference: &str) -> Value {
+    let (repo, digest) = reference.split_once('@').unwrap();
+    let (host, path) = repo.split_once('/').unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "-H"])
+        .arg(format!(
+            "Accept: {}, {}",
+            runref::manifest::OCI_INDEX,
+            runref::manifest::DOCKER_LIST
+        ))
+        .arg(format!("http://{host}/v2/{path}/manifests/{digest}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET {reference}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Each platform of `reference` pulled by Docker 20.10, Docker 28.5 (containerd store) and
+/// podman: the engine's image is that platform.
+fn pulled_by_every_engine(reference: &str, platforms: &[&str]) {
+    let env = Env::get();
+    for (name, host) in [
+        ("docker 20.10", &env.docker_host),
+        ("docker 28.5 containerd", &env.docker28_host),
+        ("podman", &env.podman_host),
+    ] {
+        let d = connect(host);
+        for p in platforms {
+            pull(&d, reference, p);
+            if name.starts_with("docker 28") {
+                // The containerd store keeps the index: ask for the platform's own manifest.
+                continue;
+            }
+            let got = exporter_lookup(host, reference).unwrap_or_default();
+            assert_eq!(&got, p, "{name}: pulled {reference} for {p}");
+            // A classic store keeps one image per index digest ("Cannot overwrite digest").
+            rt().block_on(async {
+                let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+                    .force(true)
+                    .build();
+                d.remove_image(reference, Some(opts), None).await.ok();
+            });
+        }
+    }
+}
+
+#[test]
+fn index_create_from_two_single_arch_images_in_other_repositories() {
+    let env = Env::get();
+    let (a, _) = push_single("pub-amd64", "linux/amd64");
+    let (b, built_b) = push_single("pub-arm64", "linux/arm64/v8");
+    let target = format!("{}/{}", env.registry, unique("pub-app"));
+    let (before_a, before_b) = (log_lines(&a).len(), log_lines(&b).len());
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "index",
+            "create",
+            &format!("{target}:1"),
+            &format!("{a}:v1"),
+            &format!("{b}:v1"),
+            "--tag",
+            "1.2",
+            "--tag",
+            "latest",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["verified"], true, "{j}");
+    assert_eq!(j["pushed"], true);
+    assert_eq!(j["media_type"], runref::manifest::OCI_INDEX);
+    let entries = j["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[1]["index_platform"]["variant"], "v8",
+        "from the config"
+    );
+    assert_eq!(entries[1]["digest"], built_b.index_digest.to_string());
+    // Two configs and two layers, each one mount; two manifests and the index put.
+    assert_eq!(j["summary"]["mounted"], 4, "{j}");
+    assert_eq!(j["summary"]["copied"], 0);
+    assert_eq!(j["summary"]["manifests_pushed"], 2);
+    // Sources: read once each (manifest by tag, config), nothing fetched twice.
+    assert_eq!(log_lines(&a).len() - before_a, 2, "{:?}", log_lines(&a));
+    assert_eq!(log_lines(&b).len() - before_b, 2, "{:?}", log_lines(&b));
+    let t = log_lines(&target);
+    let mounts = t
+        .iter()
+        .filter(|l| l.starts_with("POST") && l.contains("mount="))
+        .count();
+    assert_eq!(mounts, 4, "{t:?}");
+    assert!(
+        !t.iter().any(|l| l.starts_with("PATCH")),
+        "no chunked upload: {t:?}"
+    );
+    // Pushed by digest first, then the tags in the order given.
+    let digest = j["digest"].as_str().unwrap();
+    let puts: Vec<&String> = t
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("/manifests/"))
+        .collect();
+    let tails: Vec<&str> = puts.iter().map(|l| l.rsplit('/').next().unwrap()).collect();
+    assert_eq!(&tails[2..], [digest, "1", "1.2", "latest"], "{puts:?}");
+    // Target: 4 mounts, 2 manifests, 1 index + 3 tags, read back: index + 2 x (manifest, config).
+    assert_eq!(t.len(), 4 + 2 + 4 + 5, "{t:?}");
+    assert_eq!(j["registry_requests"], 2 + 2 + 15);
+    let reference = format!("{target}@{digest}");
+    pulled_by_every_engine(&reference, &["linux/amd64", "linux/arm64"]);
+    let (o, v) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &reference,
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{v}");
+}
+
+#[test]
+fn attested_per_arch_indexes_where_docker_manifest_fails_and_imagetools_agrees() {
+    let env = Env::get();
+    let (a, built_a) = push_new(
+        "pub-att-amd64",
+        IndexSpec::new("pub-att-amd64", &["linux/amd64"]).with_attestations(),
+    );
+    let mut arm = IndexSpec::new("pub-att-arm64", &["linux/arm64/v8"]).with_attestations();
+    arm.images[0].entry_without_variant = true;
+    let (b, built_b) = push_new("pub-att-arm64", arm);
+    let sources = [format!("{a}:v1"), format!("{b}:v1")];
+    // docker manifest create refuses an index as a source.
+    let dm_target = format!("{}/{}:1", env.registry, unique("pub-dm"));
+    let o = docker_cli(&[
+        "manifest",
+        "create",
+        "--insecure",
+        &dm_target,
+        &sources[0],
+        &sources[1],
+    ]);
+    assert!(
+        !o.status.success(),
+        "docker manifest create accepted indexes"
+    );
+    assert!(stderr(&o).contains("is a manifest list"), "{}", stderr(&o));
+    // runref: both images and both attestations, the arm64 variant filled from its config.
+    let target = format!("{}/{}", env.registry, unique("pub-att"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "index",
+            "create",
+            &format!("{target}:1"),
+            &sources[0],
+            &sources[1],
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    let index = get_manifest(j["reference"].as_str().unwrap());
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 4, "{index}");
+    assert_eq!(m[1]["platform"]["variant"], "v8", "{index}");
+    assert_eq!(j["entries"][1]["variant_filled"], true);
+    for att in &m[2..] {
+        let subject = att["annotations"]["vnd.docker.reference.digest"]
+            .as_str()
+            .unwrap();
+        assert!(m[..2].iter().any(|e| e["digest"] == subject), "{index}");
+    }
+    let want: Vec<String> = [
+        &built_a.images[0].manifest_digest,
+        &built_b.images[0].manifest_digest,
+        &built_a.attestation_digests[0],
+        &built_b.attestation_digests[0],
+    ]
+    .iter()
+    .map(|d| d.to_string())
+    .collect();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(entry_digests(&index), want_sorted);
+    // imagetools create on the same sources: the same set of entries.
+    let it_target = format!("{}/{}:1", env.registry, unique("pub-it"));
+    let o = docker_cli(&[
+        "buildx",
+        "imagetools",
+        "create",
+        "-t",
+        &it_target,
+        &sources[0],
+        &sources[1],
+    ]);
+    assert!(o.status.success(), "imagetools create: {}", stderr(&o));
+    let o = docker_cli(&["buildx", "imagetools", "inspect", "--raw", &it_target]);
+    assert!(o.status.success(), "imagetools inspect: {}", stderr(&o));
+    let it_index: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(entry_digests(&it_index), want_sorted, "{it_index}");
+    // A second amd64 image: imagetools keeps both without a word; runref refuses, naming both.
+    let (c, _) = push_new(
+        "pub-att-amd64b",
+        IndexSpec::new("pub-att-amd64b", &["linux/amd64"]),
+    );
+    let dup = format!("{c}:v1");
+    let o = docker_cli(&[
+        "buildx",
+        "imagetools",
+        "create",
+        "-t",
+        &it_target,
+        &sources[0],
+        &dup,
+    ]);
+    assert!(
+        o.status.success(),
+        "imagetools create let the duplicate through: {}",
+        stderr(&o)
+    );
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["index", "create", &format!("{target}:2"), &sources[0], &dup],
+    );
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    let e = j["error"].as_str().unwrap();
+    assert!(
+        e.contains("linux/amd64") && e.contains(&sources[0]) && e.contains(&dup),
+        "{e}"
+    );
+    // Nothing was pushed under the refused tag.
+    assert!(!log_lines(&target)
+        .iter()
+        .any(|l| l.starts_with("PUT") && l.ends_with("/manifests/2")));
+}
+
+#[test]
+fn copy_all_keeps_the_digest_a_subset_is_a_new_index_another_registry_is_streamed() {
+    let env = Env::get();
+    let (src, built) = push_new(
+        "pub-copy-src",
+        IndexSpec::new(
+            "pub-copy-src",
+            &["linux/amd64", "linux/arm64", "linux/s390x"],
+        )
+        .with_attestations(),
+    );
+    // Full copy within the registry: byte-identical, every blob mounted.
+    let t1 = format!("{}/{}", env.registry, unique("pub-copy-all"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{src}:v1"), &t1, "--verify-content"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["digest_preserved"], true);
+    assert_eq!(j["digest"], built.index_digest.to_string());
+    assert_eq!(j["tags"][0], "v1", "the source's tag");
+    // 3 images (config + layer) and 3 attestations (config + statement); attestation configs
+    // are the same `{}` blob: 3*2 + 1 + 3 = 10 distinct blobs.
+    assert_eq!(j["summary"]["mounted"], 10, "{j}");
+    let lines = log_lines(&t1);
+    let mounts = lines.iter().filter(|l| l.contains("mount=")).count();
+    assert_eq!(mounts, 10, "one request per blob: {lines:?}");
+    // A subset: arm64 and its attestation, a new index.
+    let t2 = format!("{}/{}", env.registry, unique("pub-copy-arm64"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{t2}:arm64"),
+            "--platforms",
+            "linux/arm64",
+            "--verify-content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["digest_preserved"], false);
+    let index = get_manifest(j["reference"].as_str().unwrap());
+    let digests = entry_digests(&index);
+    let mut want = vec![
+        built.image("linux/arm64").manifest_digest.to_string(),
+        built.attestation_digests[1].to_string(),
+    ];
+    want.sort();
+    assert_eq!(digests, want);
+    pulled_by_every_engine(j["reference"].as_str().unwrap(), &["linux/arm64"]);
+    // Another registry (the same one under another name): HEAD, then streamed uploads.
+    let port = env.registry.rsplit(':').next().unwrap();
+    let t3 = format!("localhost:{port}/{}", unique("pub-copy-far"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &t3,
+            "--platforms",
+            "linux/amd64,linux/s390x",
+            "--attestations",
+            "drop",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["summary"]["copied"], 4, "{j}");
+    assert_eq!(j["summary"]["mounted"], 0);
+    assert_eq!(j["attestations_dropped"], 3);
+    let far = j["reference"]
+        .as_str()
+        .unwrap()
+        .replace("localhost:", "127.0.0.1:");
+    let (o, v) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &far,
+            "--platforms",
+            "linux/amd64,linux/s390x",
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    // Again: every blob is already there (HEAD), nothing copied.
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &t3,
+            "--platforms",
+            "linux/amd64,linux/s390x",
+            "--attestations",
+            "drop",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["summary"]["present"], 4, "{j}");
+}
+
+#[test]
+fn dry_run_reads_and_pushes_nothing() {
+    let env = Env::get();
+    let (a, _) = push_single("pub-dry-amd64", "linux/amd64");
+    let (b, _) = push_single("pub-dry-arm", "linux/arm/v7");
+    let target = format!("{}/{}", env.registry, unique("pub-dry"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "index",
+            "create",
+            &format!("{target}:1"),
+            &format!("{a}:v1"),
+            &format!("{b}:v1"),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["pushed"], false);
+    assert_eq!(j["index"]["manifests"][1]["platform"]["variant"], "v7");
+    assert_eq!(j["summary"]["mounted"], 4);
+    assert!(log_lines(&target).is_empty(), "{:?}", log_lines(&target));
+    let o = runref(
+        NO_DAEMON,
+        &[
+            "index",
+            "create",
+            &format!("{target}:1"),
+            &format!("{a}:v1"),
+            "--dry-run",
+        ],
+    );
+    assert!(stdout(&o).contains("would push"), "{}", stdout(&o));
+}
+
+/// A source registry whose layer bytes are not the layer's digest: the copy fails naming the
+/// blob, and the target gets no manifest and no tag.
+#[test]
+fn a_lying_source_blob_is_never_published() {
+    use crate::support::fake_registry::{self, response, Reply};
+    use runref::digest::Digest;
+    let env = Env::get();
+    let layer = b"the real layer bytes".to_vec();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
+    let (ld, cd) = (Digest::of(&layer), Digest::of(&config));
+    let ld_hex = ld.hex().to_string();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": runref::manifest::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": layer.len()}],
+    })
+    .to_string();
+    let md = Digest::of(manifest.as_bytes()).to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(fake_registry::serve(move |req| {
+        let lie = "the fake layer bytes".to_string();
+        if req.path.ends_with("/manifests/v1") {
+            Reply::Full(response(
+                "200 OK",
+                &[
+                    ("Content-Type", runref::manifest::OCI_MANIFEST),
+                    ("Docker-Content-Digest", &md),
+                ],
+                &manifest,
+            ))
+        } else if req.path.ends_with(&cd.to_string()) {
+            Reply::Full(response(
+                "200 OK",
+                &[],
+                std::str::from_utf8(&config).unwrap(),
+            ))
+        } else if req.path.ends_with(&ld.to_string()) {
+            Reply::Full(response("200 OK", &[], &lie))
+        } else {
+            Reply::Full(response("404 Not Found", &[], ""))
+        }
+    }));
+    let target = format!("{}/{}", env.registry, unique("pub-lie"));
+    let o = runref(
+        NO_DAEMON,
+        &["copy", &format!("{addr}/src:v1"), &format!("{target}:v1")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&ld_hex[..12]),
+        "names the blob: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("copy from the source failed: content does not match its digest"),
+        "the source is named as the cause, before the target saw a whole blob: {}",
+        stderr(&o)
+    );
+    let lines = log_lines(&target);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("PUT") && l.contains("/manifests/")),
+        "nothing published: {lines:?}"
+    );
+    drop(rt);
+}
