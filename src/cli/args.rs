@@ -19,9 +19,12 @@ multi-arch run image into analyzed.toml. A Docker daemon knows a pulled multi-ar
 its index digest and image ID, so the exporter fails with
   \"get run image top layer SHA: image has no layers\".
 runref reconciles that reference between the daemon and the registry, honouring pull policies.
+It also inspects an image in the daemon and the registry side by side, verifies the platforms of
+a pushed image by digest, diagnoses failed daemon exports, assembles multi-arch indexes from
+per-arch images (index create) and mirrors images (copy), proving each result by digest.
 
-Exit codes: 0 done, 1 cannot reconcile / mismatch / export will fail, 2 invalid input or usage,
-3 `reconcile --check` found a needed change.";
+Exit codes: 0 done, 1 cannot reconcile / mismatch / export will fail / not pushed or not
+verified, 2 invalid input or usage, 3 `reconcile --check` found a needed change.";
 
 #[derive(Parser, Debug)]
 #[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]

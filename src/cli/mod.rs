@@ -43,6 +43,12 @@ pub fn run() -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     let (format, deadline) = (command.common().format, command.common().deadline());
+    let unchanged = match command {
+        Command::Index(_) | Command::Copy(_) => {
+            "no tag was moved (blobs and manifests already pushed stay; a rerun finds them)"
+        }
+        _ => "nothing was changed",
+    };
     let code = rt.block_on(async {
         let work = async {
             match command {
@@ -62,7 +68,7 @@ pub fn run() -> anyhow::Result<u8> {
                 format,
                 exit::FAILED,
                 &format!(
-                    "runref did not finish within --deadline {}s and stopped; nothing was changed. \
+                    "runref did not finish within --deadline {}s and stopped; {unchanged}. \
                      Check the registry and the daemon, or raise --deadline",
                     deadline.as_secs()
                 ),

@@ -302,6 +302,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_mount_asks_pull_on_its_source_too() {
+        let call = |from| Call {
+            base: "https://r.example",
+            host: "r.example",
+            repo: "team/app",
+            method: reqwest::Method::POST,
+            path: "/v2/team/app/blobs/uploads/".into(),
+            accept: None,
+            body: None,
+            scope: Scope::Push,
+            from,
+            subject: "r.example/team/app".into(),
+            registry: "r.example",
+        };
+        assert_eq!(scopes_of(&call(None)), ["repository:team/app:pull,push"]);
+        assert_eq!(
+            scopes_of(&call(Some("ci/app-amd64"))),
+            [
+                "repository:team/app:pull,push",
+                "repository:ci/app-amd64:pull"
+            ]
+        );
+        // Mounting within one repository needs nothing more.
+        assert_eq!(scopes_of(&call(Some("team/app"))).len(), 1);
+    }
+
+    #[test]
     fn challenges() {
         let h = |s: &str| HeaderValue::from_str(s).unwrap();
         assert_eq!(
