@@ -624,7 +624,7 @@ pub async fn create<R: RegistryWrite>(
                 .collect(),
         })
         .collect();
-    let mut report = PublishReport {
+    let report = PublishReport {
         command: "index create",
         target: target.bare().to_string(),
         digest: Digest::of(&index),
@@ -646,24 +646,16 @@ pub async fn create<R: RegistryWrite>(
         verified: false,
         registry_requests: 0,
     };
-    if opts.dry_run {
-        report.index = raw_json(&index);
-        report.verified = true;
-    } else {
-        let digest = push_top(reg, &target.bare(), &index, plan.media_type, &tags).await?;
-        report.pushed = true;
-        let rb = read_back(
-            reg,
-            &target.with_digest(&digest),
-            plan.platforms(),
-            opts.verify_content,
-        )
-        .await?;
-        report.verified = rb.verified;
-        report.readback = Some(rb);
-    }
-    report.registry_requests = reg.requests();
-    Ok(report)
+    conclude(
+        reg,
+        &target.bare(),
+        report,
+        &index,
+        plan.platforms(),
+        true,
+        opts,
+    )
+    .await
 }
 
 /// `runref copy SOURCE TARGET`: all platforms (and attestations kept) is a byte-identical copy,
@@ -782,7 +774,7 @@ pub async fn copy<R: RegistryWrite>(
     )
     .await?;
     let digest = Digest::of(&top);
-    let mut report = PublishReport {
+    let report = PublishReport {
         command: "copy",
         target: target.bare().to_string(),
         digest: digest.clone(),
@@ -808,19 +800,33 @@ pub async fn copy<R: RegistryWrite>(
         verified: false,
         registry_requests: 0,
     };
+    let expected = if read.is_index { expected } else { vec![] };
+    conclude(reg, &target.bare(), report, &top, expected, !full, opts).await
+}
+
+/// The end of both commands: with --dry-run the plan (and, with `show_index`, the index's exact
+/// bytes); else the top manifest pushed by digest, then the tags, and read back through verify.
+async fn conclude<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    mut report: PublishReport,
+    top: &Bytes,
+    expected: Vec<Platform>,
+    show_index: bool,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
     if opts.dry_run {
-        if !full {
-            report.index = raw_json(&top);
+        if show_index {
+            report.index = raw_json(top);
         }
         report.verified = true;
     } else {
-        // A single manifest already in the target repository needs no second PUT by digest.
-        let pushed = push_top(reg, &target.bare(), &top, &report.media_type, &tags).await?;
+        let pushed = push_top(reg, target, top, &report.media_type, &report.tags).await?;
         report.pushed = true;
         let rb = read_back(
             reg,
             &target.with_digest(&pushed),
-            if read.is_index { expected } else { vec![] },
+            expected,
             opts.verify_content,
         )
         .await?;

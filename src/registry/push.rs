@@ -156,6 +156,29 @@ impl HttpRegistry {
         }
     }
 
+    /// Where an upload's final PUT goes: the endpoint of its location, the blob's reference,
+    /// the repository, and the location's path with `digest=` added.
+    fn upload_parts(
+        &self,
+        target: &Reference,
+        location: &str,
+        digest: &Digest,
+    ) -> Result<(Endpoint, Reference, String, String), RegistryError> {
+        let ep = self.origin(target);
+        let subject = target.with_digest(digest);
+        let (base, path) =
+            upload_target(&ep.url, location, digest).map_err(|detail| RegistryError::Other {
+                reference: subject.to_string(),
+                detail,
+            })?;
+        let ep = Endpoint {
+            url: base,
+            host: ep.host,
+            mirror: false,
+        };
+        Ok((ep, subject, target.repository(), path))
+    }
+
     /// Sends `call` (with retries) and returns status, headers and a bounded body.
     async fn send(
         &self,
@@ -243,19 +266,7 @@ impl RegistryWrite for HttpRegistry {
         digest: &Digest,
         bytes: Bytes,
     ) -> Result<(), RegistryError> {
-        let ep = self.origin(target);
-        let subject = target.with_digest(digest);
-        let repository = target.repository();
-        let (base, path) =
-            upload_target(&ep.url, location, digest).map_err(|detail| RegistryError::Other {
-                reference: subject.to_string(),
-                detail,
-            })?;
-        let ep = Endpoint {
-            url: base,
-            host: ep.host,
-            mirror: false,
-        };
+        let (ep, subject, repository, path) = self.upload_parts(target, location, digest)?;
         let mut call = self.write_call(&ep, &subject, &repository, Method::PUT, path);
         call.body = Some((bytes, "application/octet-stream".into()));
         let (status, _, body) = self.send(&call).await?;
@@ -273,19 +284,7 @@ impl RegistryWrite for HttpRegistry {
         size: u64,
         stream: BlobStream,
     ) -> Result<(), RegistryError> {
-        let ep = self.origin(target);
-        let subject = target.with_digest(digest);
-        let repository = target.repository();
-        let (base, path) =
-            upload_target(&ep.url, location, digest).map_err(|detail| RegistryError::Other {
-                reference: subject.to_string(),
-                detail,
-            })?;
-        let ep = Endpoint {
-            url: base,
-            host: ep.host,
-            mirror: false,
-        };
+        let (ep, subject, repository, path) = self.upload_parts(target, location, digest)?;
         let call = self.write_call(&ep, &subject, &repository, Method::PUT, path);
         let resp = self
             .wire

@@ -344,18 +344,22 @@ fn copy_all_keeps_the_digest_a_subset_is_a_new_index_another_registry_is_streame
     // Another registry (the same one under another name): HEAD, then streamed uploads.
     let port = env.registry.rsplit(':').next().unwrap();
     let t3 = format!("localhost:{port}/{}", unique("pub-copy-far"));
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "copy",
-            &format!("{src}:v1"),
-            &t3,
-            "--platforms",
-            "linux/amd64,linux/s390x",
-            "--attestations",
-            "drop",
-        ],
-    );
+    let source = format!("{src}:v1");
+    let copy_far = || {
+        runref_json(
+            NO_DAEMON,
+            &[
+                "copy",
+                &source,
+                &t3,
+                "--platforms",
+                "linux/amd64,linux/s390x",
+                "--attestations",
+                "drop",
+            ],
+        )
+    };
+    let (o, j) = copy_far();
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
     assert_eq!(j["summary"]["copied"], 4, "{j}");
     assert_eq!(j["summary"]["mounted"], 0);
@@ -376,18 +380,7 @@ fn copy_all_keeps_the_digest_a_subset_is_a_new_index_another_registry_is_streame
     );
     assert_eq!(o.status.code(), Some(0), "{v}");
     // Again: every blob is already there (HEAD), nothing copied.
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "copy",
-            &format!("{src}:v1"),
-            &t3,
-            "--platforms",
-            "linux/amd64,linux/s390x",
-            "--attestations",
-            "drop",
-        ],
-    );
+    let (o, j) = copy_far();
     assert_eq!(o.status.code(), Some(0), "{j}");
     assert_eq!(j["summary"]["present"], 4, "{j}");
 }
