@@ -215,3 +215,61 @@ fn buildkit_image_reconciles_on_every_engine() {
         assert_eq!(o.status.code(), Some(0));
     }
 }
+
+/// Real BuildKit content through copy and index create: the six-architecture image split into
+/// two per-arch images (each with its provenance attestation), then put back together. The
+/// result has exactly the original entries for those platforms, attestations pointing inside,
+/// and busybox proven by content.
+#[test]
+fn buildkit_image_split_by_copy_and_joined_by_index_create() {
+    let b = built();
+    let env = Env::get();
+    let source = format!("{}@{}", b.repo, b.index_digest);
+    let mut parts = Vec::new();
+    for p in ["linux/arm/v7", "linux/s390x"] {
+        let part = format!("{}/{}:v1", env.registry, unique("buildkit-part"));
+        let (o, j) = runref_json(
+            "unix:///nonexistent.sock",
+            &["copy", &source, &part, "--platforms", p, "--verify-content"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+        assert_eq!(j["entries"].as_array().unwrap().len(), 2, "image + attestation: {j}");
+        parts.push(part);
+    }
+    let joined = format!("{}/{}:v1", env.registry, unique("buildkit-joined"));
+    let (o, j) = runref_json(
+        "unix:///nonexistent.sock",
+        &["index", "create", &joined, &parts[0], &parts[1], "--verify-content"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["verified"], true);
+    let (_, original) = runref_json(
+        "unix:///nonexistent.sock",
+        &["inspect", "--no-daemon", &source],
+    );
+    let (_, result) = runref_json(
+        "unix:///nonexistent.sock",
+        &["inspect", "--no-daemon", j["reference"].as_str().unwrap()],
+    );
+    let digests = |v: &Value, keep: &dyn Fn(&Value) -> bool| {
+        let mut d: Vec<String> = v["registry"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| keep(e))
+            .map(|e| e["digest"].as_str().unwrap().to_string())
+            .collect();
+        d.sort();
+        d
+    };
+    let wanted: Vec<String> = digests(&original, &|e| {
+        e["platform"] == "linux/arm/v7" || e["platform"] == "linux/s390x"
+    });
+    let attests: Vec<String> = digests(&original, &|e| {
+        e["attestation"] == true
+            && wanted.iter().any(|w| e["attests"].as_str() == Some(w.as_str()))
+    });
+    let mut all = [wanted.clone(), attests].concat();
+    all.sort();
+    assert_eq!(digests(&result, &|_| true), all, "{result}");
+}
