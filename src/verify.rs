@@ -223,16 +223,14 @@ async fn scan_one_layer<R: Registry>(
         .blob_stream(repo, &digest)
         .await
         .map_err(|e| e.to_string())?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
+    // A bounded async channel: the network side awaits room (no blocking thread per chunk),
+    // the scanner's blocking thread waits for chunks.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     let scanner = tokio::task::spawn_blocking(move || scan_layer(ChannelReader::new(rx)));
     let mut stream_err = None;
     while let Some(chunk) = stream.next().await {
         let failed = chunk.as_ref().err().map(|e| e.to_string());
-        let tx2 = tx.clone();
-        // A blocking send would stall the runtime; hand it to the blocking pool.
-        let sent = tokio::task::spawn_blocking(move || tx2.send(chunk).is_ok())
-            .await
-            .unwrap_or(false);
+        let sent = tx.send(chunk).await.is_ok();
         if let Some(e) = failed {
             stream_err = Some(format!("layer {digest}: {e}"));
             break;
@@ -253,14 +251,14 @@ async fn scan_one_layer<R: Registry>(
     scanned
 }
 
-/// A `Read` over chunks arriving on a bounded channel.
+/// A `Read` over chunks arriving on a bounded channel (read on a blocking thread).
 struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
     cur: bytes::Bytes,
 }
 
 impl ChannelReader {
-    fn new(rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Self {
+    fn new(rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Self {
         ChannelReader {
             rx,
             cur: bytes::Bytes::new(),
@@ -271,10 +269,10 @@ impl ChannelReader {
 impl std::io::Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.cur = b,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.cur.len());

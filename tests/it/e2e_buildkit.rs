@@ -233,13 +233,24 @@ fn buildkit_image_split_by_copy_and_joined_by_index_create() {
             &["copy", &source, &part, "--platforms", p, "--verify-content"],
         );
         assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
-        assert_eq!(j["entries"].as_array().unwrap().len(), 2, "image + attestation: {j}");
+        assert_eq!(
+            j["entries"].as_array().unwrap().len(),
+            2,
+            "image + attestation: {j}"
+        );
         parts.push(part);
     }
     let joined = format!("{}/{}:v1", env.registry, unique("buildkit-joined"));
     let (o, j) = runref_json(
         "unix:///nonexistent.sock",
-        &["index", "create", &joined, &parts[0], &parts[1], "--verify-content"],
+        &[
+            "index",
+            "create",
+            &joined,
+            &parts[0],
+            &parts[1],
+            "--verify-content",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
     assert_eq!(j["verified"], true);
@@ -267,7 +278,9 @@ fn buildkit_image_split_by_copy_and_joined_by_index_create() {
     });
     let attests: Vec<String> = digests(&original, &|e| {
         e["attestation"] == true
-            && wanted.iter().any(|w| e["attests"].as_str() == Some(w.as_str()))
+            && wanted
+                .iter()
+                .any(|w| e["attests"].as_str() == Some(w.as_str()))
     });
     let mut all = [wanted.clone(), attests].concat();
     all.sort();
