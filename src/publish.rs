@@ -352,13 +352,13 @@ async fn transfer<R: RegistryWrite>(
     material: &Material,
     dry_run: bool,
 ) -> Result<(Vec<BlobMove>, Summary), RegistryError> {
+    // Each blob once, from the first manifest that names it, in manifest order.
+    let mut seen = std::collections::BTreeSet::new();
     let mut wanted: Vec<(Digest, i64, Reference)> = Vec::new();
-    for d in digests {
-        if let Some(item) = material.items.get(d) {
-            for (b, size) in &item.blobs {
-                if !wanted.iter().any(|(w, _, _)| w == b) {
-                    wanted.push((b.clone(), *size, item.from.clone()));
-                }
+    for item in digests.iter().filter_map(|d| material.items.get(d)) {
+        for (b, size) in &item.blobs {
+            if seen.insert(b.clone()) {
+                wanted.push((b.clone(), *size, item.from.clone()));
             }
         }
     }
@@ -557,21 +557,11 @@ async fn read_back<R: Registry>(
     })
 }
 
-fn parse_sources(sources: &[String]) -> Result<Vec<Reference>, PublishError> {
-    sources
-        .iter()
-        .map(|s| {
-            s.parse()
-                .map_err(|e| PublishError::Input(format!("SOURCE {s}: {e}")))
-        })
-        .collect()
-}
-
 /// `runref index create TARGET SOURCE...`.
 pub async fn create<R: RegistryWrite>(
     reg: &R,
     target: &Reference,
-    sources: &[String],
+    sources: &[Reference],
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
     if target.digest().is_some() {
@@ -580,13 +570,14 @@ pub async fn create<R: RegistryWrite>(
         )));
     }
     let tags = tags_of(target, &opts.tags)?;
-    let refs = parse_sources(sources)?;
     let material = tokio::sync::Mutex::new(Material::default());
+    // Shown as written (a Reference displays the name, tag and digest as given).
+    let names: Vec<String> = sources.iter().map(Reference::to_string).collect();
     let reads: Vec<Read> = futures_util::stream::iter(
         sources
             .iter()
-            .zip(&refs)
-            .map(|(name, r)| read_source(reg, name, r, true, &material)),
+            .zip(&names)
+            .map(|(r, name)| read_source(reg, name, r, true, &material)),
     )
     .buffered(crate::POOL)
     .try_collect()
@@ -662,7 +653,7 @@ pub async fn create<R: RegistryWrite>(
 /// the index digest preserved; a subset is a new index of those entries.
 pub async fn copy<R: RegistryWrite>(
     reg: &R,
-    source: &str,
+    src: &Reference,
     target: &Reference,
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
@@ -671,9 +662,8 @@ pub async fn copy<R: RegistryWrite>(
             "TARGET {target}: give a repository (and tag), not a digest: a full copy keeps the source's digest"
         )));
     }
-    let src: Reference = source
-        .parse()
-        .map_err(|e| PublishError::Input(format!("SOURCE {source}: {e}")))?;
+    let source = src.to_string();
+    let source = source.as_str();
     // TARGET's tag, else the source's.
     let own = target
         .tag()
@@ -684,7 +674,7 @@ pub async fn copy<R: RegistryWrite>(
     let tags = tags_of(&target.bare(), &extra)?;
     let subset = opts.platforms.is_some() || opts.attestations == Attestations::Drop;
     let material = tokio::sync::Mutex::new(Material::default());
-    let read = read_source(reg, source, &src, subset, &material).await?;
+    let read = read_source(reg, source, src, subset, &material).await?;
     let material = material.into_inner();
     let source_digest = read
         .source

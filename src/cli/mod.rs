@@ -408,20 +408,26 @@ fn publish_outcome(
     }
 }
 
-/// Parses the names of `index create` / `copy`; returns the target and every registry host.
-fn publish_names(target: &str, sources: &[String]) -> Result<(Reference, Vec<String>), String> {
+/// The names of `index create` / `copy`, parsed once: the target, the sources, and every
+/// registry host (for the plain-HTTP allowance).
+type PublishNames = (Reference, Vec<Reference>, Vec<String>);
+
+fn publish_names(target: &str, sources: &[String]) -> Result<PublishNames, String> {
     let t: Reference = target.parse().map_err(|e| format!("TARGET: {e}"))?;
-    let mut hosts = vec![t.registry().to_string()];
-    for s in sources {
-        let r: Reference = s.parse().map_err(|e| format!("SOURCE: {e}"))?;
-        hosts.push(r.registry().to_string());
-    }
-    Ok((t, hosts))
+    let srcs = sources
+        .iter()
+        .map(|s| s.parse().map_err(|e| format!("SOURCE: {e}")))
+        .collect::<Result<Vec<Reference>, String>>()?;
+    let hosts = std::iter::once(&t)
+        .chain(&srcs)
+        .map(|r| r.registry().to_string())
+        .collect();
+    Ok((t, srcs, hosts))
 }
 
 async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
-    let (target, hosts) = match publish_names(&a.target, &a.sources) {
+    let (target, sources, hosts) = match publish_names(&a.target, &a.sources) {
         Ok(n) => n,
         Err(e) => return fail(format, exit::USAGE, &e),
     };
@@ -430,13 +436,13 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
         Err(e) => return fail(format, exit::FAILED, &e),
     };
     let opts = publish_options(&a.publish, a.replace);
-    let r = crate::publish::create(&ctx.registry, &target, &a.sources, &opts).await;
+    let r = crate::publish::create(&ctx.registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
 }
 
 async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
-    let (target, hosts) = match publish_names(&a.target, std::slice::from_ref(&a.source)) {
+    let (target, sources, hosts) = match publish_names(&a.target, std::slice::from_ref(&a.source)) {
         Ok(n) => n,
         Err(e) => return fail(format, exit::USAGE, &e),
     };
@@ -445,6 +451,6 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
         Err(e) => return fail(format, exit::FAILED, &e),
     };
     let opts = publish_options(&a.publish, false);
-    let r = crate::publish::copy(&ctx.registry, &a.source, &target, &opts).await;
+    let r = crate::publish::copy(&ctx.registry, &sources[0], &target, &opts).await;
     publish_outcome(format, r)
 }
