@@ -183,7 +183,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         ImageRef::Id(_) => None,
     };
     if let (Some(reg), Some(n), Some(_)) = (registry, &repo, &digest) {
-        let p = given.clone().unwrap_or_else(|| info.platform.clone());
+        let p = given.clone().unwrap_or_else(|| info.platform_or_host());
         if let Ok(view) = resolve(reg, n, &Depth::Platform(p.clone())).await {
             // The digest's own platform: a single manifest's config, or the platform whose
             // entry it is when it named an index.
@@ -199,7 +199,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     let target = given
         .clone()
         .or_else(|| report.registry_platform.clone())
-        .unwrap_or_else(|| info.platform.clone());
+        .unwrap_or_else(|| info.platform_or_host());
     report.platform = Some(target.clone());
     let mut for_target: Vec<&LocalImage> = locals.iter().filter(|i| i.provides(&target)).collect();
     // The image still tagged in the repository is the latest pull; older pulls keep digests only.

@@ -113,7 +113,7 @@ async fn find_full<D: Daemon>(
     image: &ImageRef,
 ) -> Result<Option<LocalImage>, crate::daemon::DaemonError> {
     match d.find(image).await? {
-        Some(img) if img.descriptor.is_some() => {
+        Some(img) if img.descriptor.is_some() && img.manifests.is_empty() => {
             Ok(d.inspect_manifests(&img.id.long()).await?.or(Some(img)))
         }
         found => Ok(found),

@@ -127,7 +127,10 @@ pub fn reconcile(
     };
     writeln!(out, "  mode:     {mode}, pull policy {}", r.pull_policy)?;
     if let Some(id) = &r.local_image_id {
-        let store = r.store.map(store_name).unwrap_or("daemon");
+        let store = r
+            .store
+            .map(store_name)
+            .unwrap_or("the daemon (store not asked)");
         writeln!(out, "  image:    {id} in {store}")?;
     }
     if let Some(p) = &r.pulled {

@@ -101,6 +101,9 @@ pub struct Facts {
 /// A fact the decision needs next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Need {
+    /// Ask the daemon about itself (`/info`): a rule depends on its store or API level, and
+    /// the answers so far did not settle them.
+    DaemonInfo,
     /// Inspect every local image of this repository.
     RepoImages(Reference),
     /// Resolve this reference in the registry, as deep as `depth`.
@@ -254,6 +257,7 @@ fn exporter_finds_target(inp: &Input, f: &Facts, step: Step) -> Step {
             Some(Ok(new)) if new.resolves_to() == Some(p) => {
                 return done(new.id.to_string(), o.reason, Some(new), o.warnings.clone());
             }
+            None if f.daemon.is_none() => return Step::Need(Need::DaemonInfo),
             None if f.daemon.as_ref().is_some_and(DaemonInfo::can_materialize) => {
                 return Step::Need(Need::Materialize {
                     image: img.id.clone(),
@@ -415,10 +419,10 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
         if let (Some(img), Some(n)) = (local, name) {
             // Where every name gets a RepoDigest (containerd store, podman), only the registry
             // can say the name was never pushed: ask it once (always may contact it).
-            let ask = f
-                .daemon
-                .as_ref()
-                .is_some_and(|i| !i.repo_digests_mean_pulled());
+            let Some(info) = &f.daemon else {
+                return Step::Need(Need::DaemonInfo);
+            };
+            let ask = !info.repo_digests_mean_pulled();
             let daemon_only = match (&f.remote, ask) {
                 (_, false) => !img.known_to_registry(n),
                 (None, true) => {
@@ -763,7 +767,10 @@ fn rule_registry_config_digest(
         // containerd store: the local image is the index it was pulled as; one GET of that
         // index by its digest shows whether it lists the per-arch digest for the platform.
         // Elsewhere the per-arch manifest names its config, which is the local image ID.
-        let containerd = f.daemon.as_ref().is_some_and(|i| i.containerd_store);
+        let Some(info) = &f.daemon else {
+            return Some(Step::Need(Need::DaemonInfo));
+        };
+        let containerd = info.containerd_store;
         let index = matching
             .iter()
             .find(|i| containerd && i.has_repo_digest(n, i.id.digest()));

@@ -173,11 +173,14 @@ fn read_input(
 async fn inspect_full<D: Daemon>(d: &D, image: &ImageRef) -> Result<Lookup, DaemonError> {
     Ok(match d.find(image).await? {
         None => Lookup::Absent,
-        // The containerd store can list per-platform manifests; ask for them (by the ID found).
-        Some(img) if img.descriptor.is_some() => match d.inspect_manifests(&img.id.long()).await? {
-            Some(full) => Lookup::Found(Box::new(full)),
-            None => Lookup::Found(Box::new(img)),
-        },
+        // The containerd store can list per-platform manifests; ask for them (by the ID found)
+        // unless the answer holds them already.
+        Some(img) if img.descriptor.is_some() && img.manifests.is_empty() => {
+            match d.inspect_manifests(&img.id.long()).await? {
+                Some(full) => Lookup::Found(Box::new(full)),
+                None => Lookup::Found(Box::new(img)),
+            }
+        }
         Some(img) => Lookup::Found(Box::new(img)),
     })
 }
@@ -240,6 +243,25 @@ fn predicted_record(
     }
 }
 
+/// Fills in the daemon facts that its answers' headers and the images seen so far settle,
+/// without `/info` (see [`crate::local::Answered::settle`]).
+fn settle<D: Daemon>(daemon: Option<&D>, facts: &mut Facts) {
+    let Some(answered) = daemon
+        .filter(|_| facts.daemon.is_none())
+        .and_then(D::answered)
+    else {
+        return;
+    };
+    let seen = (facts.by_reference.found().into_iter())
+        .chain(facts.by_image.found())
+        .chain(facts.repo_images.iter().flatten());
+    facts.daemon = seen
+        .map(|i| answered.settle(Some(i)))
+        .find(Option::is_some)
+        .flatten()
+        .or_else(|| answered.settle(None));
+}
+
 /// Reconciles `file` in place (unless `opts.no_write`) and reports what happened.
 pub async fn reconcile<D: Daemon, R: Registry>(
     file: &mut AnalyzedFile,
@@ -251,20 +273,23 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let (mut inp, mut source) = read_input(file, opts)?;
     let before = inp.reference.to_string();
     let mut facts = Facts::default();
-    let mut store = None;
     let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
 
     if opts.mode == Mode::Daemon {
         let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-        let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
-        let info = info?;
-        (facts.by_reference, facts.by_image) = looked?;
-        facts.daemon = Some(info.clone());
         if source.is_none() {
-            inp.platform = info.platform.clone();
+            // The target is the daemon's own platform: `/info`, beside the lookups.
+            let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
+            let info = info?;
+            (facts.by_reference, facts.by_image) = looked?;
+            inp.platform = info.platform_or_host();
+            facts.daemon = Some(info);
             source = Some(PlatformSource::Daemon);
+        } else {
+            // The target is known: the lookups alone, and `/info` only if a rule needs what
+            // their answers did not settle (the hook's common case asks nothing more).
+            (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
         }
-        store = Some(info.store(facts.by_reference.found().or(facts.by_image.found())));
     } else if source.is_none() {
         source = Some(PlatformSource::Host);
     }
@@ -273,14 +298,21 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let mut materialized = None;
     let mut would_pull = None;
     let mut would_materialize = false;
+    settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
     let mut step = decide(&inp, &facts);
     for _ in 0..8 {
         let Step::Need(need) = &step else { break };
         match need {
+            Need::DaemonInfo => {
+                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
+                facts.daemon = Some(d.info().await?);
+            }
             Need::RepoImages(repo) => {
                 let d = daemon.ok_or(ReconcileError::NoDaemon)?;
                 let mut images = d.images_of(repo).await?;
-                for img in images.iter_mut().filter(|i| i.descriptor.is_some()) {
+                let partial =
+                    |i: &&mut LocalImage| i.descriptor.is_some() && i.manifests.is_empty();
+                for img in images.iter_mut().filter(partial) {
                     if let Some(full) = d.inspect_manifests(&img.id.long()).await? {
                         *img = full;
                     }
@@ -327,9 +359,16 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 facts.remote = None;
             }
         }
+        settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
         step = decide(&inp, &facts);
     }
 
+    let chosen = match &step {
+        Step::Done(o) => o.local_image.as_ref(),
+        _ => None,
+    };
+    let found = chosen.or(facts.by_reference.found().or(facts.by_image.found()));
+    let store = facts.daemon.as_ref().map(|i| i.store(found));
     let mut report = Report {
         file: file.path().display().to_string(),
         mode: inp.mode,

@@ -72,6 +72,10 @@ fn run(inp: &Input, w: &World) -> (Step, Vec<Need>) {
         };
         needs.push(n.clone());
         match n {
+            // Unscripted: the classic store of Engine 20.10.
+            Need::DaemonInfo => {
+                f.daemon = Some(w.daemon.clone().unwrap_or_else(classic_daemon));
+            }
             Need::RepoImages(_) => f.repo_images = Some(w.repo.clone()),
             Need::Materialize { .. } => {
                 f.materialized = Some(
@@ -245,13 +249,24 @@ fn containerd_index_resolving_to_another_platform_is_never_written() {
     );
 }
 
+/// Engine 20.10, classic store.
+fn classic_daemon() -> runref::local::DaemonInfo {
+    runref::local::DaemonInfo {
+        engine: runref::local::Engine::Docker,
+        version: "20.10.24".into(),
+        api_version: "1.41".into(),
+        platform: Some("linux/amd64".parse().unwrap()),
+        containerd_store: false,
+    }
+}
+
 /// An Engine with the containerd store at `api`.
 fn containerd_daemon(api: &str) -> runref::local::DaemonInfo {
     runref::local::DaemonInfo {
         engine: runref::local::Engine::Docker,
         version: "28.5.2".into(),
         api_version: api.into(),
-        platform: "linux/amd64".parse().unwrap(),
+        platform: Some("linux/amd64".parse().unwrap()),
         containerd_store: true,
     }
 }
@@ -569,10 +584,12 @@ fn always_pulls_a_registry_image_then_checks_it() {
         ..Default::default()
     };
     let (step, needs) = run(&inp, &w);
-    assert_eq!(needs[0], Need::Pull(tag.parse().unwrap()));
+    // Whether RepoDigests mean "pulled" depends on the store: the daemon is asked first.
+    assert_eq!(needs[0], Need::DaemonInfo);
+    assert_eq!(needs[1], Need::Pull(tag.parse().unwrap()));
     // The check fetches by the digest the daemon recorded, not the (movable) tag.
     assert!(
-        matches!(&needs[1], Need::Remote { reference, .. } if reference.to_string() == per_arch('9')),
+        matches!(&needs[2], Need::Remote { reference, .. } if reference.to_string() == per_arch('9')),
         "{needs:?}"
     );
     assert_eq!(outcome(step).reason, Reason::Pulled);

@@ -12,6 +12,7 @@ mod daemon_faults;
 mod decide_table;
 mod diagnose_containerd;
 mod e2e_buildkit;
+mod e2e_daemon_requests;
 mod e2e_docker_hub;
 mod e2e_environment;
 mod e2e_inspect_verify_diagnose;

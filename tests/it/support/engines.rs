@@ -7,8 +7,11 @@ use super::Env;
 pub struct Engine {
     pub name: &'static str,
     pub host: fn(&Env) -> &str,
-    /// The store runref must report (`store` in reconcile JSON).
+    /// The store runref must report (`store` in reconcile JSON) once it asked `/info`.
     pub store: &'static str,
+    /// The store a reconcile that never needed `/info` (target given, the image found)
+    /// reports: what the answers' headers and the image's `Descriptor` show, else null.
+    pub store_unasked: Option<&'static str>,
     /// podman records the per-arch manifest digest in RepoDigests: the restorer's reference
     /// resolves there, and no registry is needed to prove it.
     pub holds_per_arch_digest: bool,
@@ -30,6 +33,12 @@ impl Engine {
         (self.host)(env)
     }
 
+    /// `store_unasked` as the JSON report gives it.
+    pub fn store_unasked_json(&self) -> serde_json::Value {
+        self.store_unasked
+            .map_or(serde_json::Value::Null, Into::into)
+    }
+
     /// The name to pull `familiar` (a Docker Hub name as people write it) by.
     pub fn hub_pull_name(&self, familiar: &str) -> String {
         match (self.qualify_hub_names, familiar.contains('/')) {
@@ -45,6 +54,7 @@ pub const ENGINES: &[Engine] = &[
         name: "docker 20.10 (classic store)",
         host: |e| &e.docker_host,
         store: "docker-classic",
+        store_unasked: None,
         holds_per_arch_digest: false,
         id_is_index: false,
         lists_manifests: false,
@@ -55,6 +65,7 @@ pub const ENGINES: &[Engine] = &[
         name: "docker 28.5 (containerd store)",
         host: |e| &e.docker28_host,
         store: "docker-containerd",
+        store_unasked: Some("docker-containerd"),
         holds_per_arch_digest: false,
         id_is_index: true,
         lists_manifests: true,
@@ -65,6 +76,7 @@ pub const ENGINES: &[Engine] = &[
         name: "docker 26.1 (containerd store)",
         host: |e| &e.docker26_host,
         store: "docker-containerd",
+        store_unasked: None,
         holds_per_arch_digest: false,
         id_is_index: true,
         lists_manifests: false,
@@ -75,6 +87,7 @@ pub const ENGINES: &[Engine] = &[
         name: "podman 4.3",
         host: |e| &e.podman_host,
         store: "podman",
+        store_unasked: Some("podman"),
         holds_per_arch_digest: true,
         id_is_index: false,
         lists_manifests: false,

@@ -40,7 +40,7 @@ impl FakeDaemon {
                 engine: Engine::Docker,
                 version: "20.10.24".into(),
                 api_version: "1.41".into(),
-                platform: "linux/amd64".parse().unwrap(),
+                platform: Some("linux/amd64".parse().unwrap()),
                 containerd_store: false,
             },
             images,

@@ -14,6 +14,9 @@ use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod transport;
+pub use crate::local::Answered;
+
 /// Converts the Engine API's image inspect answer. `None` when it has no parseable `Id`.
 pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
     let id = ImageId::parse(i.id.as_deref()?).ok()?;
@@ -113,8 +116,13 @@ pub enum DaemonError {
 /// The daemon operations runref needs.
 #[allow(async_fn_in_trait)]
 pub trait Daemon {
-    /// Engine, version, API version, platform.
+    /// Engine, version, API version, platform, store (`/info`).
     async fn info(&self) -> Result<DaemonInfo, DaemonError>;
+    /// What the answers so far said about the daemon in their headers, without asking;
+    /// `None` before any answer or where the transport does not show headers.
+    fn answered(&self) -> Option<Answered> {
+        None
+    }
     /// Inspect by name, `name@digest` or ID; `None` when the daemon has no such image.
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
     /// Inspect an image ID, or a name by each of its [`Reference::daemon_names`] until one is
@@ -212,6 +220,11 @@ impl DaemonTarget {
 #[derive(Clone)]
 pub struct EngineDaemon {
     docker: Docker,
+    /// The same client, its image inspections asking `manifests=1` (the containerd store's
+    /// per-platform manifests, API >= 1.48; older APIs and podman ignore it).
+    inspector: Docker,
+    /// The answers' headers and the request count (unix sockets).
+    heard: Option<std::sync::Arc<transport::Heard>>,
     info: std::sync::Arc<tokio::sync::OnceCell<bollard::models::SystemInfo>>,
     host: String,
     timeout: Duration,
@@ -226,10 +239,20 @@ impl EngineDaemon {
             detail: e.to_string(),
         };
         let v = bollard::API_DEFAULT_VERSION;
-        let docker = if let Some(path) = t.host.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, t.transfer_timeout.as_secs(), v).map_err(err)?
-        } else if t.host.starts_with('/') {
-            Docker::connect_with_unix(&t.host, t.transfer_timeout.as_secs(), v).map_err(err)?
+        let socket = t
+            .host
+            .strip_prefix("unix://")
+            .or(Some(t.host.as_str()).filter(|h| h.starts_with('/')));
+        let mut heard = None;
+        let docker = if let Some(path) = socket {
+            let h = std::sync::Arc::new(transport::Heard::default());
+            heard = Some(h.clone());
+            transport::unix(path.as_ref(), t.transfer_timeout.as_secs(), h).map_err(|detail| {
+                DaemonError::Connect {
+                    host: t.host.clone(),
+                    detail,
+                }
+            })?
         } else if t.tls || t.host.starts_with("https://") {
             let dir = t
                 .cert_path
@@ -254,7 +277,9 @@ impl EngineDaemon {
             });
         };
         Ok(EngineDaemon {
+            inspector: with_query(&docker, "/json", "manifests=1".into()),
             docker,
+            heard,
             info: Default::default(),
             host: t.host.clone(),
             timeout: t.timeout,
@@ -412,9 +437,14 @@ impl EngineDaemon {
 }
 
 impl Daemon for EngineDaemon {
-    /// One `/info` (kept for the mirrors): platform, store, engine and version. `/version`
-    /// (6-8 ms on Engine 20.10, 365 ms on podman 4.3, measured) is asked only on the containerd
-    /// store, where the API level decides whether a platform can be exported.
+    fn answered(&self) -> Option<Answered> {
+        self.heard.as_ref().and_then(|h| h.answered())
+    }
+
+    /// One `/info` (kept for the mirrors): platform, store, engine and version. The API level
+    /// comes from the answers' `Api-Version` header; only where no header is seen (tcp, TLS)
+    /// is `/version` (6-8 ms on Engine 20.10, 365 ms on podman 4.3, measured) asked, and only
+    /// on the containerd store, where the API level decides whether a platform can be exported.
     async fn info(&self) -> Result<DaemonInfo, DaemonError> {
         let i = self.system_info().await?;
         let containerd_store = uses_containerd_store(i);
@@ -424,7 +454,10 @@ impl Daemon for EngineDaemon {
             .product_license
             .as_deref()
             .is_some_and(|l| l.starts_with("Apache"));
-        let api_version = if containerd_store && !podman {
+        let heard = self.answered().map(|a| a.api_version);
+        let api_version = if let Some(v) = heard {
+            v
+        } else if containerd_store && !podman {
             let v = self
                 .bounded("version", async {
                     self.docker
@@ -445,17 +478,17 @@ impl Daemon for EngineDaemon {
             },
             version: i.server_version.clone().unwrap_or_default(),
             api_version,
-            platform: Platform::new(
+            platform: Some(Platform::new(
                 i.os_type.as_deref().unwrap_or("linux"),
                 i.architecture.as_deref().unwrap_or(std::env::consts::ARCH),
                 None,
-            ),
+            )),
             containerd_store,
         })
     }
 
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        self.inspect_with(&self.docker, name).await
+        self.inspect_with(&self.inspector, name).await
     }
 
     async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
@@ -468,10 +501,9 @@ impl Daemon for EngineDaemon {
             .unwrap_or_default())
     }
 
+    /// Every inspection asks `manifests=1` already.
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        // Only the image-inspect path gets `manifests=1`; older daemons ignore it.
-        let docker = with_query(&self.docker, "/json", "manifests=1".into());
-        self.inspect_with(&docker, name).await
+        self.inspect_with(&self.inspector, name).await
     }
 
     async fn materialize(
@@ -514,7 +546,7 @@ impl Daemon for EngineDaemon {
             .await?;
         // At most POOL inspections at once: file descriptors stay flat however many images.
         let inspected: Vec<_> =
-            futures_util::stream::iter(list.iter().map(|s| self.inspect_with(&self.docker, &s.id)))
+            futures_util::stream::iter(list.iter().map(|s| self.inspect(&s.id)))
                 .buffered(crate::POOL)
                 .collect()
                 .await;
@@ -752,7 +784,7 @@ mod tests {
             engine: Engine::Docker,
             version: "20.10".into(),
             api_version: "1.41".into(),
-            platform: "linux/amd64".parse().unwrap(),
+            platform: Some("linux/amd64".parse().unwrap()),
             containerd_store: false,
         };
         assert_eq!(info.store(Some(&l)), StoreKind::DockerClassic);

@@ -1,0 +1,82 @@
+//! The Engine API over a unix socket: bollard's requests and answers on a hyper client of our
+//! own, so that what bollard hides is kept: the `Server` and `Api-Version` headers every answer
+//! carries (no `/version` call to learn the API level). Idle
+//! connections are kept, so requests one after another share one connection.
+
+use crate::local::Answered;
+use bollard::{BollardRequest, Docker};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// What the daemon's answers said, shared by every clone of the client.
+#[derive(Debug, Default)]
+pub struct Heard {
+    answered: OnceLock<Answered>,
+}
+
+impl Heard {
+    /// The first answer's `Server` and `Api-Version`, once one came.
+    pub fn answered(&self) -> Option<Answered> {
+        self.answered.get().cloned()
+    }
+
+    fn note(&self, headers: &http::HeaderMap) {
+        if self.answered.get().is_some() {
+            return;
+        }
+        let text = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+        if let (Some(server), Some(api)) = (text("server"), text("api-version")) {
+            if let Some(a) = Answered::from_headers(server, api) {
+                let _ = self.answered.set(a);
+            }
+        }
+    }
+}
+
+/// The body type of bollard's requests (its name is private to bollard).
+trait BodyOf {
+    type Body;
+}
+impl<B> BodyOf for http::Request<B> {
+    type Body = B;
+}
+type Body = <BollardRequest as BodyOf>::Body;
+
+/// A bollard client on the socket at `path`, recording into `heard`.
+pub fn unix(path: &Path, timeout_secs: u64, heard: Arc<Heard>) -> Result<Docker, String> {
+    if !path.exists() {
+        return Err(format!("no socket at {}", path.display()));
+    }
+    let client: hyper_util::client::legacy::Client<hyperlocal::UnixConnector, Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyperlocal::UnixConnector);
+    let socket: PathBuf = path.to_path_buf();
+    let transport = move |req: BollardRequest| {
+        let client = client.clone();
+        let heard = heard.clone();
+        let socket = socket.clone();
+        async move {
+            let (mut parts, body) = req.into_parts();
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string();
+            parts.uri = hyperlocal::Uri::new(&socket, &pq).into();
+            let res = client
+                .request(http::Request::from_parts(parts, body))
+                .await
+                .map_err(bollard::errors::Error::from)?;
+            heard.note(res.headers());
+            Ok(res)
+        }
+    };
+    // The address is a placeholder: the transport puts the socket into every URI itself.
+    Docker::connect_with_custom_transport(
+        transport,
+        Some("http://docker"),
+        timeout_secs,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .map_err(|e| e.to_string())
+}
