@@ -211,7 +211,15 @@ impl Wire {
         call: &Call<'_>,
         until: Instant,
     ) -> Result<Step<reqwest::Response>, RegistryError> {
-        let mut header = self.auth.header(self, call, until).await?;
+        let mut header = match self.auth.header(self, call, until).await {
+            Err(e) if transient(&e) => {
+                return Ok(Step::Retry {
+                    error: e,
+                    after: None,
+                })
+            }
+            other => other?,
+        };
         for round in 0..2 {
             let url = format!("{}{}", call.base, call.path);
             let mut req = self.client.request(call.method.clone(), &url);
@@ -237,11 +245,20 @@ impl Wire {
                 .headers()
                 .get(reqwest::header::WWW_AUTHENTICATE)
                 .cloned();
-            match self
+            let answer = match self
                 .auth
                 .answer(self, call, challenge.as_ref(), until)
-                .await?
+                .await
             {
+                Err(e) if transient(&e) => {
+                    return Ok(Step::Retry {
+                        error: e,
+                        after: None,
+                    })
+                }
+                other => other?,
+            };
+            match answer {
                 Some(h) if Some(&h) != header.as_ref() => header = Some(h),
                 // Nothing new to offer: the 401 stands.
                 _ => return Ok(Step::Done(resp)),
@@ -419,6 +436,18 @@ fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
             attempts: n,
         },
         e => e,
+    }
+}
+
+/// A token exchange failure another attempt may fix: the token server timed out or answered
+/// 429/5xx. The request is then retried whole, like any other transient failure.
+fn transient(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Timeout { .. } => true,
+        RegistryError::Server { status, .. } => {
+            StatusCode::from_u16(*status).is_ok_and(retryable_status)
+        }
+        _ => false,
     }
 }
 

@@ -247,6 +247,80 @@ async fn a_token_that_is_not_a_header_value_is_an_error_not_a_panic() {
     );
 }
 
+/// A token server that fails for a moment (503, or no answer within `--timeout`) is asked
+/// again like any transient failure; one that keeps failing ends after the attempts, naming
+/// the token server. Every request counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_server_that_fails_for_a_moment_is_asked_again() {
+    for hang in [false, true] {
+        let me: Arc<std::sync::OnceLock<String>> = Arc::default();
+        let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let (realm, log) = (me.clone(), seen.clone());
+        let addr = fake_registry::serve(move |req| {
+            let n = {
+                let mut l = log.lock().unwrap();
+                l.push(req.path.clone());
+                l.iter().filter(|p| p.starts_with("/token")).count()
+            };
+            let host = realm.get().cloned().unwrap_or_default();
+            if req.path.starts_with("/token") {
+                if n == 1 || req.path.contains("down") {
+                    return match hang {
+                        true => Reply::Hang,
+                        false => Reply::Full(response("503 Service Unavailable", &[], "busy")),
+                    };
+                }
+                return Reply::Full(response("200 OK", &[], r#"{"token":"t"}"#));
+            }
+            if req.authorization.is_none() {
+                let c = format!(r#"Bearer realm="http://{host}/token",service="fake""#);
+                return Reply::Full(response(
+                    "401 Unauthorized",
+                    &[("WWW-Authenticate", &c)],
+                    "",
+                ));
+            }
+            let digest = Digest::of(BODY.as_bytes()).to_string();
+            Reply::Full(response(
+                "200 OK",
+                &[("Docker-Content-Digest", digest.as_str())],
+                BODY,
+            ))
+        })
+        .await;
+        me.set(addr.clone()).unwrap();
+        let reg = client(&addr, 500);
+        reg.manifest(&by_digest(&addr)).await.unwrap();
+        let paths = seen.lock().unwrap().clone();
+        assert_eq!(
+            paths.iter().filter(|p| p.starts_with("/token")).count(),
+            2,
+            "hang {hang}: {paths:?}"
+        );
+        assert_eq!(reg.requests(), paths.len(), "every request counted");
+
+        let down: runref::reference::Reference =
+            format!("{addr}/down@{}", Digest::of(BODY.as_bytes()))
+                .parse()
+                .unwrap();
+        let e = reg.manifest(&down).await.unwrap_err();
+        let text = e.to_string();
+        match hang {
+            true => assert!(matches!(e, RegistryError::Timeout { .. }), "{e}"),
+            false => assert!(text.contains("token server") && text.contains("503"), "{e}"),
+        }
+        assert!(
+            text.contains("3 attempts") || text.contains("attempt"),
+            "{text}"
+        );
+        assert_eq!(
+            reg.requests(),
+            seen.lock().unwrap().len(),
+            "every request counted"
+        );
+    }
+}
+
 /// The challenge is taken by the first real request (no `/v2/` probe); the token is kept per
 /// repository; `requests()` is what the server saw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
