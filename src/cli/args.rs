@@ -136,6 +136,8 @@ pub struct InspectArgs {
     #[arg(long)]
     pub no_daemon: bool,
     #[command(flatten)]
+    pub host: DaemonHost,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -265,6 +267,8 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub daemon_only: bool,
     #[command(flatten)]
+    pub host: DaemonHost,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -336,7 +340,17 @@ pub struct ReconcileArgs {
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
     #[command(flatten)]
+    pub host: DaemonHost,
+    #[command(flatten)]
     pub common: Common,
+}
+
+/// The daemon option, on the commands that ask a daemon (not verify, index create, copy).
+#[derive(Args, Debug)]
+pub struct DaemonHost {
+    /// Docker daemon to use [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
 }
 
 /// Options shared by the commands that reach a daemon or a registry.
@@ -348,9 +362,6 @@ pub struct Common {
     /// Registry host[:port] that speaks plain HTTP (loopback hosts always may); repeatable
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
-    /// Docker daemon to use [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
-    #[arg(long, value_name = "URL")]
-    pub docker_host: Option<String>,
     /// Seconds to wait for each registry or daemon request, body included (pulls and platform
     /// exports have 600)
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]

@@ -146,14 +146,14 @@ struct Context {
 }
 
 /// How a command uses the daemon.
-#[derive(Clone, Copy, PartialEq)]
-enum Use {
+#[derive(Clone, Copy)]
+enum Use<'a> {
     /// Not at all.
     None,
     /// It cannot work without one.
-    Required,
+    Required(&'a DaemonHost),
     /// When reachable; otherwise the command goes on with the registry and says why.
-    IfReachable,
+    IfReachable(&'a DaemonHost),
 }
 
 impl Context {
@@ -166,13 +166,17 @@ impl Context {
         hosts: &[String],
         daemon: Use,
     ) -> Result<(Context, Option<String>), String> {
-        let mut target = DaemonTarget::from_env(common.docker_host.as_deref());
+        let host = match &daemon {
+            Use::Required(h) | Use::IfReachable(h) => h.docker_host.as_deref(),
+            Use::None => None,
+        };
+        let mut target = DaemonTarget::from_env(host);
         target.timeout = std::time::Duration::from_secs(common.timeout.max(1));
         let connect = || EngineDaemon::connect(&target);
         let (daemon, unreachable) = match daemon {
             Use::None => (None, None),
-            Use::Required => (Some(connect().map_err(|e| e.to_string())?), None),
-            Use::IfReachable => match connect() {
+            Use::Required(_) => (Some(connect().map_err(|e| e.to_string())?), None),
+            Use::IfReachable(_) => match connect() {
                 Ok(d) => (Some(d), None),
                 Err(e) => (None, Some(e.to_string())),
             },
@@ -217,7 +221,7 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
         Mode::Registry
     };
     let daemon = if mode == Mode::Daemon {
-        Use::Required
+        Use::Required(&a.host)
     } else {
         Use::None
     };
@@ -278,7 +282,7 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
     let daemon = if a.no_daemon {
         Use::None
     } else {
-        Use::IfReachable
+        Use::IfReachable(&a.host)
     };
     let (ctx, unreachable) = match Context::new(&a.common, &hosts, daemon) {
         Ok(c) => c,
@@ -354,7 +358,7 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         Ok(f) => f,
         Err(e) => return fail(format, exit::USAGE, &e.to_string()),
     };
-    let ctx = match Context::new(&a.common, &run_image_hosts(&file), Use::Required) {
+    let ctx = match Context::new(&a.common, &run_image_hosts(&file), Use::Required(&a.host)) {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
