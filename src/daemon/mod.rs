@@ -503,7 +503,7 @@ impl Daemon for EngineDaemon {
 
     /// Every inspection asks `manifests=1` already.
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
-        self.inspect_with(&self.inspector, name).await
+        self.inspect(name).await
     }
 
     async fn materialize(

@@ -103,19 +103,19 @@ fn the_common_hook_case_is_one_daemon_request_on_every_engine() {
         let hex = id.trim_start_matches("sha256:");
         let proxy = Proxy::new(host);
         let what = engine.name;
+        let hook = |path: &std::path::Path| {
+            let p = path.to_str().unwrap();
+            runref_json(
+                &proxy.host,
+                &["reconcile", p, "--daemon", "--pull-policy", "never"],
+            )
+        };
 
         let (_d, path) = analyzed_file(&format!(
             "[run-image]\n  reference = \"{hex}\"\n  image = \"{name}\"\n\n[run-image.target]\n  os = \"linux\"\n  arch = \"arm64\"\n"
         ));
         let before = std::fs::read(&path).unwrap();
-        let args = [
-            "reconcile",
-            path.to_str().unwrap(),
-            "--daemon",
-            "--pull-policy",
-            "never",
-        ];
-        let (o, j) = runref_json(&proxy.host, &args);
+        let (o, j) = hook(&path);
         assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
         assert_eq!(j["decision"], "already-daemon-id", "{what}: {j}");
         assert_eq!(
@@ -138,16 +138,7 @@ fn the_common_hook_case_is_one_daemon_request_on_every_engine() {
             "[run-image]\n  reference = \"{hex}\"\n\n[run-image.target]\n  os = \"linux\"\n  arch = \"arm64\"\n"
         ));
         proxy.clear();
-        let (o, _) = runref_json(
-            &proxy.host,
-            &[
-                "reconcile",
-                path.to_str().unwrap(),
-                "--daemon",
-                "--pull-policy",
-                "never",
-            ],
-        );
+        let (o, _) = hook(&path);
         assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
         let (lines, conns) = proxy.requests();
         assert_eq!(
@@ -160,16 +151,7 @@ fn the_common_hook_case_is_one_daemon_request_on_every_engine() {
         // No target: the daemon's platform from /info, beside the lookup; never /version.
         let (_d, path) = analyzed_file(&format!("[run-image]\n  reference = \"{hex}\"\n"));
         proxy.clear();
-        let (o, j) = runref_json(
-            &proxy.host,
-            &[
-                "reconcile",
-                path.to_str().unwrap(),
-                "--daemon",
-                "--pull-policy",
-                "never",
-            ],
-        );
+        let (o, j) = hook(&path);
         let (lines, _) = proxy.requests();
         assert_eq!(lines.len(), 2, "{what}: {lines:?}");
         assert!(
