@@ -489,3 +489,180 @@ fn a_lying_source_blob_is_never_published() {
     );
     drop(rt);
 }
+
+/// A registry that answers every cross-repository mount with 202 (allowed by the distribution
+/// spec: "the registry may fall back to a regular upload"): runref finishes each blob through
+/// the upload the refusal opened (config from the bytes it holds, the layer streamed from the
+/// source), then pushes the manifest and tag, and reads the result back. The real registry
+/// always mounts, so this in-process one stands in; it keeps what it is sent and checks
+/// every upload against its digest.
+#[test]
+fn a_refused_mount_is_finished_as_an_upload() {
+    use crate::support::fake_registry::{self, response, Reply};
+    use runref::digest::Digest;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let layer = b"layer bytes, not a tar: copy does not read them".to_vec();
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
+    let (ld, cd) = (Digest::of(&layer), Digest::of(&config));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": runref::manifest::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": layer.len()}],
+    })
+    .to_string();
+    let md = Digest::of(manifest.as_bytes());
+    // repo => blobs and manifests (by tag and by digest); every request line kept.
+    type Store = HashMap<String, Vec<u8>>;
+    let store: Arc<Mutex<Store>> = Arc::default();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let mut s = store.lock().unwrap();
+        s.insert(format!("src/blobs/{ld}"), layer.clone());
+        s.insert(format!("src/blobs/{cd}"), config.clone());
+        s.insert("src/manifests/v1".into(), manifest.clone().into_bytes());
+        s.insert(format!("src/manifests/{md}"), manifest.clone().into_bytes());
+    }
+    let (st, log) = (store.clone(), seen.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(fake_registry::serve(move |req| {
+        log.lock()
+            .unwrap()
+            .push(format!("{} {}", req.method, req.path));
+        let path = req.path.trim_start_matches("/v2/");
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let param = |k: &str| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let mut s = st.lock().unwrap();
+        let ok_manifest = |body: &[u8], head: bool| {
+            let d = Digest::of(body).to_string();
+            let text = if head {
+                ""
+            } else {
+                std::str::from_utf8(body).unwrap()
+            };
+            Reply::Full(response(
+                "200 OK",
+                &[
+                    ("Content-Type", runref::manifest::OCI_MANIFEST),
+                    ("Docker-Content-Digest", &d),
+                ],
+                text,
+            ))
+        };
+        match (req.method.as_str(), path.split_once("/blobs/uploads/")) {
+            // Every mount (and every plain start) opens an upload instead.
+            ("POST", Some((repo, _))) => Reply::Full(response(
+                "202 Accepted",
+                &[(
+                    "Location",
+                    &format!("/v2/{repo}/blobs/uploads/u{}", s.len()),
+                )],
+                "",
+            )),
+            ("PUT", Some((repo, _))) => {
+                let digest = param("digest").unwrap_or_default();
+                if Digest::of(&req.body).to_string() != digest {
+                    return Reply::Full(response("400 Bad Request", &[], "DIGEST_INVALID"));
+                }
+                s.insert(format!("{repo}/blobs/{digest}"), req.body.clone());
+                Reply::Full(response(
+                    "201 Created",
+                    &[("Docker-Content-Digest", &digest)],
+                    "",
+                ))
+            }
+            _ => {
+                let Some((repo, rest)) = path
+                    .split_once("/manifests/")
+                    .map(|(r, t)| (r, format!("manifests/{t}")))
+                    .or_else(|| {
+                        path.split_once("/blobs/")
+                            .map(|(r, d)| (r, format!("blobs/{d}")))
+                    })
+                else {
+                    return Reply::Full(response("404 Not Found", &[], ""));
+                };
+                let key = format!("{repo}/{rest}");
+                match req.method.as_str() {
+                    "PUT" => {
+                        let d = Digest::of(&req.body);
+                        s.insert(key, req.body.clone());
+                        s.insert(format!("{repo}/manifests/{d}"), req.body.clone());
+                        Reply::Full(response(
+                            "201 Created",
+                            &[("Docker-Content-Digest", &d.to_string())],
+                            "",
+                        ))
+                    }
+                    m => match (s.get(&key), rest.starts_with("manifests/")) {
+                        (Some(b), true) => ok_manifest(b, m == "HEAD"),
+                        (Some(b), false) => {
+                            Reply::Full(response("200 OK", &[], std::str::from_utf8(b).unwrap()))
+                        }
+                        (None, _) => Reply::Full(response("404 Not Found", &[], "")),
+                    },
+                }
+            }
+        }
+    }));
+    let o = runref(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{addr}/src:v1"),
+            &format!("{addr}/dst:v1"),
+            "--format",
+            "json",
+        ],
+    );
+    let j = json_of(&o);
+    assert_eq!(o.status.code(), Some(0), "{}: {j}", stderr(&o));
+    assert_eq!(j["digest"], md.to_string(), "{j}");
+    assert_eq!(j["digest_preserved"], true, "{j}");
+    assert_eq!(j["summary"]["mounted"], 0, "{j}");
+    assert_eq!(j["summary"]["copied"], 2, "{j}");
+    assert_eq!(j["verified"], true, "{j}");
+    let s = store.lock().unwrap();
+    assert_eq!(
+        s.get(&format!("dst/blobs/{ld}")),
+        Some(&layer),
+        "layer uploaded whole"
+    );
+    assert_eq!(
+        s.get(&format!("dst/blobs/{cd}")),
+        Some(&config),
+        "config uploaded whole"
+    );
+    assert_eq!(
+        s.get("dst/manifests/v1").map(|b| Digest::of(b)),
+        Some(md.clone()),
+        "the tag holds the same manifest bytes"
+    );
+    let lines = seen.lock().unwrap().clone();
+    let mounts = lines
+        .iter()
+        .filter(|l| l.starts_with("POST") && l.contains("mount="))
+        .count();
+    assert_eq!(mounts, 2, "each blob asked to mount once: {lines:?}");
+    let uploads = lines
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(
+        uploads, 2,
+        "then finished through the opened upload: {lines:?}"
+    );
+    assert_eq!(
+        j["registry_requests"].as_u64().map(|n| n as usize),
+        Some(lines.len()),
+        "every request counted: {lines:?}"
+    );
+    drop(s);
+    drop(rt);
+}

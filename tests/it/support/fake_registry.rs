@@ -7,8 +7,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What the fake registry saw.
 pub struct Req {
+    pub method: String,
     pub path: String,
     pub authorization: Option<String>,
+    /// The body, read whole by its Content-Length (small bodies only: at most 1 MiB).
+    pub body: Vec<u8>,
 }
 
 /// What it does about it.
@@ -54,19 +57,43 @@ where
             };
             let handler = handler.clone();
             tokio::spawn(async move {
+                let mut pending: Vec<u8> = Vec::new();
                 let mut buf = vec![0u8; 8192];
                 loop {
-                    let n = match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
+                    // One request: its head, then as many body bytes as its Content-Length says.
+                    let head_end = loop {
+                        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
                     };
-                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let text = String::from_utf8_lossy(&pending[..head_end]).to_string();
+                    let header = |name: &str| {
+                        text.lines()
+                            .find(|l| l.to_ascii_lowercase().starts_with(name))
+                            .map(|l| l.split_once(':').unwrap().1.trim().to_string())
+                    };
+                    let len: usize = header("content-length:")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                        .min(1 << 20);
+                    while pending.len() < head_end + len {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body = pending[head_end..head_end + len].to_vec();
+                    pending.drain(..head_end + len);
+                    let mut words = text.split_whitespace();
                     let req = Req {
-                        path: text.split_whitespace().nth(1).unwrap_or("").to_string(),
-                        authorization: text
-                            .lines()
-                            .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
-                            .map(|l| l.split_once(':').unwrap().1.trim().to_string()),
+                        method: words.next().unwrap_or("").to_string(),
+                        path: words.next().unwrap_or("").to_string(),
+                        authorization: header("authorization:"),
+                        body,
                     };
                     match handler(&req) {
                         Reply::Full(r) => {
