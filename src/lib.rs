@@ -14,6 +14,7 @@ pub const POOL: usize = 8;
 pub mod analyzed;
 pub mod archive;
 pub mod assemble;
+pub mod cache;
 pub mod cli;
 pub mod credentials;
 pub mod daemon;

@@ -339,6 +339,19 @@ pub struct ReconcileArgs {
     /// Write nothing; exit 3 when a change is needed
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
+    /// Keep manifests read by digest here and never ask for them again (content a digest names
+    /// does not change) [default: $XDG_CACHE_HOME/runref/manifests, else
+    /// ~/.cache/runref/manifests]
+    #[arg(long, env = "RUNREF_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Ask the registry for every manifest; read and keep nothing on disk
+    #[arg(
+        long,
+        env = "RUNREF_NO_CACHE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub no_cache: bool,
     #[command(flatten)]
     pub host: DaemonHost,
     #[command(flatten)]

@@ -9,6 +9,7 @@ pub use crate::exit;
 pub use args::*;
 
 use crate::analyzed::AnalyzedFile;
+use crate::cache::{Cached, DiskCache};
 use crate::daemon::{Daemon, DaemonTarget, EngineDaemon};
 use crate::reconcile::decide::Mode;
 use crate::reference::{ImageRef, Reference};
@@ -236,12 +237,17 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
         no_write: a.dry_run || a.check,
         check: a.check,
     };
+    let cache = match (a.no_cache, a.cache_dir.or_else(DiskCache::default_dir)) {
+        (false, Some(dir)) => DiskCache::open(&dir),
+        _ => None,
+    };
+    let registry = Cached::new(&ctx.registry, cache);
     let mut progress = progress_sink();
     let report = crate::reconcile::reconcile(
         &mut file,
         &opts,
         ctx.daemon.as_ref(),
-        &ctx.registry,
+        &registry,
         &mut progress,
     )
     .await;

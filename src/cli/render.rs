@@ -151,7 +151,15 @@ pub fn reconcile(
     if let Some(p) = &r.would_pull {
         writeln!(out, "  would pull: {p} (nothing pulled)")?;
     }
-    writeln!(out, "  registry requests: {}", r.registry_requests)?;
+    match r.registry_cache_hits {
+        0 => writeln!(out, "  registry requests: {}", r.registry_requests)?,
+        n => writeln!(
+            out,
+            "  registry requests: {} ({n} manifest{} from the cache)",
+            r.registry_requests,
+            if n == 1 { "" } else { "s" }
+        )?,
+    }
     mirrors(out, &r.registry_endpoints)?;
     if let Some(d) = r.decision {
         writeln!(out, "  decision: {}", explain(d))?;

@@ -767,13 +767,19 @@ fn rule_registry_config_digest(
         // containerd store: the local image is the index it was pulled as; one GET of that
         // index by its digest shows whether it lists the per-arch digest for the platform.
         // Elsewhere the per-arch manifest names its config, which is the local image ID.
-        let Some(info) = &f.daemon else {
-            return Some(Step::Need(Need::DaemonInfo));
-        };
-        let containerd = info.containerd_store;
-        let index = matching
+        // An image whose ID is also a recorded digest of the repository is such an index only
+        // on the containerd store (a classic or podman ID is a config digest, never a manifest's
+        // digest): only then does the store matter, and `/info` is asked if not known.
+        let index = match matching
             .iter()
-            .find(|i| containerd && i.has_repo_digest(n, i.id.digest()));
+            .find(|i| i.has_repo_digest(n, i.id.digest()))
+        {
+            None => None,
+            Some(i) => match &f.daemon {
+                None => return Some(Step::Need(Need::DaemonInfo)),
+                Some(info) => Some(i).filter(|_| info.containerd_store),
+            },
+        };
         return Some(Step::Need(match index {
             Some(i) => Need::Remote {
                 reference: n.with_digest(i.id.digest()),

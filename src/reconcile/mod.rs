@@ -61,6 +61,8 @@ pub struct Report {
     /// `--dry-run`/`--check`: a single-platform record would be made (`after` is its ID).
     pub would_materialize: bool,
     pub registry_requests: usize,
+    /// Manifests read from the on-disk cache instead of the registry (`--cache-dir`).
+    pub registry_cache_hits: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
@@ -388,6 +390,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         would_pull,
         would_materialize,
         registry_requests: registry.requests(),
+        registry_cache_hits: registry.cache_hits(),
         registry_endpoints: registry.endpoints(),
         warnings: Vec::new(),
         diff: None,

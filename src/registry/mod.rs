@@ -127,6 +127,10 @@ pub trait Registry {
     ) -> Result<BlobStream, RegistryError>;
     /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
     fn requests(&self) -> usize;
+    /// Manifests served from the on-disk cache instead (no request sent).
+    fn cache_hits(&self) -> usize {
+        0
+    }
     /// For each registry read, the endpoint that answered last (`docker.io` =>
     /// `http://127.0.0.1:5000` when a mirror did).
     fn endpoints(&self) -> BTreeMap<String, String> {

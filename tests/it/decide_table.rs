@@ -401,6 +401,8 @@ fn if_not_present_classic_is_proven_by_the_registry_config_digest() {
         1
     );
     assert!(!needs.iter().any(|n| matches!(n, Need::Pull(_))));
+    // A config-digest ID is never a recorded manifest digest: the store does not matter.
+    assert!(!needs.contains(&Need::DaemonInfo), "{needs:?}");
     assert_eq!(outcome(step).reason, Reason::ProvenByConfigDigest);
 }
 

@@ -121,6 +121,64 @@ fn if_not_present_proves_the_match_with_one_manifest_request() {
     assert_eq!(j["warnings"].as_array().unwrap().len(), 0);
 }
 
+/// With the manifest cache on (`--cache-dir`), the hook's proof is read from disk from the
+/// second build on: no request reaches the registry (its access log says so), the decision is
+/// the same. A damaged entry is not trusted: the manifest is fetched again and stored whole.
+#[test]
+fn the_manifest_cache_spares_the_second_builds_request() {
+    let env = Env::get();
+    let (repo, built) = push_new(
+        "cache",
+        IndexSpec::new("cache", &["linux/amd64", "linux/arm64"]).with_attestations(),
+    );
+    let arm = built.image("linux/arm64");
+    pull(&env.docker(), &format!("{repo}:v1"), "linux/arm64");
+    let (_d, path, text) = restorer_file(&format!("{repo}@{}", arm.manifest_digest));
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    let run = || {
+        let before = env.registry_requests(&repo);
+        let o = runref_with(
+            &env.docker_host,
+            &[("RUNREF_NO_CACHE", "0"), ("RUNREF_CACHE_DIR", dir)],
+            &[
+                "reconcile",
+                path.to_str().unwrap(),
+                "--daemon",
+                "--platform",
+                "linux/arm64",
+                "--dry-run",
+                "--format",
+                "json",
+            ],
+        );
+        let j = json_of(&o);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(j["decision"], "proven-by-config-digest", "{j}");
+        assert_eq!(j["after"], arm.config_digest.hex());
+        let wire = env.registry_requests(&repo) - before;
+        assert_eq!(
+            j["registry_requests"], wire,
+            "the count is what the registry saw"
+        );
+        (wire, j["registry_cache_hits"].as_u64().unwrap())
+    };
+    assert_eq!(run(), (1, 0), "first build: one GET, kept");
+    let entry = cache
+        .path()
+        .join(arm.manifest_digest.to_string().replace(':', "-"));
+    assert!(entry.exists(), "stored under its digest");
+    assert_eq!(run(), (0, 1), "second build: from the cache, no request");
+    std::fs::write(&entry, b"{}").unwrap();
+    assert_eq!(run(), (1, 0), "a damaged entry: fetched again");
+    assert_eq!(
+        Digest::of(&std::fs::read(&entry).unwrap()),
+        arm.manifest_digest,
+        "and stored whole"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "--dry-run");
+}
+
 #[test]
 fn podman_proves_the_match_by_repo_digests() {
     let env = Env::get();

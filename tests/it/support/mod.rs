@@ -229,6 +229,9 @@ pub fn runref_with(
         .env_remove("RUNREF_PULL_POLICY")
         .env("DOCKER_CONFIG", empty_docker_config())
         .env("NO_COLOR", "1")
+        // Each run asks the registry (request counts are asserted); cache tests turn it on.
+        .env("RUNREF_NO_CACHE", "1")
+        .env_remove("RUNREF_CACHE_DIR")
         // Last, so they win over the defaults above.
         .envs(envs.iter().copied())
         .output()
