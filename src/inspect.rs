@@ -107,19 +107,6 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
     }
 }
 
-/// Finds `image` and, on the containerd store, asks for its per-platform manifests too.
-async fn find_full<D: Daemon>(
-    d: &D,
-    image: &ImageRef,
-) -> Result<Option<LocalImage>, crate::daemon::DaemonError> {
-    match d.find(image).await? {
-        Some(img) if img.descriptor.is_some() && img.manifests.is_empty() => {
-            Ok(d.inspect_manifests(&img.id.long()).await?.or(Some(img)))
-        }
-        found => Ok(found),
-    }
-}
-
 /// Inspects `image` in the daemon (unless `daemon` is None) and the registry, concurrently.
 pub async fn inspect<D: Daemon, R: Registry>(
     image: &ImageRef,
@@ -130,7 +117,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
     let daemon_side = async {
         match daemon {
             None => None,
-            Some(d) => Some(tokio::join!(d.info(), find_full(d, image))),
+            Some(d) => Some(tokio::join!(d.info(), d.find_full(image))),
         }
     };
     let registry_ref = match image {

@@ -144,6 +144,24 @@ pub trait Daemon {
     }
     /// Inspect asking the containerd store for per-platform manifests (API >= 1.48).
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
+    /// `img` with the containerd store's per-platform manifests, asked by its ID when the
+    /// answer that gave it lacks them (the Engine's own answers carry them already).
+    async fn with_manifests(&self, img: LocalImage) -> Result<LocalImage, DaemonError> {
+        if img.descriptor.is_none() || !img.manifests.is_empty() {
+            return Ok(img);
+        }
+        Ok(self.inspect_manifests(&img.id.long()).await?.unwrap_or(img))
+    }
+    /// [`Daemon::find`], then [`Daemon::with_manifests`].
+    async fn find_full(
+        &self,
+        image: &crate::reference::ImageRef,
+    ) -> Result<Option<LocalImage>, DaemonError> {
+        match self.find(image).await? {
+            Some(img) => Ok(Some(self.with_manifests(img).await?)),
+            None => Ok(None),
+        }
+    }
     /// Every local image tagged in, or pulled from, `repo`, inspected.
     async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError>;
     /// The Docker Hub mirrors the daemon pulls through (`/info`), as URLs; none by default.

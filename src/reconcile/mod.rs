@@ -173,16 +173,8 @@ fn read_input(
 }
 
 async fn inspect_full<D: Daemon>(d: &D, image: &ImageRef) -> Result<Lookup, DaemonError> {
-    Ok(match d.find(image).await? {
+    Ok(match d.find_full(image).await? {
         None => Lookup::Absent,
-        // The containerd store can list per-platform manifests; ask for them (by the ID found)
-        // unless the answer holds them already.
-        Some(img) if img.descriptor.is_some() && img.manifests.is_empty() => {
-            match d.inspect_manifests(&img.id.long()).await? {
-                Some(full) => Lookup::Found(Box::new(full)),
-                None => Lookup::Found(Box::new(img)),
-            }
-        }
         Some(img) => Lookup::Found(Box::new(img)),
     })
 }
@@ -311,13 +303,9 @@ pub async fn reconcile<D: Daemon, R: Registry>(
             }
             Need::RepoImages(repo) => {
                 let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                let mut images = d.images_of(repo).await?;
-                let partial =
-                    |i: &&mut LocalImage| i.descriptor.is_some() && i.manifests.is_empty();
-                for img in images.iter_mut().filter(partial) {
-                    if let Some(full) = d.inspect_manifests(&img.id.long()).await? {
-                        *img = full;
-                    }
+                let mut images = Vec::new();
+                for img in d.images_of(repo).await? {
+                    images.push(d.with_manifests(img).await?);
                 }
                 facts.repo_images = Some(images);
             }
