@@ -33,10 +33,13 @@ pub enum AnalyzedError {
     },
     #[error("{path}: no [run-image] table; this does not look like an analyzed.toml written by the lifecycle analyzer or restorer")]
     NoRunImage { path: PathBuf },
-    #[error("cannot write {path}: {source}\n  the original file was left untouched")]
+    #[error("cannot write {path}: {why}\n  it would have set [run-image] reference = \"{value}\"; the original file was left untouched")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        /// The reason, naming the file's mode and owner where permissions refused it.
+        why: String,
+        /// The value that was not written.
+        value: String,
     },
     #[error("{path} is {size} bytes, over runref's bound of {max} bytes for an analyzed.toml (lifecycle writes well under 1 MiB); raise it with RUNREF_MAX_ANALYZED_BYTES if this file is real")]
     TooLarge { path: PathBuf, size: u64, max: u64 },
@@ -313,6 +316,16 @@ impl AnalyzedFile {
         }
     }
 
+    /// `[run-image] reference` as the document holds it now (after an edit, the new value).
+    fn reference_value(&self) -> Option<String> {
+        self.doc
+            .get("run-image")
+            .and_then(Item::as_table)
+            .and_then(|t| t.get("reference"))
+            .and_then(Item::as_str)
+            .map(str::to_string)
+    }
+
     /// The document as it would be written: the original bytes with the one value replaced;
     /// when the value had to be inserted, the re-rendered document in the file's own line ends
     /// and BOM.
@@ -344,31 +357,20 @@ impl AnalyzedFile {
         self.render() != self.original
     }
 
-    /// A minimal unified-style diff of the pending change (one changed region: the edits runref
-    /// makes touch one value).
+    /// The pending change as a unified diff (`--- a/PATH`, `+++ b/PATH`, `@@ -l,n +l,n @@`, three
+    /// lines of context) that `patch -p1` and `git apply` accept, run where PATH resolves.
     pub fn diff(&self) -> String {
         let new = self.render();
         if new == self.original {
             return String::new();
         }
-        let a: Vec<&str> = self.original.lines().collect();
-        let b: Vec<&str> = new.lines().collect();
-        let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-        let suffix = a[prefix..]
-            .iter()
-            .rev()
-            .zip(b[prefix..].iter().rev())
-            .take_while(|(x, y)| x == y)
-            .count();
-        let name = self.path.display();
-        let mut out = format!("--- {name}\n+++ {name}\n@@ line {} @@\n", prefix + 1);
-        for l in &a[prefix..a.len() - suffix] {
-            out.push_str(&format!("-{l}\n"));
-        }
-        for l in &b[prefix..b.len() - suffix] {
-            out.push_str(&format!("+{l}\n"));
-        }
-        out
+        let name = self.path.display().to_string();
+        let name = name.trim_start_matches('/');
+        similar::TextDiff::from_lines(self.original.as_str(), new.as_str())
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string()
     }
 
     /// Writes the document atomically when it changed. Returns whether it wrote. A symlinked
@@ -378,11 +380,12 @@ impl AnalyzedFile {
         if new == self.original {
             return Ok(false);
         }
-        let err = |source| AnalyzedError::Write {
+        let err = |why: String| AnalyzedError::Write {
             path: self.path.clone(),
-            source,
+            why,
+            value: self.reference_value().unwrap_or_default(),
         };
-        let target = std::fs::canonicalize(&self.path).map_err(err)?;
+        let target = std::fs::canonicalize(&self.path).map_err(|e| err(e.to_string()))?;
         write_atomic(&target, new.as_bytes()).map_err(err)?;
         self.original = new;
         self.edit = None;
@@ -432,27 +435,82 @@ fn str_at(
 
 /// Temp file in the same directory, same mode (and owner when permitted), fsync, rename, fsync
 /// of the directory. On any error the original is untouched and the temp file is removed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let meta = std::fs::metadata(path).ok();
-    let mut tmp = tempfile::Builder::new()
+    let refused = |m: &std::fs::Metadata, e: std::io::Error| {
+        format!(
+            "{e} (mode {:04o}, owner uid {} gid {}); runref never replaces a file its user cannot write",
+            m.permissions().mode() & 0o7777,
+            m.uid(),
+            m.gid()
+        )
+    };
+    // A file the user may not write is refused, not replaced through its writable directory
+    // (a rename would succeed where a write is forbidden). Opening for writing, without
+    // truncating, asks the kernel exactly that and changes nothing.
+    let existing = match &meta {
+        Some(m) => Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| refused(m, e))?,
+        ),
+        None => None,
+    };
+    let tmp = tempfile::Builder::new()
         .prefix(".runref-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    if let Some(m) = &meta {
-        std::fs::set_permissions(tmp.path(), m.permissions())?;
-        // Keep the owner when we may (root rewriting a file owned by the build user).
+        .tempfile_in(dir)
+        .map_err(|e| {
+            format!(
+                "cannot make a temporary file in {}: {}",
+                dir.display(),
+                plain(&e)
+            )
+        })?;
+    let io = |e: std::io::Error| plain(&e);
+    let mut tmp = tmp;
+    tmp.write_all(bytes).map_err(io)?;
+    if let (Some(m), Some(file)) = (&meta, existing) {
+        std::fs::set_permissions(tmp.path(), m.permissions()).map_err(io)?;
+        // Keep the owner and group (root rewriting a file owned by the build user). Where the
+        // rename would change them (a user not in the file's group), the file is rewritten in
+        // place instead: the user may write it, and its owner, group and mode stay.
         let _ = std::os::unix::fs::chown(tmp.path(), Some(m.uid()), Some(m.gid()));
+        let t = tmp.as_file().metadata().map_err(io)?;
+        if (t.uid(), t.gid()) != (m.uid(), m.gid()) {
+            return rewrite_in_place(file, bytes).map_err(io);
+        }
     }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| plain(&e.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
     Ok(())
+}
+
+/// Writes `bytes` over an open file and cuts it to their length, then syncs.
+fn rewrite_in_place(mut file: std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    file.sync_all()
+}
+
+/// An I/O error without the temporary file's name (tempfile adds it): errors name the
+/// analyzed.toml, which is what the user knows.
+fn plain(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => e.kind().to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -579,11 +637,47 @@ mod tests {
         assert_eq!(changed[0].1, r#"  reference = "abc" # per-arch"#);
         let d = f.diff();
         assert!(
-            d.contains("@@ line 6 @@")
-                && d.contains("-  reference = 'run@")
-                && d.contains("+  reference = \"abc\""),
+            d.starts_with("--- a/analyzed.toml\n+++ b/analyzed.toml\n@@ -3,7 +3,7 @@\n")
+                && d.contains("\n-  reference = 'run@")
+                && d.contains("\n+  reference = \"abc\""),
             "{d}"
         );
+    }
+
+    /// `--dry-run`'s diff is a real unified diff: `git apply` and `patch` both apply it and
+    /// give exactly the file runref would write (issue 19: it was `@@ line 5 @@`).
+    #[test]
+    fn the_diff_applies_with_git_apply_and_patch() {
+        for tool in ["git", "patch"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("analyzed.toml");
+            std::fs::write(&path, FILE).unwrap();
+            let mut f = AnalyzedFile::parse(Path::new("analyzed.toml"), FILE.to_string()).unwrap();
+            assert!(f.set_run_image_reference("abc").unwrap());
+            std::fs::write(dir.path().join("change.diff"), f.diff()).unwrap();
+            let args: &[&str] = match tool {
+                "git" => &["apply", "change.diff"],
+                _ => &["-p1", "-i", "change.diff"],
+            };
+            let o = std::process::Command::new(tool)
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("{tool} is needed by this test (scripts/test-env installs it): {e}")
+                });
+            assert!(
+                o.status.success(),
+                "{tool}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                f.render(),
+                "{tool}"
+            );
+        }
     }
 
     #[test]

@@ -9,3 +9,5 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// `reconcile --check` found a needed change.
 pub const CHANGE_NEEDED: u8 = 3;
+/// Interrupted (Ctrl-C / SIGINT), as shells report it (128 + 2); nothing was left half-done.
+pub const INTERRUPTED: u8 = 130;

@@ -107,6 +107,18 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
     }
 }
 
+/// The text of a bare name that could be a short image ID: 4 to 63 lower-case hex characters.
+fn short_id(image: &ImageRef) -> Option<String> {
+    let ImageRef::Name(n) = image else {
+        return None;
+    };
+    let text = n.to_string();
+    let hex = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex && (4..64).contains(&text.len())).then_some(text)
+}
+
 /// Inspects `image` in the daemon (unless `daemon` is None) and the registry, concurrently.
 pub async fn inspect<D: Daemon, R: Registry>(
     image: &ImageRef,
@@ -114,6 +126,19 @@ pub async fn inspect<D: Daemon, R: Registry>(
     daemon: Option<&D>,
     reg: &R,
 ) -> InspectReport {
+    // A short image ID (`docker images` shows 12 hex characters) is never a registry name:
+    // the daemon is asked first, and an image whose ID starts with it is inspected as that ID.
+    let by_id;
+    let image = match (short_id(image), daemon) {
+        (Some(prefix), Some(d)) => match d.inspect(&prefix).await {
+            Ok(Some(img)) if img.id.digest().hex().starts_with(&prefix) => {
+                by_id = ImageRef::Id(img.id);
+                &by_id
+            }
+            _ => image,
+        },
+        _ => image,
+    };
     let daemon_side = async {
         match daemon {
             None => None,

@@ -107,8 +107,11 @@ pub struct PublishReport {
     /// `target@digest`.
     pub reference: String,
     pub media_type: String,
-    /// Tags pushed (or to push, with --dry-run), in order.
+    /// Tags to push, in order: pushed only after the read-back proved the result
+    /// (`tags_moved`).
     pub tags: Vec<String>,
+    /// The tags were moved to the result (never before it was proven).
+    pub tags_moved: bool,
     pub dry_run: bool,
     pub pushed: bool,
     /// copy: the source's digest, and whether the target has the same one.
@@ -305,7 +308,10 @@ async fn read_source<R: Registry>(
             ));
         }
         let runnable = !d.is_attestation();
-        let (item, cfg) = read_image(reg, reference, &digest, pre, configs && runnable).await?;
+        // A single manifest's config is the only place its platform is written (the summary
+        // shows it; the transfer then sends the config from memory).
+        let wanted = (configs || !is_index) && runnable;
+        let (item, cfg) = read_image(reg, reference, &digest, pre, wanted).await?;
         let config = cfg.as_ref().map(|(_, _, c)| ConfigPlatform::from(c));
         Ok((
             SourceEntry {
@@ -516,24 +522,34 @@ fn tags_of(target: &Reference, extra: &[String]) -> Result<Vec<String>, PublishE
     Ok(out)
 }
 
-/// Pushes the top manifest by digest, then each tag in order.
-async fn push_top<R: RegistryWrite>(
+/// Pushes the top manifest by digest (no tag moves).
+async fn push_digest<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    bytes: &Bytes,
+    media_type: &str,
+) -> Result<Digest, PublishError> {
+    let digest = Digest::of(bytes);
+    reg.put_manifest(&target.with_digest(&digest), bytes.clone(), media_type)
+        .await?;
+    Ok(digest)
+}
+
+/// Moves each tag, in order, to the manifest already pushed by digest.
+async fn push_tags<R: RegistryWrite>(
     reg: &R,
     target: &Reference,
     bytes: &Bytes,
     media_type: &str,
     tags: &[String],
-) -> Result<Digest, PublishError> {
-    let digest = Digest::of(bytes);
-    reg.put_manifest(&target.with_digest(&digest), bytes.clone(), media_type)
-        .await?;
+) -> Result<(), PublishError> {
     for t in tags {
         let tagged = target
             .with_tag(t)
             .map_err(|e| PublishError::Input(e.to_string()))?;
         reg.put_manifest(&tagged, bytes.clone(), media_type).await?;
     }
-    Ok(digest)
+    Ok(())
 }
 
 /// Reads the result back by digest and proves it: exactly `expected` (no duplicates, no
@@ -622,6 +638,7 @@ pub async fn create<R: RegistryWrite>(
         reference: target.with_digest(&Digest::of(&index)).to_string(),
         media_type: plan.media_type.to_string(),
         tags: tags.clone(),
+        tags_moved: false,
         dry_run: opts.dry_run,
         pushed: false,
         source_digest: None,
@@ -714,7 +731,7 @@ pub async fn copy<R: RegistryWrite>(
             .source
             .entries
             .iter()
-            .filter_map(|e| as_planned(&e.descriptor, source, read.is_index))
+            .filter_map(|e| as_planned(e, source, read.is_index))
             .collect();
         let expected = entries
             .iter()
@@ -771,6 +788,7 @@ pub async fn copy<R: RegistryWrite>(
         reference: target.with_digest(&digest).to_string(),
         media_type,
         tags: tags.clone(),
+        tags_moved: false,
         dry_run: opts.dry_run,
         pushed: false,
         source_digest: Some(source_digest.clone()),
@@ -805,13 +823,19 @@ async fn conclude<R: RegistryWrite>(
     show_index: bool,
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
+    // A single manifest is the top itself: its one PUT is a manifest pushed.
+    if crate::manifest::MANIFEST_TYPES.contains(&report.media_type.as_str()) {
+        report.summary.manifests_pushed += 1;
+    }
     if opts.dry_run {
         if show_index {
             report.index = raw_json(top);
         }
         report.verified = true;
     } else {
-        let pushed = push_top(reg, target, top, &report.media_type, &report.tags).await?;
+        // No tag ever points at unproven content: the result is pushed by digest, read back
+        // and proven (its content too, with --content), and only then tagged.
+        let pushed = push_digest(reg, target, top, &report.media_type).await?;
         report.pushed = true;
         let rb = read_back(
             reg,
@@ -822,15 +846,25 @@ async fn conclude<R: RegistryWrite>(
         .await?;
         report.verified = rb.verified;
         report.readback = Some(rb);
+        if report.verified {
+            push_tags(reg, target, top, &report.media_type, &report.tags).await?;
+            report.tags_moved = true;
+        }
     }
     report.registry_requests = reg.requests();
     Ok(report)
 }
 
-/// An entry of a full copy, as the source describes it.
-fn as_planned(d: &Descriptor, source: &str, is_index: bool) -> Option<Planned> {
+/// An entry of a full copy, as the source describes it (a single manifest: its config's
+/// platform).
+fn as_planned(e: &SourceEntry, source: &str, is_index: bool) -> Option<Planned> {
+    let d = &e.descriptor;
     Some(Planned {
-        platform: if is_index { d.platform() } else { None },
+        platform: if is_index {
+            d.platform()
+        } else {
+            e.config.as_ref().map(|c| c.platform())
+        },
         digest: d.digest().ok()?,
         media_type: d.media_type.clone(),
         size: d.size,

@@ -87,6 +87,9 @@ pub struct VerifyReport {
     pub platforms: Vec<PlatformResult>,
     pub attestations_ignored: usize,
     pub problems: Vec<Problem>,
+    /// `--allow-extra`: platforms beyond `expected` were accepted (text only).
+    #[serde(skip)]
+    pub allow_extra: bool,
     pub registry_requests: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: std::collections::BTreeMap<String, String>,
@@ -387,6 +390,7 @@ pub async fn verify<R: Registry>(
         platforms,
         attestations_ignored: view.entries.iter().filter(|e| e.attestation).count(),
         problems,
+        allow_extra: opts.allow_extra,
         registry_requests: reg.requests(),
         registry_endpoints: reg.endpoints(),
     })

@@ -24,7 +24,8 @@ a pushed image by digest, diagnoses failed daemon exports, assembles multi-arch 
 per-arch images (index create) and mirrors images (copy), proving each result by digest.
 
 Exit codes: 0 done, 1 cannot reconcile / mismatch / export will fail / not pushed or not
-verified, 2 invalid input or usage, 3 `reconcile --check` found a needed change.";
+verified, 2 invalid input or usage, 3 `reconcile --check` found a needed change, 130 interrupted
+(Ctrl-C; nothing is left half-done).";
 
 #[derive(Parser, Debug)]
 #[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -197,16 +198,18 @@ All platforms (attestations kept): a byte-identical copy, the index digest prese
 says so). --platforms or --attestations drop: a new index of those entries (attestations of kept
 entries stay under keep). Blobs are mounted within one registry (one request per blob), copied
 between registries (streamed, digest-checked, never held whole in memory); the target is read
-back by digest and verified; --verify-content also checks the executables of every platform
-against its architecture (runref verify --content: \"is this binary really x86-64?\").
+back by digest and verified; --content also checks the executables of every platform against
+its architecture (as runref verify --content: \"is this binary really x86-64?\").
 
-TARGET's tag, else the SOURCE's tag, then each --tag, is pushed after the digest.
+TARGET's tag, else the SOURCE's tag, then each --tag, is pushed only after the result, pushed by
+digest, was read back and proven: no tag ever points at unproven content.
 
 Exit codes: 0 copied and verified, 1 registry failure or not verified, 2 invalid input.
 
 Examples:
   runref copy docker.io/library/busybox:1.36 registry.example.com/mirror/busybox:1.36
-  runref copy ghcr.io/org/tool:2 reg.example.com/tools/tool:2 --platforms linux/amd64,linux/arm64 --verify-content";
+  runref copy ghcr.io/org/tool:2 reg.example.com/tools/tool:2 \\
+      --platforms linux/amd64,linux/arm64 --content";
 
 /// Options of `index create` and `copy` beyond their names.
 #[derive(Args, Debug)]
@@ -223,8 +226,9 @@ pub struct PublishArgs {
     /// Read the sources and print the plan (index JSON, blobs to mount or copy); push nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Also check every platform's executables against its architecture after the push
-    #[arg(long)]
+    /// Also prove every platform's executables against its architecture (as verify
+    /// --content) before any tag moves
+    #[arg(long = "content", alias = "verify-content")]
     pub verify_content: bool,
 }
 
@@ -287,8 +291,13 @@ the policy allows, or fails saying what the lookup would give.
 
 Registry mode writes repo@sha256:<manifest for the target platform>, never an attestation entry.
 
-Target platform: --platform, else [run-image.target], else the daemon's platform (daemon mode) or
-this machine's.
+Target platform: --platform, else [run-image.target], else the platform the reference itself is
+(a per-arch manifest digest, as the 0.10/0.11 restorer writes: the daemon's answers prove it, or
+one registry read where the policy allows), else the daemon's platform (daemon mode) or this
+machine's. A pull by a digest proven to be another platform's manifest is never made.
+
+Waits: --timeout for each daemon query and registry request; pulls and platform exports have 600s;
+--deadline for the whole run.
 
 Pull policies: never (no registry contact at all), if-not-present (default; pull only when no
 matching local image), always (pull, then check the pulled image against the registry).
@@ -375,15 +384,15 @@ pub struct Common {
     /// Registry host[:port] that speaks plain HTTP (loopback hosts always may); repeatable
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
-    /// Seconds to wait for each registry or daemon request, body included (pulls and platform
-    /// exports have 600)
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub timeout: u64,
-    /// Seconds the whole run may take (every request, retry wait, pull and export); past it
-    /// runref stops with exit 1 and changes nothing. A registry's Retry-After longer than what
-    /// is left fails at once, saying when to retry
-    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
-    pub deadline: u64,
+    /// How long to wait for each request, its body included: seconds (30, 1.5) or a duration
+    /// (5s, 2m, 1m30s)
+    #[arg(long, default_value = "30", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How long the whole run may take (seconds or 5m, 1h); past it runref stops with exit 1
+    /// and changes nothing. A registry's Retry-After longer than what is left fails at once,
+    /// saying when to retry
+    #[arg(long, default_value = "900", value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Duration,
     /// Read Docker Hub names through this mirror first (http://HOST[:PORT] or https://HOST),
     /// before the daemon's own mirrors and Docker Hub; repeatable or comma-separated
     #[arg(
@@ -395,16 +404,42 @@ pub struct Common {
     pub registry_mirror: Vec<Mirror>,
 }
 
+/// The longest `--timeout` or `--deadline` accepted: a week is longer than any build waits.
+const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A wait as people type it: seconds (`30`, `1.5`) or a duration (`5s`, `2m`, `1m30s`,
+/// `500ms`, `1h`). Zero is refused: it would fail every request before it is sent.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Duration::try_from_secs_f64(secs.min(MAX_WAIT.as_secs_f64() + 1.0))
+                .map_err(|e| e.to_string())?
+        }
+        Ok(_) => return Err("not a number of seconds".into()),
+        Err(_) => humantime::parse_duration(t).map_err(|e| {
+            format!("{e}; give seconds (30, 1.5) or a duration (5s, 2m, 1m30s, 500ms)")
+        })?,
+    };
+    if d.is_zero() {
+        return Err("must be more than 0: a zero wait would fail every request".into());
+    }
+    if d > MAX_WAIT {
+        return Err("at most 7 days (168h)".into());
+    }
+    Ok(d)
+}
+
 impl Common {
     /// The run's overall bound.
     pub fn deadline(&self) -> Duration {
-        Duration::from_secs(self.deadline.max(1))
+        self.deadline
     }
 
     pub fn registry_options(&self) -> RegistryOptions {
         RegistryOptions {
             insecure: self.insecure_registry.clone(),
-            timeout: Duration::from_secs(self.timeout.max(1)),
+            timeout: self.timeout,
             mirrors: self.registry_mirror.clone(),
             deadline: Some(tokio::time::Instant::now() + self.deadline()),
             ..Default::default()

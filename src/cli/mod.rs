@@ -22,6 +22,7 @@ use std::path::PathBuf;
 /// process itself (no runtime); everything about images and files is a report or a message.
 pub fn run() -> anyhow::Result<u8> {
     use clap::Parser;
+    forget_empty_env();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -63,16 +64,26 @@ pub fn run() -> anyhow::Result<u8> {
         };
         // Files are written without an await in between, so stopping here never leaves one
         // half-done: it is either written whole or not at all.
-        match tokio::time::timeout(deadline, work).await {
-            Ok(code) => code,
-            Err(_) => fail(
-                format,
-                exit::FAILED,
-                &format!(
-                    "runref did not finish within --deadline {}s and stopped; {unchanged}. \
-                     Check the registry and the daemon, or raise --deadline",
-                    deadline.as_secs()
+        let bounded = tokio::time::timeout(deadline, work);
+        let interrupted = tokio::signal::ctrl_c();
+        tokio::select! {
+            done = bounded => match done {
+                Ok(code) => code,
+                Err(_) => fail(
+                    format,
+                    exit::FAILED,
+                    &format!(
+                        "runref did not finish within --deadline {} and stopped; {unchanged}. \
+                         Check the registry and the daemon, or raise --deadline",
+                        humantime::format_duration(deadline)
+                    ),
                 ),
+            },
+            // Ctrl-C (SIGINT): one line saying what was left as it was, exit 130 as shells do.
+            _ = interrupted => fail(
+                format,
+                exit::INTERRUPTED,
+                &format!("interrupted; {unchanged} (a pull or export the daemon already started may still finish there)"),
             ),
         }
     });
@@ -80,6 +91,23 @@ pub fn run() -> anyhow::Result<u8> {
     // does not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// The variable families runref reads (its own, lifecycle's, the docker CLI's).
+const ENV_PREFIXES: &[&str] = &["RUNREF_", "CNB_", "DOCKER_"];
+
+/// Every variable runref reads means "unset" when empty, as lifecycle reads `CNB_USE_DAEMON`
+/// (an empty one was "invalid value '' for '--daemon'", a flag the user never passed). Called
+/// before the runtime starts, while the process has one thread.
+fn forget_empty_env() {
+    for (k, v) in std::env::vars_os() {
+        let family = k
+            .to_str()
+            .is_some_and(|k| ENV_PREFIXES.iter().any(|p| k.starts_with(p)));
+        if family && v.is_empty() {
+            std::env::remove_var(&k);
+        }
+    }
 }
 
 /// Writes with `f` to stdout (and stderr); a reader that went away (`| head`) ends the output
@@ -172,7 +200,7 @@ impl Context {
             Use::None => None,
         };
         let mut target = DaemonTarget::from_env(host);
-        target.timeout = std::time::Duration::from_secs(common.timeout.max(1));
+        target.timeout = common.timeout;
         let connect = || EngineDaemon::connect(&target);
         let (daemon, unreachable) = match daemon {
             Use::None => (None, None),

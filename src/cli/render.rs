@@ -5,6 +5,7 @@
 use crate::diagnose::DiagnoseReport;
 use crate::inspect::InspectReport;
 use crate::local::StoreKind;
+use crate::policy::PullPolicy;
 use crate::proof::Proof;
 use crate::publish::PublishReport;
 use crate::reconcile::decide::{Mode, Reason};
@@ -108,6 +109,9 @@ pub fn reconcile(
             let from = match r.platform_source {
                 Some(PlatformSource::Flag) => "--platform",
                 Some(PlatformSource::Target) => "[run-image.target]",
+                Some(PlatformSource::Reference) => {
+                    "the reference: its digest is that platform's manifest"
+                }
                 Some(PlatformSource::Daemon) => "the daemon",
                 _ => "this machine",
             };
@@ -120,17 +124,17 @@ pub fn reconcile(
         writeln!(out, "  after:    {after}")?;
     }
     writeln!(out, "  platform: {platform}")?;
-    let mode = if r.mode == Mode::Daemon {
-        "daemon"
-    } else {
-        "registry"
-    };
-    writeln!(out, "  mode:     {mode}, pull policy {}", r.pull_policy)?;
+    match (r.mode, r.pull_policy) {
+        (Mode::Daemon, p) => writeln!(out, "  mode:     daemon, pull policy {p}")?,
+        // Registry mode never pulls: the policy only says whether the registry may be read.
+        (Mode::Registry, PullPolicy::Never) => writeln!(
+            out,
+            "  mode:     registry, no registry contact (pull policy never)"
+        )?,
+        (Mode::Registry, _) => writeln!(out, "  mode:     registry (nothing is pulled)")?,
+    }
     if let Some(id) = &r.local_image_id {
-        let store = r
-            .store
-            .map(store_name)
-            .unwrap_or("the daemon (store not asked)");
+        let store = r.store.map(store_name).unwrap_or("the daemon");
         writeln!(out, "  image:    {id} in {store}")?;
     }
     if let Some(p) = &r.pulled {
@@ -140,6 +144,13 @@ pub fn reconcile(
         writeln!(
             out,
             "  made:     single-platform image record {m} (no registry contact)"
+        )?;
+        // Untagged on purpose (a tag would move the user's name): say how it can be lost.
+        writeln!(
+            err,
+            "note: the record {m} is untagged: `docker image prune -a` before the export removes it; \
+             run runref again right before the export (it makes it again, no registry), or keep it with \
+             `docker tag {m} <name>`"
         )?;
     }
     if r.would_materialize {
@@ -303,7 +314,7 @@ pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
 }
 
 pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
-    writeln!(out, "verified digest: {}", r.verified_digest)?;
+    writeln!(out, "image: {}", r.verified_digest)?;
     if let Some(t) = &r.resolved_from {
         writeln!(
             out,
@@ -342,15 +353,24 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     for p in &r.problems {
         writeln!(out, "MISMATCH {}", problem(p))?;
     }
-    writeln!(
-        out,
-        "{}",
-        if r.verified {
-            "verified"
-        } else {
-            "NOT verified"
-        }
-    )
+    // Say what was checked: the expected set, or (without --platforms) only that each entry's
+    // config agrees with it.
+    let content = r.platforms.iter().any(|p| p.content.is_some());
+    let checked = match (r.expected.is_empty(), content) {
+        (true, false) => "each entry's config agrees with its platform (no --platforms given: any set passes)".to_string(),
+        (true, true) => "each entry's config and executables agree with its platform (no --platforms given: any set passes)".to_string(),
+        (false, c) => format!(
+            "exactly {} ({}), configs{} agree",
+            r.expected.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+            if r.allow_extra { "others allowed" } else { "no others" },
+            if c { " and executables" } else { "" }
+        ),
+    };
+    if r.verified {
+        writeln!(out, "verified: {checked}")
+    } else {
+        writeln!(out, "NOT verified: {} problem(s) above", r.problems.len())
+    }
 }
 
 pub fn diagnose(out: &mut dyn Write, r: &DiagnoseReport) -> io::Result<()> {
@@ -422,8 +442,9 @@ pub fn problem(p: &Problem) -> String {
             "{index_platform}: the index says {index_platform} but the config of {} says {config_platform}",
             digest.short()
         ),
-        Problem::ContentDisagrees { platform, files, .. } => format!(
-            "{platform}: executables built for another machine: {}",
+        Problem::ContentDisagrees { platform, digest, files } => format!(
+            "{platform} ({}): executables built for another machine: {}",
+            digest.short(),
             files
                 .iter()
                 .take(5)
@@ -476,7 +497,14 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         }
     }
     if !r.tags.is_empty() {
-        writeln!(out, "  tags ({verb} in this order): {}", r.tags.join(", "))?;
+        let tags = match (r.dry_run, r.tags_moved) {
+            (true, _) => "would push in this order, after the read-back proves the result",
+            (false, true) => "pushed in this order, after the read-back proved the result",
+            (false, false) => {
+                "NOT moved: the result was not proven; the target holds it by digest only"
+            }
+        };
+        writeln!(out, "  tags ({tags}): {}", r.tags.join(", "))?;
     }
     writeln!(out, "  {:<16} {:<19} SOURCE", "PLATFORM", "DIGEST")?;
     for e in &r.entries {
@@ -532,18 +560,36 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             writeln!(out, "MISMATCH {}", problem(p))?;
         }
         let platforms: Vec<String> = rb.platforms.iter().map(|p| p.to_string()).collect();
-        if rb.verified {
-            writeln!(
+        let single = crate::manifest::MANIFEST_TYPES.contains(&r.media_type.as_str());
+        let content_only = rb.problems.iter().all(|p| {
+            matches!(
+                p,
+                Problem::ContentDisagrees { .. } | Problem::Unproven { .. }
+            )
+        });
+        match (rb.verified, single) {
+            (true, true) => writeln!(
+                out,
+                "verified by digest: the manifest ({}), its config agrees{}",
+                r.digest.short(),
+                if r.entries.iter().any(|e| e.platform.is_some()) { "" } else { " (no platform declared)" }
+            )?,
+            (true, false) => writeln!(
                 out,
                 "verified by digest: {} ({}), no duplicates, configs agree, attestations point inside",
                 if platforms.is_empty() { "the manifest".to_string() } else { platforms.join(", ") },
                 r.digest.short()
-            )?;
-        } else {
-            writeln!(
+            )?,
+            // The push matched the plan byte for byte; what is wrong is the source's content.
+            (false, _) if content_only && !rb.problems.is_empty() => writeln!(
                 out,
-                "NOT verified: the pushed result is not what was planned"
-            )?;
+                "NOT verified: the source's executables are not what its platforms claim (the push matched the plan); \
+                 no tag was moved"
+            )?,
+            (false, _) => writeln!(
+                out,
+                "NOT verified: the pushed result is not what was planned; no tag was moved"
+            )?,
         }
     }
     writeln!(out, "registry requests: {}", r.registry_requests)

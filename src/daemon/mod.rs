@@ -83,28 +83,32 @@ pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("cannot connect to the Docker daemon at {host}: {detail}\n  is it running? point runref at it with --docker-host or DOCKER_HOST")]
+    #[error("cannot connect to the daemon at {host}: {detail}\n  is it running? point runref at it with --docker-host or DOCKER_HOST")]
     Connect { host: String, detail: String },
-    #[error("the Docker daemon at {host} expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem")]
+    #[error("cannot reach a daemon at {host}: {scheme}:// hosts are not supported (use unix://, tcp://, http:// or https://){hint}")]
+    Unsupported {
+        host: String,
+        scheme: String,
+        hint: String,
+    },
+    #[error("the daemon at {host} expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem")]
     TlsRequired { host: String },
-    #[error("Docker daemon at {host} did not answer {op} within {secs}s: is it hung or overloaded? (--timeout raises the limit)")]
+    #[error("the daemon at {host} did not answer {op} within {secs}s: is it hung or overloaded? (--timeout raises the limit)")]
     Timeout { host: String, op: String, secs: u64 },
-    #[error("Docker daemon at {host}: {op} failed: {detail}")]
+    #[error("the daemon at {host}: {op} failed: {detail}")]
     Api {
         host: String,
         op: String,
         detail: String,
     },
-    #[error(
-        "Docker daemon at {host} could not make a {platform} image record of {image}: {detail}"
-    )]
+    #[error("the daemon at {host} could not make a {platform} image record of {image}: {detail}")]
     Materialize {
         host: String,
         image: String,
         platform: String,
         detail: String,
     },
-    #[error("Docker daemon at {host} could not pull {image} for {platform}: {detail}")]
+    #[error("the daemon at {host} could not pull {image} for {platform}: {detail}")]
     Pull {
         host: String,
         image: String,
@@ -254,7 +258,7 @@ impl EngineDaemon {
     pub fn connect(t: &DaemonTarget) -> Result<EngineDaemon, DaemonError> {
         let err = |e: bollard::errors::Error| DaemonError::Connect {
             host: t.host.clone(),
-            detail: e.to_string(),
+            detail: detail(&e),
         };
         let v = bollard::API_DEFAULT_VERSION;
         let socket = t
@@ -289,9 +293,19 @@ impl EngineDaemon {
         } else if t.host.starts_with("tcp://") || t.host.starts_with("http://") {
             Docker::connect_with_http(&t.host, t.transfer_timeout.as_secs(), v).map_err(err)?
         } else {
-            return Err(DaemonError::Connect {
+            let scheme = t.host.split_once("://").map_or("", |(s, _)| s).to_string();
+            let hint = if scheme == "ssh" {
+                "; forward the remote socket and point runref at it: \
+                 `ssh -nNT -L /tmp/remote-docker.sock:/var/run/docker.sock USER@HOST` then \
+                 --docker-host unix:///tmp/remote-docker.sock"
+                    .to_string()
+            } else {
+                String::new()
+            };
+            return Err(DaemonError::Unsupported {
                 host: t.host.clone(),
-                detail: "unsupported scheme (use unix://, tcp://, http:// or https://)".into(),
+                scheme,
+                hint,
             });
         };
         Ok(EngineDaemon {
@@ -405,7 +419,7 @@ impl EngineDaemon {
             E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
                 DaemonError::Connect {
                     host: self.host.clone(),
-                    detail: e.to_string(),
+                    detail: detail(&e),
                 }
             }
             E::DockerResponseServerError { message, .. }
@@ -418,7 +432,7 @@ impl EngineDaemon {
             e => DaemonError::Api {
                 host: self.host.clone(),
                 op: op.into(),
-                detail: e.to_string(),
+                detail: detail(&e),
             },
         }
     }
@@ -613,7 +627,7 @@ impl Daemon for EngineDaemon {
                 )));
             };
             let Some(item) = next else { break };
-            let info = item.map_err(|e| err(e.to_string()))?;
+            let info = item.map_err(|e| err(detail(&e)))?;
             if let Some(e) = info.error_detail.and_then(|d| d.message) {
                 return Err(err(e));
             }
@@ -633,6 +647,28 @@ impl Daemon for EngineDaemon {
         }
         Ok(())
     }
+}
+
+/// A bollard error as a person reads it: the daemon's own message without bollard's wrapper
+/// ("Docker stream error", "Docker responded with status code"), and the causes a transport
+/// error hides (`Connection refused (os error 111)` under hyper's "client error (Connect)").
+pub fn detail(e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerStreamError { error } => return error.clone(),
+        E::DockerResponseServerError { message, .. } => return message.clone(),
+        _ => {}
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text = format!("{text}: {c_text}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Docker Hub mirrors from `/info`: the Engine lists them in `RegistryConfig.Mirrors` as URLs;

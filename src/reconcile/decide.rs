@@ -34,8 +34,12 @@ pub struct Input {
     pub image: Option<Reference>,
     /// `[run-image] extend`.
     pub extend: bool,
-    /// The platform was given (`--platform` or `[run-image.target]`), not defaulted.
+    /// The platform was given (`--platform` or `[run-image.target]`) or proven by the
+    /// reference itself, not defaulted.
     pub platform_given: bool,
+    /// The platform the reference's digest is proven to be (see [`super::target`]), when known.
+    /// A pull by that digest can never bring another platform.
+    pub reference_platform: Option<Platform>,
 }
 
 impl Input {
@@ -53,6 +57,13 @@ impl Input {
             ImageRef::Name(r) => r.digest(),
             ImageRef::Id(_) => None,
         }
+    }
+
+    /// The reference is proven to be another platform's manifest than the target.
+    fn reference_contradicts(&self) -> Option<&Platform> {
+        self.reference_platform
+            .as_ref()
+            .filter(|q| *q != &self.platform)
     }
 }
 
@@ -467,10 +478,21 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
         };
     }
     if let Some(Err(e)) = &f.pulled {
-        return fail(
-            FailReason::PullFailed,
-            format!("{e}\n  check the registry and credentials, or use --pull-policy never to use what the daemon has"),
-        );
+        // `never` is advice only when the daemon has an image of the run image to use.
+        let has = f.by_reference.found().or(f.by_image.found()).or(f
+            .repo_images
+            .iter()
+            .flatten()
+            .next());
+        let next = match has {
+            Some(img) if inp.policy != PullPolicy::Never => format!(
+                "check the registry and credentials, or run with --pull-policy never to use the image the daemon has ({}, {})",
+                img.id,
+                platform_of(img)
+            ),
+            _ => "check the registry and credentials (the daemon holds no image of it to use instead)".into(),
+        };
+        return fail(FailReason::PullFailed, format!("{e}\n  {next}"));
     }
     if inp.policy == PullPolicy::Always {
         if let Some(Ok(())) = &f.pulled {
@@ -482,8 +504,11 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
 
 /// What to pull: the reference itself when it is a name (by digest when it has one, so the
 /// daemon records that digest), else `[run-image] image`.
+/// Never by a digest proven to be another platform's manifest: that pull cannot bring the
+/// target (the tag in `[run-image] image` can).
 fn pull_reference(inp: &Input) -> Option<Reference> {
     match &inp.reference {
+        ImageRef::Name(_) if inp.reference_contradicts().is_some() => inp.image.clone(),
         ImageRef::Name(r) => Some(r.clone()),
         ImageRef::Id(_) => inp.image.clone(),
     }
@@ -799,7 +824,7 @@ fn rule_registry_config_digest(
             {
                 return Some(done(img.id.to_string(), why, Some(img), std::mem::take(warnings)));
             }
-            if ctx.may_pull {
+            if ctx.may_pull && inp.reference_contradicts().is_none() {
                 return Some(Step::Need(Need::Pull(n.with_digest(d))));
             }
         }
@@ -810,7 +835,11 @@ fn rule_registry_config_digest(
         )),
         None => {}
     }
-    if f.pulled.is_none() && matching.is_empty() && ctx.may_pull {
+    if f.pulled.is_none()
+        && matching.is_empty()
+        && ctx.may_pull
+        && inp.reference_contradicts().is_none()
+    {
         return Some(Step::Need(Need::Pull(n.with_digest(d))));
     }
     None
@@ -897,16 +926,31 @@ fn rule_absent(ctx: &Ctx) -> Step {
     not_in_daemon(ctx.inp, ctx.f)
 }
 
-/// The next step for a missing image: the pull command, and the policy that would pull it only
-/// when that is not the policy in use (a pull that did not bring the image needs a look at the
-/// daemon and registry instead).
+/// The next step for a missing image: advice that can work. A pull by a digest proven to be
+/// another platform's manifest cannot; a digest whose platform is unknown (no target given,
+/// `never`) is only a guess, so the way to learn it comes first; the policy that would pull is
+/// named only when it is not the policy in use (a pull that did not bring the image needs a
+/// look at the daemon and registry instead).
 fn next_pull(inp: &Input) -> String {
+    let p = &inp.platform;
+    if let (Some(q), ImageRef::Name(r)) = (inp.reference_contradicts(), &inp.reference) {
+        return format!(
+            "[run-image] reference {r} is the {q} manifest, not {p}: pass --platform {q} if the build targets {q}, \
+             or set [run-image] reference (or [run-image] image) to the {p} run image"
+        );
+    }
     let Some(n) = inp.name() else {
         return "load or pull the run image for that platform".into();
     };
+    if !inp.platform_given && inp.reference_digest().is_some() && inp.policy == PullPolicy::Never {
+        return format!(
+            "without the registry runref cannot tell which platform {} is: run with --pull-policy if-not-present \
+             so it reads the reference's platform from the registry",
+            inp.reference
+        );
+    }
     let pull = format!(
-        "pull it with `docker pull --platform {} {}`",
-        inp.platform,
+        "pull it with `docker pull --platform {p} {}`",
         pull_reference(inp).unwrap_or_else(|| n.clone())
     );
     match inp.policy {

@@ -2,6 +2,7 @@
 //! registry. Gather facts (concurrently where independent), [`decide::decide`], act, report.
 
 pub mod decide;
+pub mod target;
 
 use crate::analyzed::{AnalyzedError, AnalyzedFile};
 use crate::daemon::{Daemon, DaemonError, LocalImage};
@@ -18,6 +19,8 @@ use decide::{decide, Facts, Failure, Input, Lookup, Mode, Need, Reason, RemoteFa
 pub enum PlatformSource {
     Flag,
     Target,
+    /// The reference is that platform's manifest (the daemon or the registry proves it).
+    Reference,
     Daemon,
     Host,
 }
@@ -167,6 +170,7 @@ fn read_input(
             image,
             extend: run.extend,
             platform_given: source.is_some(),
+            reference_platform: None,
         },
         source,
     ))
@@ -194,6 +198,13 @@ async fn lookups<D: Daemon>(d: &D, inp: &Input) -> Result<(Lookup, Lookup), Daem
     };
     let (a, b) = tokio::join!(by_ref, by_image);
     Ok((a?, b?))
+}
+
+fn reference_digest(inp: &Input) -> Option<&crate::digest::Digest> {
+    match &inp.reference {
+        ImageRef::Name(r) => r.digest(),
+        ImageRef::Id(_) => None,
+    }
 }
 
 /// Makes the single-platform record and inspects it, as the decision will see it.
@@ -256,6 +267,71 @@ fn settle<D: Daemon>(daemon: Option<&D>, facts: &mut Facts) {
         .or_else(|| answered.settle(None));
 }
 
+/// With no target given: the platform the reference proves ([`target::from_reference`]), asking
+/// the registry at most once (a manifest and its config) where the policy allows. In registry
+/// mode that answer is the one the decision would ask for next, so it is kept as its fact.
+async fn reference_target<D: Daemon, R: Registry>(
+    inp: &Input,
+    facts: &mut Facts,
+    daemon: Option<&D>,
+    registry: &R,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Platform>, ReconcileError> {
+    let mut asked = None;
+    let chosen = loop {
+        match target::from_reference(inp, facts, asked.as_ref()) {
+            target::TargetStep::Proven(p) => break Some(p),
+            target::TargetStep::Default => break None,
+            target::TargetStep::RepoImages(r) => match daemon {
+                Some(d) => facts.repo_images = Some(repo_images(d, &r).await?),
+                None => break None,
+            },
+            target::TargetStep::Ask(_) if asked.is_some() => break None,
+            target::TargetStep::Ask(r) => asked = Some(registry_view(registry, &r, inp).await),
+        }
+    };
+    if let (None, Some(Err(e))) = (&chosen, &asked) {
+        warnings.push(format!(
+            "the registry could not say which platform {} is ({}); the target is {}, the default",
+            inp.reference, e.message, inp.platform
+        ));
+    }
+    // Registry mode resolves the reference itself when it is in the run image's repository:
+    // the same request at the same depth, so its answer is kept.
+    let same = match (&inp.reference, inp.name()) {
+        (ImageRef::Name(r), Some(n)) => r.same_repository(n),
+        _ => false,
+    };
+    if inp.mode == Mode::Registry && same {
+        facts.remote = asked;
+    }
+    Ok(chosen)
+}
+
+/// The registry's view of `r` as deep as its platform (a single manifest's config).
+async fn registry_view<R: Registry>(
+    registry: &R,
+    r: &Reference,
+    inp: &Input,
+) -> Result<crate::view::RemoteView, RemoteFailure> {
+    let depth = crate::view::Depth::Platform(inp.platform.clone());
+    crate::resolve::resolve(registry, r, &depth)
+        .await
+        .map_err(|e| RemoteFailure {
+            not_found: e.is_not_found(),
+            message: e.to_string(),
+        })
+}
+
+/// Every local image of `repo`, with the containerd store's manifests.
+async fn repo_images<D: Daemon>(d: &D, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
+    let mut images = Vec::new();
+    for img in d.images_of(repo).await? {
+        images.push(d.with_manifests(img).await?);
+    }
+    Ok(images)
+}
+
 /// Reconciles `file` in place (unless `opts.no_write`) and reports what happened.
 pub async fn reconcile<D: Daemon, R: Registry>(
     file: &mut AnalyzedFile,
@@ -269,23 +345,40 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let mut facts = Facts::default();
     let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
 
+    let given = source.is_some();
     if opts.mode == Mode::Daemon {
         let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-        if source.is_none() {
-            // The target is the daemon's own platform: `/info`, beside the lookups.
+        if given {
+            // The target is known: the lookups alone, and `/info` only if a rule needs what
+            // their answers did not settle (the hook's common case asks nothing more).
+            (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
+        } else {
+            // The default target is the daemon's own platform: `/info`, beside the lookups.
             let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
             let info = info?;
             (facts.by_reference, facts.by_image) = looked?;
             inp.platform = info.platform_or_host();
             facts.daemon = Some(info);
             source = Some(PlatformSource::Daemon);
-        } else {
-            // The target is known: the lookups alone, and `/info` only if a rule needs what
-            // their answers did not settle (the hook's common case asks nothing more).
-            (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
         }
-    } else if source.is_none() {
+    } else if !given {
         source = Some(PlatformSource::Host);
+    }
+    if given {
+        inp.reference_platform = target::proven_by_daemon(&inp, &facts);
+    } else if let Some(p) = reference_target(
+        &inp,
+        &mut facts,
+        daemon.filter(|_| inp.mode == Mode::Daemon),
+        registry,
+        &mut warnings,
+    )
+    .await?
+    {
+        inp.platform = p.clone();
+        inp.reference_platform = Some(p);
+        inp.platform_given = true;
+        source = Some(PlatformSource::Reference);
     }
 
     let mut pulled = None;
@@ -293,8 +386,9 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let mut would_pull = None;
     let mut would_materialize = false;
     settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
+    let mut reference_asked = false;
     let mut step = decide(&inp, &facts);
-    for _ in 0..8 {
+    for _ in 0..12 {
         let Step::Need(need) = &step else { break };
         match need {
             Need::DaemonInfo => {
@@ -303,11 +397,25 @@ pub async fn reconcile<D: Daemon, R: Registry>(
             }
             Need::RepoImages(repo) => {
                 let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                let mut images = Vec::new();
-                for img in d.images_of(repo).await? {
-                    images.push(d.with_manifests(img).await?);
+                facts.repo_images = Some(repo_images(d, repo).await?);
+            }
+            // Before pulling by the reference's digest for a given target: is that digest
+            // another platform's manifest? Then the pull could never bring the target (a
+            // pull takes seconds; the question, a manifest and its config).
+            Need::Pull(r)
+                if !reference_asked
+                    && inp.reference_platform.is_none()
+                    && r.digest().is_some()
+                    && r.digest() == reference_digest(&inp) =>
+            {
+                reference_asked = true;
+                if let Ok(v) = registry_view(registry, r, &inp).await {
+                    inp.reference_platform = v
+                        .entries
+                        .first()
+                        .and_then(|e| e.config_platform.clone())
+                        .filter(|_| !v.is_index);
                 }
-                facts.repo_images = Some(images);
             }
             Need::Remote { reference, depth } => {
                 let view = crate::resolve::resolve(registry, reference, depth).await;
@@ -341,8 +449,9 @@ pub async fn reconcile<D: Daemon, R: Registry>(
             }
             Need::Pull(r) => {
                 let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                pulled = Some(r.to_string());
                 let res = d.pull(r, &inp.platform, progress).await;
+                // `pulled` reports a pull that happened; a failed one is the failure.
+                pulled = res.is_ok().then(|| r.to_string());
                 facts.pulled = Some(res.map_err(|e| e.to_string()));
                 (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
                 facts.repo_images = None;

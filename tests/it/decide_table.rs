@@ -29,6 +29,7 @@ fn input(mode: Mode, policy: PullPolicy, platform: &str, reference: &str) -> Inp
         image: None,
         extend: false,
         platform_given: true,
+        reference_platform: None,
     }
 }
 

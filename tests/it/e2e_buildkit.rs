@@ -230,7 +230,7 @@ fn buildkit_image_split_by_copy_and_joined_by_index_create() {
         let part = format!("{}/{}:v1", env.registry, unique("buildkit-part"));
         let (o, j) = runref_json(
             "unix:///nonexistent.sock",
-            &["copy", &source, &part, "--platforms", p, "--verify-content"],
+            &["copy", &source, &part, "--platforms", p, "--content"],
         );
         assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
         assert_eq!(
@@ -249,7 +249,7 @@ fn buildkit_image_split_by_copy_and_joined_by_index_create() {
             &joined,
             &parts[0],
             &parts[1],
-            "--verify-content",
+            "--content",
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));

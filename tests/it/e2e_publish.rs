@@ -303,10 +303,7 @@ fn copy_all_keeps_the_digest_a_subset_is_a_new_index_another_registry_is_streame
     );
     // Full copy within the registry: byte-identical, every blob mounted.
     let t1 = format!("{}/{}", env.registry, unique("pub-copy-all"));
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &["copy", &format!("{src}:v1"), &t1, "--verify-content"],
-    );
+    let (o, j) = runref_json(NO_DAEMON, &["copy", &format!("{src}:v1"), &t1, "--content"]);
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
     assert_eq!(j["digest_preserved"], true);
     assert_eq!(j["digest"], built.index_digest.to_string());
@@ -327,7 +324,7 @@ fn copy_all_keeps_the_digest_a_subset_is_a_new_index_another_registry_is_streame
             &format!("{t2}:arm64"),
             "--platforms",
             "linux/arm64",
-            "--verify-content",
+            "--content",
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
