@@ -145,13 +145,6 @@ pub fn reconcile(
             out,
             "  made:     single-platform image record {m} (no registry contact)"
         )?;
-        // Untagged on purpose (a tag would move the user's name): say how it can be lost.
-        writeln!(
-            err,
-            "note: the record {m} is untagged: `docker image prune -a` before the export removes it; \
-             run runref again right before the export (it makes it again, no registry), or keep it with \
-             `docker tag {m} <name>`"
-        )?;
     }
     if r.would_materialize {
         writeln!(

@@ -446,6 +446,14 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 if let Some(Ok(img)) = &facts.materialized {
                     materialized = Some(img.id.to_string()).filter(|_| !opts.no_write);
                 }
+                if let Some(m) = &materialized {
+                    // Untagged on purpose (a tag would move the user's name): say how it
+                    // can be lost before the export, and how to keep it.
+                    warnings.push(format!(
+                        "the single-platform record {m} is untagged: `docker image prune -a` before the export removes it; \
+                         run runref right before the export (it makes it again, no registry) or keep it with `docker tag {m} <name>`"
+                    ));
+                }
             }
             Need::Pull(r) => {
                 let d = daemon.ok_or(ReconcileError::NoDaemon)?;

@@ -366,3 +366,97 @@ fn wrong_platform_absent_and_daemon_only_are_explained_on_every_engine() {
         );
     }
 }
+
+/// Issue 19 item 1, the mission's core case: a platform API 0.11 analyzed.toml (no
+/// `[run-image.target]`) whose reference is the arm64 manifest the restorer chose, on these
+/// amd64 daemons holding the arm64 image pulled by tag, and no `--platform`. The reference's
+/// own platform is the target (`platform_source: reference`) wherever the daemon or, where the
+/// policy allows, the registry proves it; no pull is ever made for amd64; `--dry-run` shows
+/// the same decision; under `never` where only the registry could tell, the failure advises
+/// what works (`--platform`, `if-not-present`), not a pull by the arm64 digest "for amd64".
+#[test]
+fn the_references_own_platform_is_the_target_when_none_is_given() {
+    let env = Env::get();
+    for engine in ENGINES {
+        let host = engine.host(env);
+        let what = engine.name;
+        let (repo, built) = push_new(
+            "xarch",
+            IndexSpec::new("xarch", &["linux/amd64", "linux/arm64/v8"]).with_attestations(),
+        );
+        pull(&connect(host), &format!("{repo}:v1"), "linux/arm64");
+        let arm = built.image("linux/arm64/v8");
+        let per_arch = format!("{repo}@{}", arm.manifest_digest);
+        let want = if engine.id_is_index {
+            built.index_digest.hex().to_string()
+        } else {
+            arm.config_digest.hex().to_string()
+        };
+        // The daemon proves the reference without the registry: podman records the per-arch
+        // digest; the containerd store of API >= 1.48 lists it among the index's manifests.
+        let daemon_proves = engine.holds_per_arch_digest || engine.lists_manifests;
+        let amd_pulled = |host: &str| {
+            inspect(&connect(host), &format!("{repo}:v1"))
+                .and_then(|i| i.architecture)
+                .unwrap_or_default()
+        };
+
+        for extra in [&["--dry-run"][..], &[], &["--pull-policy", "never"]] {
+            let (_d, path) = restorer_file(&per_arch);
+            let before = std::fs::read_to_string(&path).unwrap();
+            let wire = env.registry_requests(&repo);
+            let (o, j) = reconcile(host, &path, extra);
+            let never = extra.contains(&"never");
+            let how = format!("{what} {extra:?}");
+            assert!(
+                j["pulled"].is_null() && j["would_pull"].is_null(),
+                "{how}: {j}"
+            );
+            assert_eq!(amd_pulled(host), "arm64", "{how}: nothing pulled for amd64");
+            if never && !daemon_proves {
+                assert_eq!(o.status.code(), Some(1), "{how}: {j}");
+                assert_eq!(j["platform_source"], "daemon", "{how}: {j}");
+                let m = j["failure"]["message"].as_str().unwrap();
+                assert!(
+                    m.contains("pass --platform") && m.contains("--pull-policy if-not-present"),
+                    "{how}: advice that works: {m}"
+                );
+                assert!(
+                    !m.contains("docker pull --platform linux/amd64"),
+                    "{how}: {m}"
+                );
+                assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+            } else {
+                assert_eq!(o.status.code(), Some(0), "{how}: {j}\n{}", stderr(&o));
+                assert_eq!(j["platform"], "linux/arm64", "{how}: {j}");
+                assert_eq!(j["platform_source"], "reference", "{how}: {j}");
+                assert_eq!(j["after"], want.as_str(), "{how}: {j}");
+                assert_eq!(
+                    exporter_lookup(host, &want).as_deref(),
+                    Some("linux/arm64"),
+                    "{how}: the exporter's lookup of the written ID"
+                );
+            }
+            if never || daemon_proves {
+                assert_eq!(j["registry_requests"], 0, "{how}: {j}");
+                assert_eq!(env.registry_requests(&repo), wire, "{how}: access log");
+            }
+            if extra.contains(&"--dry-run") {
+                assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "{how}");
+            }
+        }
+
+        // A given target that the reference contradicts: no pull by the arm64 digest "for
+        // amd64" (the registry, or the daemon, says what the digest is first).
+        let (_d, path) = restorer_file(&per_arch);
+        let (o, j) = reconcile(host, &path, &["--platform", "linux/amd64"]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+        assert!(j["pulled"].is_null(), "{what}: {j}");
+        assert_eq!(amd_pulled(host), "arm64", "{what}");
+        let m = j["failure"]["message"].as_str().unwrap();
+        assert!(
+            m.contains("is the linux/arm64 manifest, not linux/amd64") || m.contains("holds no"),
+            "{what}: {m}"
+        );
+    }
+}

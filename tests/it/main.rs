@@ -8,6 +8,7 @@
 mod support;
 
 mod analyzed_files;
+mod cli_inputs;
 mod daemon_faults;
 mod decide_table;
 mod diagnose_containerd;
@@ -15,6 +16,7 @@ mod e2e_buildkit;
 mod e2e_daemon_requests;
 mod e2e_docker_hub;
 mod e2e_environment;
+mod e2e_first_run;
 mod e2e_inspect_verify_diagnose;
 mod e2e_matrix;
 mod e2e_publish;

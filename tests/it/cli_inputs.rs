@@ -1,0 +1,176 @@
+//! Inputs as people type them (issue 19), against the real binary, no daemon or registry:
+//! durations, daemon hosts that cannot work, help that names only what a command does, and
+//! Ctrl-C.
+
+use crate::support::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+fn digest_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    analyzed_file(&format!(
+        "[run-image]\n  reference = \"127.0.0.1:1/run@sha256:{}\"\n",
+        "2".repeat(64)
+    ))
+}
+
+/// Item 9: `5s`, `1.5`, `2m`, `1m30s`, `500ms` are accepted; 0 and nonsense are usage
+/// errors (exit 2) that say what to type.
+#[test]
+fn durations_are_accepted_as_people_type_them() {
+    let (_d, path) = digest_file();
+    let p = path.to_str().unwrap();
+    for ok in ["5s", "1.5", "2m", "1m30s", "500ms", "30"] {
+        for flag in ["--timeout", "--deadline"] {
+            let o = runref(
+                "unix:///nonexistent.sock",
+                &[
+                    "reconcile",
+                    p,
+                    "--pull-policy",
+                    "never",
+                    flag,
+                    ok,
+                    "--check",
+                ],
+            );
+            assert_ne!(o.status.code(), Some(2), "{flag} {ok}: {}", stderr(&o));
+        }
+    }
+    for bad in ["0", "0s", "0.0", "soon", "inf", "1000000h"] {
+        let o = runref(
+            "unix:///nonexistent.sock",
+            &["reconcile", p, "--timeout", bad],
+        );
+        assert_eq!(o.status.code(), Some(2), "--timeout {bad}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(!e.contains("invalid digit"), "{e}");
+        assert!(
+            e.contains("more than 0")
+                || e.contains("give seconds")
+                || e.contains("7 days")
+                || e.contains("not a number"),
+            "--timeout {bad}: {e}"
+        );
+    }
+}
+
+/// Daemon hosts that cannot work say why: a refused tcp port says "Connection refused"; an
+/// ssh:// host says it is not supported and how to forward the socket instead (never "is it
+/// running?").
+#[test]
+fn daemon_connection_errors_name_the_cause() {
+    let (_d, path) = digest_file();
+    let p = path.to_str().unwrap();
+    let o = runref(
+        "tcp://127.0.0.1:1",
+        &[
+            "reconcile",
+            p,
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/amd64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).to_lowercase().contains("connection refused"),
+        "{}",
+        stderr(&o)
+    );
+    let o = runref(
+        "ssh://builder@build-host",
+        &["reconcile", p, "--daemon", "--pull-policy", "never"],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("ssh:// hosts are not supported") && e.contains("ssh -nNT -L"),
+        "{e}"
+    );
+    assert!(!e.contains("is it running"), "{e}");
+}
+
+/// Help names only what the command does: verify, index create and copy never pull or
+/// export; copy's example does not wrap mid-flag; one flag name for the content proof.
+#[test]
+fn help_texts_name_only_what_each_command_does() {
+    for cmd in [&["verify"][..], &["copy"], &["index", "create"]] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let o = runref("unix:///nonexistent.sock", &args);
+        let h = stdout(&o);
+        assert!(o.status.success(), "{h}");
+        assert!(!h.contains("pulls and platform exports"), "{cmd:?}: {h}");
+        assert!(h.contains("--timeout <DURATION>"), "{cmd:?}: {h}");
+        assert!(h.contains("--content"), "{cmd:?}: {h}");
+        assert!(!h.contains("--verify-content"), "{cmd:?}: one name: {h}");
+    }
+    let o = runref("unix:///nonexistent.sock", &["reconcile", "--help"]);
+    assert!(stdout(&o).contains("pulls and platform exports have 600s"));
+    // The alias still works for scripts written against the old name.
+    let o = runref(
+        "unix:///nonexistent.sock",
+        &[
+            "copy",
+            "a.invalid/x:1",
+            "b.invalid/y:1",
+            "--verify-content",
+            "--dry-run",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Ctrl-C (SIGINT) while runref waits on a daemon: one line saying nothing was changed, exit
+/// 130, the file untouched.
+#[test]
+fn ctrl_c_says_what_was_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut c in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = c.read(&mut buf);
+            let _ = c.flush();
+            held.push(c);
+        }
+    });
+    let (_d, path) = digest_file();
+    let before = std::fs::read(&path).unwrap();
+    let child = std::process::Command::new(runref_bin())
+        .args([
+            "reconcile",
+            path.to_str().unwrap(),
+            "--daemon",
+            "--pull-policy",
+            "never",
+            "--platform",
+            "linux/amd64",
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("RUNREF_NO_CACHE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted; nothing was changed"), "{e}");
+    assert_eq!(e.lines().count(), 1, "one line: {e}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}

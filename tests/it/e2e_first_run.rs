@@ -1,0 +1,308 @@
+//! What a first-time user hit (issue 19), each reproduced against the real registry and
+//! engines, each asserting the fixed behaviour. The cross-arch default (item 1) runs over
+//! every engine in `e2e_matrix`.
+
+use crate::support::engines::ENGINES;
+use crate::support::fixture::{
+    build_single, docker_archive, elf_for, push, push_new, unique, ImageSpec, IndexSpec,
+};
+use crate::support::*;
+
+const NO_DAEMON: &str = "unix:///nonexistent.sock";
+
+/// HTTP status of a manifest HEAD on the test registry (`host/path:tag` or `@digest`).
+fn manifest_status(reference: &str) -> String {
+    let (repo, at) = match reference.split_once('@') {
+        Some((r, d)) => (r, d.to_string()),
+        None => {
+            let (r, t) = reference.rsplit_once(':').unwrap();
+            (r, t.to_string())
+        }
+    };
+    let (host, path) = repo.split_once('/').unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "-H"])
+        .arg(format!(
+            "Accept: {}, {}, {}",
+            runref::manifest::OCI_INDEX,
+            runref::manifest::OCI_MANIFEST,
+            runref::manifest::DOCKER_MANIFEST
+        ))
+        .arg(format!("http://{host}/v2/{path}/manifests/{at}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Item 2: an index whose arm64 entry holds an amd64 executable. `copy --content` pushes
+/// the result by digest, proves it, finds the lie and moves no tag; the message blames the
+/// source's content (naming the entry and the executable), not the push.
+#[test]
+fn copy_content_is_proven_before_any_tag_moves() {
+    let env = Env::get();
+    let mut spec = IndexSpec::new("xlie", &["linux/amd64", "linux/arm64"]);
+    spec.images[1].elf_machine = Some(elf_for("amd64"));
+    let (src, built) = push_new("first-run-lie", spec);
+    let target = format!("{}/{}", env.registry, unique("first-run-lie-copy"));
+    let o = runref(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{target}:v1"),
+            "--content",
+        ],
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}\n{}", stderr(&o));
+    assert_eq!(
+        manifest_status(&format!("{target}:v1")),
+        "404",
+        "the tag must not point at unproven content"
+    );
+    // The content was pushed by digest (a rerun finds it), only the tag waits for proof.
+    assert_eq!(
+        manifest_status(&format!("{target}@{}", built.index_digest)),
+        "200"
+    );
+    let arm = built.image("linux/arm64").manifest_digest.short();
+    assert!(
+        text.contains(&format!(
+            "linux/arm64 ({arm}): executables built for another machine"
+        )),
+        "names the entry: {text}"
+    );
+    assert!(
+        text.contains("/bin/app is amd64"),
+        "names the executable: {text}"
+    );
+    assert!(
+        text.contains("the source's executables are not what its platforms claim")
+            && text.contains("no tag was moved")
+            && !text.contains("not what was planned"),
+        "{text}"
+    );
+    assert!(text.contains("NOT moved"), "{text}");
+    // JSON says the same.
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{target}:v1"),
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(j["tags_moved"], false, "{j}");
+    assert_eq!(j["pushed"], true);
+    // The honest source copies and tags.
+    let (good, _) = push_new(
+        "first-run-good",
+        IndexSpec::new("xgood", &["linux/amd64", "linux/arm64"]),
+    );
+    let t2 = format!("{}/{}", env.registry, unique("first-run-good-copy"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{good}:v1"), &t2, "--content"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["tags_moved"], true);
+    assert_eq!(manifest_status(&format!("{t2}:v1")), "200");
+}
+
+/// Item 3: a single-manifest copy's summary names its platform (from the config), counts
+/// its one manifest PUT, and does not claim attestations "point inside" an index it lacks.
+#[test]
+fn a_single_manifest_copy_is_summarised_as_one() {
+    let env = Env::get();
+    let repo = format!("{}/{}", env.registry, unique("first-run-single"));
+    let built = build_single(&ImageSpec::new("linux/amd64"), &unique("single"), "v1");
+    push(&built, "v1", &format!("{repo}:v1"));
+    let target = format!("{}/{}", env.registry, unique("first-run-single-copy"));
+    let o = runref(NO_DAEMON, &["copy", &format!("{repo}:v1"), &target]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}\n{}", stderr(&o));
+    assert!(text.contains("  linux/amd64 "), "platform shown: {text}");
+    assert!(!text.contains("  ? "), "{text}");
+    assert!(text.contains("manifests pushed: 1"), "{text}");
+    assert!(!text.contains("attestations point inside"), "{text}");
+    let (_, j) = runref_json(NO_DAEMON, &["copy", &format!("{repo}:v1"), &target]);
+    assert_eq!(j["entries"][0]["platform"], "linux/amd64", "{j}");
+    assert_eq!(j["summary"]["manifests_pushed"], 1, "{j}");
+}
+
+/// Item 4: a pull that fails is not reported as a pull, and `never` is not advised when the
+/// daemon holds nothing to use instead; messages say "the daemon", not "Docker", on podman.
+#[test]
+fn a_failed_pull_is_reported_as_a_failure_only() {
+    let env = Env::get();
+    let missing = format!(
+        "{}/{}@sha256:{}",
+        env.registry,
+        unique("first-run-never-pushed"),
+        "7".repeat(64)
+    );
+    for engine in ENGINES {
+        let (_d, path) = analyzed_file(&format!("[run-image]\n  reference = \"{missing}\"\n"));
+        let (o, j) = runref_json(
+            engine.host(env),
+            &[
+                "reconcile",
+                path.to_str().unwrap(),
+                "--daemon",
+                "--platform",
+                "linux/amd64",
+            ],
+        );
+        let what = engine.name;
+        assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+        assert_eq!(j["failure"]["reason"], "pull-failed", "{what}: {j}");
+        assert!(
+            j["pulled"].is_null(),
+            "{what}: a failed pull is no pull: {j}"
+        );
+        let m = j["failure"]["message"].as_str().unwrap();
+        assert!(!m.contains("--pull-policy never"), "{what}: {m}");
+        assert!(m.contains("holds no image of it"), "{what}: {m}");
+        assert!(
+            !m.contains("Docker stream error") && !m.contains("Docker daemon"),
+            "{what}: {m}"
+        );
+    }
+}
+
+/// Item 5: every variable runref reads means "unset" when empty (lifecycle reads
+/// CNB_USE_DAEMON so): an empty CNB_USE_DAEMON is registry mode, an empty RUNREF_PULL_POLICY
+/// the default policy, never "invalid value '' for '--daemon'".
+#[test]
+fn empty_environment_variables_are_unset() {
+    let (_d, path) = analyzed_file(&format!(
+        "[run-image]\n  reference = \"{}/run@sha256:{}\"\n",
+        "registry.invalid",
+        "1".repeat(64)
+    ));
+    let o = runref_with(
+        NO_DAEMON,
+        &[
+            ("CNB_USE_DAEMON", ""),
+            ("RUNREF_PULL_POLICY", ""),
+            ("RUNREF_REGISTRY_MIRRORS", ""),
+            ("RUNREF_CACHE_DIR", ""),
+            ("RUNREF_NO_CACHE", ""),
+            ("DOCKER_HOST", ""),
+        ],
+        &[
+            "reconcile",
+            path.to_str().unwrap(),
+            "--platform",
+            "linux/amd64",
+            "--pull-policy",
+            "never",
+            "--format",
+            "json",
+        ],
+    );
+    let j = json_of(&o);
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["mode"], "registry", "{j}");
+    // Without the flag, the empty variable is the default policy, not pack's empty = always.
+    let o = runref_with(
+        NO_DAEMON,
+        &[("CNB_USE_DAEMON", ""), ("RUNREF_PULL_POLICY", "")],
+        &[
+            "reconcile",
+            path.to_str().unwrap(),
+            "--check",
+            "--format",
+            "json",
+        ],
+    );
+    let j = json_of(&o);
+    assert_eq!(j["pull_policy"], "if-not-present", "{j}");
+    assert!(!stderr(&o).contains("invalid value"), "{}", stderr(&o));
+}
+
+/// Item 6: a short image ID (as `docker images` shows it) is inspected in the daemon and is
+/// never asked of a registry as `docker.io/library/<id>:latest`.
+#[test]
+fn inspect_of_a_short_image_id_never_asks_a_registry_for_it() {
+    let env = Env::get();
+    let name = format!("{}/{}:1.0", env.registry, unique("first-run-short-id"));
+    let (archive, _) = docker_archive(&ImageSpec::new("linux/amd64"), &unique("s"), &[&name]);
+    load(&connect(&env.docker_host), archive);
+    let id = inspect(&connect(&env.docker_host), &name)
+        .unwrap()
+        .id
+        .unwrap();
+    let short = &id.trim_start_matches("sha256:")[..12];
+    let (o, j) = runref_json(&env.docker_host, &["inspect", short]);
+    assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
+    assert_eq!(j["daemon"]["image_id"], id.as_str(), "{j}");
+    assert_eq!(j["registry_requests"], 0, "{j}");
+    let err = j["registry_error"].as_str().unwrap_or_default();
+    assert!(!err.contains("docker.io") && !err.contains(short), "{j}");
+}
+
+/// Item 8: a read-only analyzed.toml in a writable directory is refused (not replaced
+/// through the directory), untouched, the message naming the file (not a temp file) and the
+/// value it would have written; a file of another owner that the user may write keeps its
+/// owner and group.
+#[test]
+fn a_file_its_user_cannot_write_is_refused_and_owners_are_kept() {
+    let env = Env::get();
+    let (repo, built) = push_new("first-run-ro", IndexSpec::new("ro", &["linux/amd64"]));
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path().join("analyzed.toml");
+    let text = format!("[run-image]\n  reference = \"{repo}:v1\"\n");
+    std::fs::write(&path, &text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // As nobody (uid 65534), the user a platform's build step may run as.
+    let as_nobody = |path: &std::path::Path| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(runref_bin())
+            .args([
+                "reconcile",
+                path.to_str().unwrap(),
+                "--platform",
+                "linux/amd64",
+            ])
+            .env("RUNREF_NO_CACHE", "1")
+            .env("HOME", "/nonexistent")
+            .output()
+            .expect("setpriv (util-linux) runs")
+    };
+    let o = as_nobody(&path);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}\n{err}", stdout(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "untouched");
+    assert!(
+        err.contains(&format!("cannot write {}", path.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains(".runref-"),
+        "names the file, not the temp file: {err}"
+    );
+    assert!(
+        err.contains("Permission denied") && err.contains("mode 0444"),
+        "{err}"
+    );
+    let want = format!("{repo}@{}", built.image("linux/amd64").manifest_digest);
+    assert!(
+        err.contains(&want),
+        "the value it would have written: {err}"
+    );
+    // A file owned by another user and group (mode 0666): written, owner and group kept.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(&path, Some(4242), Some(4243)).unwrap();
+    let o = as_nobody(&path);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let m = std::fs::metadata(&path).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (4242, 4243, 0o666));
+    assert!(std::fs::read_to_string(&path).unwrap().contains(&want));
+    let _ = env;
+}
