@@ -110,7 +110,7 @@ pub fn reconcile(
                 Some(PlatformSource::Flag) => "--platform",
                 Some(PlatformSource::Target) => "[run-image.target]",
                 Some(PlatformSource::Reference) => {
-                    "the reference: its digest is that platform's manifest"
+                    "the reference, which names that platform's image"
                 }
                 Some(PlatformSource::Daemon) => "the daemon",
                 _ => "this machine",

@@ -37,6 +37,9 @@ pub enum TargetStep {
 /// that records that digest (a pull by digest). Also used when a target is given, to see
 /// whether the reference contradicts it.
 pub fn proven_by_daemon(inp: &Input, f: &Facts) -> Option<Platform> {
+    if let ImageRef::Id(_) = &inp.reference {
+        return image_id_platform(f);
+    }
     let (r, d) = digest_reference(inp)?;
     let seen = || {
         (f.by_reference.found().into_iter())
@@ -56,6 +59,23 @@ pub fn proven_by_daemon(inp: &Input, f: &Facts) -> Option<Platform> {
     img.platform.clone().filter(|_| single)
 }
 
+/// An image ID names exactly one local image (what runref or lifecycle's `-daemon` wrote):
+/// its platform, when it has one platform's content (the classic store and podman always; on
+/// the containerd store a single-platform record, or an index with one platform present).
+fn image_id_platform(f: &Facts) -> Option<Platform> {
+    let img = f.by_reference.found()?;
+    let mut present = img
+        .manifests
+        .iter()
+        .filter(|m| !m.attestation && m.available)
+        .filter_map(|m| m.platform.as_ref());
+    match (img.manifests.is_empty(), present.next(), present.next()) {
+        (true, _, _) => img.platform.clone(),
+        (false, Some(p), None) => Some(p.clone()),
+        _ => None,
+    }
+}
+
 /// The next step in choosing the target from the reference. `asked` is the registry's answer
 /// for the reference, once [`TargetStep::Ask`] was answered.
 pub fn from_reference(
@@ -63,12 +83,12 @@ pub fn from_reference(
     f: &Facts,
     asked: Option<&Result<RemoteView, RemoteFailure>>,
 ) -> TargetStep {
-    let Some((r, _)) = digest_reference(inp) else {
-        return TargetStep::Default;
-    };
     if let Some(p) = proven_by_daemon(inp, f) {
         return TargetStep::Proven(p);
     }
+    let Some((r, _)) = digest_reference(inp) else {
+        return TargetStep::Default;
+    };
     if inp.mode == Mode::Daemon && f.repo_images.is_none() {
         return TargetStep::RepoImages(r.clone());
     }
@@ -160,11 +180,44 @@ mod tests {
     }
 
     #[test]
-    fn a_tag_or_an_id_is_no_evidence() {
+    fn a_tag_or_an_unknown_id_is_no_evidence() {
         let f = Facts::default();
         let tag = input(PullPolicy::IfNotPresent, &format!("{REPO}:v1"));
         assert_eq!(from_reference(&tag, &f, None), TargetStep::Default);
         let id = input(PullPolicy::IfNotPresent, &"b".repeat(64));
+        assert_eq!(from_reference(&id, &f, None), TargetStep::Default);
+    }
+
+    /// A file runref already reconciled holds the image ID: a second run on a daemon of
+    /// another architecture keeps that image's platform (it failed, found by the demo).
+    #[test]
+    fn an_image_id_the_daemon_holds_proves_its_platform() {
+        let img = image('b', "linux/arm64", &[]);
+        let f = Facts {
+            by_reference: Lookup::Found(Box::new(img.clone())),
+            ..Default::default()
+        };
+        let id = input(PullPolicy::Never, &"b".repeat(64));
+        assert_eq!(
+            from_reference(&id, &f, None),
+            TargetStep::Proven("linux/arm64".parse().unwrap())
+        );
+        // A containerd-store index with two platforms present: no evidence.
+        let mut index = img;
+        index.manifests = ["linux/amd64", "linux/arm64"]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| LocalManifest {
+                digest: dg(if i == 0 { 'c' } else { 'd' }),
+                platform: Some(p.parse().unwrap()),
+                attestation: false,
+                available: true,
+            })
+            .collect();
+        let f = Facts {
+            by_reference: Lookup::Found(Box::new(index)),
+            ..Default::default()
+        };
         assert_eq!(from_reference(&id, &f, None), TargetStep::Default);
     }
 

@@ -136,6 +136,12 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
             );
             if engine.lists_manifests {
                 assert_eq!(j["materialized"], want.as_str(), "{what}: {j}");
+                // The record is untagged: how a prune loses it, and how to keep it, is said.
+                let w = j["warnings"].to_string();
+                assert!(
+                    w.contains("is untagged") && w.contains("docker image prune"),
+                    "{what}: {j}"
+                );
             }
         }
 
