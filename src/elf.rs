@@ -1,6 +1,6 @@
-//! ELF machine types: what the executables inside an image are built for. This is what running
-//! `uname --machine` in the image was for (seed 000), without running anything, and it works for
-//! `FROM scratch` images.
+//! ELF and PE machine types: what the executables inside an image are built for. This is what
+//! running `uname --machine` in the image was for (seed 000), without running anything, and it
+//! works for `FROM scratch` images and Windows layers (`Files/**.exe`, `.dll`).
 
 use std::io::Read;
 
@@ -72,32 +72,142 @@ impl ElfId {
     }
 }
 
-/// One executable ELF file found in a layer.
+/// The architecture (OCI/Go name) a PE/COFF `Machine` field means.
+pub fn pe_machine_arch(machine: u16) -> Option<&'static str> {
+    Some(match machine {
+        0x14c => "386",
+        0x8664 => "amd64",
+        0xaa64 => "arm64",
+        0x1c4 => "arm",
+        _ => return None,
+    })
+}
+
+/// Reads the COFF `Machine` of a PE image from its first bytes: `MZ`, `e_lfanew` (u32 at
+/// 0x3C), `PE\0\0` there, then the machine (u16, little-endian).
+pub fn pe_machine(head: &[u8]) -> Option<u16> {
+    if head.len() < 0x40 || &head[..2] != b"MZ" {
+        return None;
+    }
+    let at = u32::from_le_bytes(head[0x3c..0x40].try_into().ok()?) as usize;
+    let pe = head.get(at..at.checked_add(6)?)?;
+    (&pe[..4] == b"PE\0\0").then(|| u16::from_le_bytes([pe[4], pe[5]]))
+}
+
+/// How much of a Windows executable is read to find its PE header (`e_lfanew` is within the
+/// first few hundred bytes in every linker's output).
+pub const PE_HEAD: usize = 4096;
+
+/// One executable found in a layer: an ELF file (execute bit, Linux) or a PE image (`.exe`,
+/// `.dll`, `.sys`, Windows). JSON: `path`, `format` (`elf` or `pe`), `elf` (ELF only),
+/// `pe_machine` (PE only), `arch`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ElfFile {
     pub path: String,
-    pub elf: ElfId,
+    pub format: &'static str,
+    pub elf: Option<ElfId>,
+    pub pe_machine: Option<u16>,
     /// The OCI architecture it runs on, when known.
     pub arch: Option<&'static str>,
 }
 
-/// Scans a layer (gzip-compressed or plain tar, detected from the bytes) for executable ELF
-/// files (regular files with an execute bit). Reads the stream once; memory stays bounded by
-/// the tar block size plus 20 bytes per file.
-pub fn scan_layer<R: Read>(reader: R) -> std::io::Result<Vec<ElfFile>> {
-    let mut peek = PeekReader::new(reader)?;
-    let gz = peek.head.len() >= 2 && peek.head[..2] == [0x1f, 0x8b];
-    if peek.head.len() >= 4 && peek.head[..4] == [0x28, 0xb5, 0x2f, 0xfd] {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "zstd-compressed layers are not supported",
-        ));
+impl ElfFile {
+    fn elf(path: String, elf: ElfId) -> ElfFile {
+        ElfFile {
+            path,
+            format: "elf",
+            arch: elf.arch(),
+            elf: Some(elf),
+            pe_machine: None,
+        }
     }
-    peek.rewind();
-    if gz {
-        scan_tar(flate2::read::MultiGzDecoder::new(peek))
-    } else {
-        scan_tar(peek)
+
+    fn pe(path: String, machine: u16) -> ElfFile {
+        ElfFile {
+            path,
+            format: "pe",
+            arch: pe_machine_arch(machine),
+            elf: None,
+            pe_machine: Some(machine),
+        }
+    }
+
+    /// `amd64`-style description for messages, else the format and raw machine.
+    pub fn describe(&self) -> String {
+        match (self.arch, &self.elf, self.pe_machine) {
+            (Some(a), _, _) => a.to_string(),
+            (None, Some(e), _) => e.describe(),
+            (None, None, Some(m)) => format!("PE machine {m:#06x}"),
+            _ => "unknown".into(),
+        }
+    }
+}
+
+/// A Windows executable by name (Windows layers carry no execute bits).
+fn pe_candidate(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".exe", ".dll", ".sys"].iter().any(|x| lower.ends_with(x))
+}
+
+/// Scans a layer stored as `compression` (tar, gzip, zstd, or told from the first bytes) for
+/// executables: ELF files with an execute bit, PE images by name. Reads the stream once; memory
+/// stays bounded by the tar block size, one decompressor (a zstd window of at most
+/// [`crate::layer::zstd_window_log`]) and 20 bytes per executable found.
+pub fn scan_layer<R: Read>(
+    reader: R,
+    compression: crate::layer::Compression,
+) -> std::io::Result<Vec<ElfFile>> {
+    use crate::layer::Compression as C;
+    if compression == C::Sniff {
+        let mut peek = PeekReader::new(reader)?;
+        let c = if peek.head.len() >= 2 && peek.head[..2] == [0x1f, 0x8b] {
+            C::Gzip
+        } else if peek.head.len() >= 4 && peek.head[..4] == [0x28, 0xb5, 0x2f, 0xfd] {
+            C::Zstd
+        } else {
+            C::None
+        };
+        peek.rewind();
+        return scan_known(peek, c);
+    }
+    scan_known(reader, compression)
+}
+
+fn scan_known<R: Read>(
+    reader: R,
+    compression: crate::layer::Compression,
+) -> std::io::Result<Vec<ElfFile>> {
+    use crate::layer::Compression as C;
+    match compression {
+        C::Gzip => scan_tar(flate2::read::MultiGzDecoder::new(reader)),
+        C::Zstd => {
+            let mut d = zstd::stream::read::Decoder::new(reader)?;
+            d.window_log_max(crate::layer::zstd_window_log())?;
+            scan_tar(ZstdErrors(d))
+        }
+        _ => scan_tar(reader),
+    }
+}
+
+/// libzstd's refusal of a frame over the window bound, said with runref's bound and knob.
+struct ZstdErrors<R>(R);
+
+impl<R: Read> Read for ZstdErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.to_string().contains("too much memory") {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a zstd frame asks for a window over runref's bound of {} MiB \
+                         (RUNREF_MAX_ZSTD_WINDOW raises it)",
+                        (1u64 << crate::layer::zstd_window_log()) >> 20
+                    ),
+                )
+            } else {
+                std::io::Error::new(e.kind(), format!("zstd: {e}"))
+            }
+        })
     }
 }
 
@@ -168,14 +278,16 @@ fn scan_tar<R: Read>(r: R) -> std::io::Result<Vec<ElfFile>> {
         if header.entry_type() != tar::EntryType::Regular {
             continue;
         }
-        if header.mode().unwrap_or(0) & 0o111 == 0 {
-            continue;
-        }
+        let executable = header.mode().unwrap_or(0) & 0o111 != 0;
         let path = match name {
             Some(n) => n,
             None => entry.path()?.to_string_lossy().into_owned(),
         };
-        let mut head = [0u8; 20];
+        let pe = pe_candidate(&path);
+        if !executable && !pe {
+            continue;
+        }
+        let mut head = vec![0u8; if pe { PE_HEAD } else { 20 }];
         let mut n = 0;
         while n < head.len() {
             match entry.read(&mut head[n..])? {
@@ -183,12 +295,11 @@ fn scan_tar<R: Read>(r: R) -> std::io::Result<Vec<ElfFile>> {
                 k => n += k,
             }
         }
-        if let Some(elf) = ElfId::parse(&head[..n]) {
-            out.push(ElfFile {
-                path,
-                arch: elf.arch(),
-                elf,
-            });
+        let head = &head[..n];
+        match (ElfId::parse(head), pe_machine(head)) {
+            (Some(elf), _) if executable => out.push(ElfFile::elf(path, elf)),
+            (_, Some(m)) if pe => out.push(ElfFile::pe(path, m)),
+            _ => {}
         }
         // The rest of the entry is skipped by the archive iterator.
     }
@@ -239,6 +350,7 @@ impl<R: Read> Read for PeekReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::Compression;
 
     fn header(machine: u16, class64: bool, le: bool) -> Vec<u8> {
         let mut b = vec![
@@ -312,7 +424,8 @@ mod tests {
             (tar::EntryType::XHeader, 512 << 20),
             (tar::EntryType::XGlobalHeader, PAX_MAX + 1),
         ] {
-            let e = scan_layer(lying_record(kind, size).as_slice()).unwrap_err();
+            let e =
+                scan_layer(lying_record(kind, size).as_slice(), Compression::Sniff).unwrap_err();
             assert!(e.to_string().contains("bound"), "{kind:?}: {e}");
         }
     }
@@ -321,7 +434,7 @@ mod tests {
     fn long_names_within_the_bound_are_reported() {
         let long = format!("usr/{}/bin/app", "d".repeat(300));
         let data = tar_of(&[(&long, &header(183, true, true), 0o755)]);
-        let found = scan_layer(data.as_slice()).unwrap();
+        let found = scan_layer(data.as_slice(), Compression::None).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path, long);
         assert_eq!(found[0].arch, Some("arm64"));
@@ -337,7 +450,7 @@ mod tests {
             ("bin/script", b"#!/bin/sh\nexit 0\n", 0o755),
             ("bin/tool", &arm, 0o700),
         ]);
-        let found = scan_layer(&t[..]).unwrap();
+        let found = scan_layer(&t[..], Compression::Sniff).unwrap();
         let got: Vec<_> = found.iter().map(|f| (f.path.as_str(), f.arch)).collect();
         assert_eq!(
             got,
@@ -346,10 +459,125 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &t).unwrap();
         let gz = gz.finish().unwrap();
-        assert_eq!(scan_layer(&gz[..]).unwrap(), found);
+        assert_eq!(scan_layer(&gz[..], Compression::Sniff).unwrap(), found);
+        assert_eq!(scan_layer(&gz[..], Compression::Gzip).unwrap(), found);
         assert!(
-            scan_layer(&gz[..gz.len() / 2]).is_err(),
+            scan_layer(&gz[..gz.len() / 2], Compression::Gzip).is_err(),
             "a truncated layer is an error"
         );
+    }
+
+    fn pe(machine: u16, lfanew: u32) -> Vec<u8> {
+        let mut b = vec![0u8; lfanew as usize];
+        b[..2].copy_from_slice(b"MZ");
+        b[0x3c..0x40].copy_from_slice(&lfanew.to_le_bytes());
+        b.extend_from_slice(b"PE\0\0");
+        b.extend_from_slice(&machine.to_le_bytes());
+        b.resize(b.len() + 64, 0);
+        b
+    }
+
+    #[test]
+    fn zstd_layers_are_read_like_gzip_ones() {
+        let t = tar_of(&[("bin/app", &header(183, true, true), 0o755)]);
+        let z = zstd::encode_all(&t[..], 3).unwrap();
+        let found = scan_layer(&z[..], Compression::Zstd).unwrap();
+        assert_eq!(found[0].arch, Some("arm64"));
+        assert_eq!(scan_layer(&z[..], Compression::Sniff).unwrap(), found);
+        // zstd:chunked: several frames and a skippable frame (its table of contents).
+        let mut chunked = zstd::encode_all(&t[..512], 3).unwrap();
+        chunked.extend(zstd::encode_all(&t[512..], 3).unwrap());
+        chunked.extend([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, b't', b'o', b'c', b'!']);
+        assert_eq!(scan_layer(&chunked[..], Compression::Zstd).unwrap(), found);
+        assert!(scan_layer(&z[..z.len() / 2], Compression::Zstd).is_err());
+        // A gzip layer labelled zstd is an error, not a silent pass.
+        assert!(scan_layer(&t[..], Compression::Zstd).is_err());
+    }
+
+    /// A frame asking for a window over the bound (256 MiB > 128 MiB) is refused, naming the
+    /// bound and its knob, before any window is allocated.
+    #[test]
+    fn a_zstd_window_over_the_bound_is_refused() {
+        let t = tar_of(&[("bin/app", &header(62, true, true), 0o755)]);
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.window_log(28).unwrap();
+        e.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut e, &t).unwrap();
+        let z = e.finish().unwrap();
+        let err = scan_layer(&z[..], Compression::Zstd)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("128 MiB") && err.contains("RUNREF_MAX_ZSTD_WINDOW"),
+            "{err}"
+        );
+    }
+
+    /// A zstd bomb (256 MiB of zeros in one entry, 8 KiB compressed) streams through: the tar
+    /// reader skips the entry's data, nothing is held.
+    #[test]
+    fn a_zstd_bomb_streams_in_bounded_memory() {
+        struct Zeros(u64);
+        impl Read for Zeros {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = (buf.len() as u64).min(self.0) as usize;
+                buf[..n].fill(0);
+                self.0 -= n as u64;
+                Ok(n)
+            }
+        }
+        let size = 256u64 << 20;
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let mut b = tar::Builder::new(zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap());
+        b.append_data(&mut h, "zeros", Zeros(size)).unwrap();
+        let app = header(62, true, true);
+        let mut h2 = tar::Header::new_gnu();
+        h2.set_size(app.len() as u64);
+        h2.set_mode(0o755);
+        h2.set_cksum();
+        b.append_data(&mut h2, "bin/app", &app[..]).unwrap();
+        let z = b.into_inner().unwrap().finish().unwrap();
+        assert!(z.len() < 64 << 10, "{} bytes", z.len());
+        let start = std::time::Instant::now();
+        let found = scan_layer(&z[..], Compression::Zstd).unwrap();
+        assert_eq!(
+            found.len(),
+            1,
+            "the executable after the bomb is still found"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    }
+
+    /// Windows layers: PE images found by name whatever their mode bits (Windows layers carry
+    /// none), their COFF machine mapped; a PE named otherwise or without `PE\0\0` is skipped.
+    #[test]
+    fn windows_executables_are_read_from_their_pe_header() {
+        let t = tar_of(&[
+            ("Files/Windows/System32/app.exe", &pe(0x8664, 0x80), 0o644),
+            ("Files/Program Files/x/LIB.DLL", &pe(0xaa64, 0x100), 0o644),
+            ("Files/x/i386.sys", &pe(0x14c, 0xe8), 0o644),
+            ("Files/x/armnt.exe", &pe(0x1c4, 0x80), 0o644),
+            ("Files/x/readme.txt", &pe(0x8664, 0x80), 0o644),
+            ("Files/x/not-pe.exe", b"MZ but nothing else", 0o644),
+            ("Hives/DefaultUser_Delta", b"regf", 0o644),
+        ]);
+        let found = scan_layer(&t[..], Compression::None).unwrap();
+        let got: Vec<_> = found.iter().map(|f| (f.format, f.arch)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("pe", Some("amd64")),
+                ("pe", Some("arm64")),
+                ("pe", Some("386")),
+                ("pe", Some("arm"))
+            ]
+        );
+        assert_eq!(pe_machine(&pe(0x5032, 0x80)), Some(0x5032));
+        assert_eq!(pe_machine_arch(0x5032), None);
+        // e_lfanew beyond what is read, or pointing past the end: no PE.
+        assert_eq!(pe_machine(&pe(0x8664, 0x80)[..0x84]), None);
     }
 }

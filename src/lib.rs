@@ -23,6 +23,7 @@ pub mod digest;
 pub mod elf;
 pub mod exit;
 pub mod inspect;
+pub mod layer;
 pub mod layout;
 pub mod local;
 pub mod manifest;

@@ -45,6 +45,8 @@ pub struct PublishOptions {
     pub dry_run: bool,
     /// Also run verify's ELF check on the result.
     pub verify_content: bool,
+    /// Copy foreign / non-distributable layers too (default: left out, as crane and skopeo).
+    pub allow_nondistributable: bool,
 }
 
 /// How a blob reached the target.
@@ -78,6 +80,9 @@ pub struct Summary {
     pub present: usize,
     pub bytes_copied: u64,
     pub manifests_pushed: usize,
+    /// Foreign / non-distributable layers left out (as crane and skopeo; the manifests still
+    /// name them, and their URLs, so a client fetches them from there).
+    pub foreign_left_out: usize,
 }
 
 /// A source and the entries it gave, by digest.
@@ -148,8 +153,8 @@ struct Item {
     media_type: String,
     /// The source repository (name@digest of the manifest).
     from: Reference,
-    /// Config and layers: (digest, size).
-    blobs: Vec<(Digest, i64)>,
+    /// Config and layers: (digest, size, foreign / non-distributable).
+    blobs: Vec<(Digest, i64, bool)>,
 }
 
 /// What was read of the sources: manifests by digest, and blobs already in memory (configs).
@@ -197,10 +202,10 @@ async fn read_small<R: Registry>(
 /// The blobs of an image manifest, config first.
 fn blobs_of(
     m: &crate::manifest::ImageManifest,
-) -> Result<Vec<(Digest, i64)>, crate::manifest::ManifestError> {
-    let mut out = vec![(m.config.digest()?, m.config.size)];
+) -> Result<Vec<(Digest, i64, bool)>, crate::manifest::ManifestError> {
+    let mut out = vec![(m.config.digest()?, m.config.size, false)];
     for l in &m.layers {
-        out.push((l.digest()?, l.size));
+        out.push((l.digest()?, l.size, crate::layer::is_foreign(&l.media_type)));
     }
     Ok(out)
 }
@@ -356,16 +361,24 @@ async fn transfer<R: RegistryWrite>(
     digests: &[Digest],
     put_manifests: bool,
     material: &Material,
-    dry_run: bool,
+    opts: &PublishOptions,
 ) -> Result<(Vec<BlobMove>, Summary), RegistryError> {
-    // Each blob once, from the first manifest that names it, in manifest order.
+    let dry_run = opts.dry_run;
+    // Each blob once, from the first manifest that names it, in manifest order; foreign
+    // layers left out unless asked for.
     let mut seen = std::collections::BTreeSet::new();
     let mut wanted: Vec<(Digest, i64, Reference)> = Vec::new();
+    let mut foreign = 0;
     for item in digests.iter().filter_map(|d| material.items.get(d)) {
-        for (b, size) in &item.blobs {
-            if seen.insert(b.clone()) {
-                wanted.push((b.clone(), *size, item.from.clone()));
+        for (b, size, is_foreign) in &item.blobs {
+            if !seen.insert(b.clone()) {
+                continue;
             }
+            if *is_foreign && !opts.allow_nondistributable {
+                foreign += 1;
+                continue;
+            }
+            wanted.push((b.clone(), *size, item.from.clone()));
         }
     }
     let moves: Vec<BlobMove> =
@@ -381,7 +394,10 @@ async fn transfer<R: RegistryWrite>(
         .buffered(crate::POOL)
         .try_collect()
         .await?;
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        foreign_left_out: foreign,
+        ..Summary::default()
+    };
     for m in &moves {
         match m.action {
             Action::Present => summary.present += 1,
@@ -558,12 +574,13 @@ async fn read_back<R: Registry>(
     reg: &R,
     at: &Reference,
     expected: Vec<Platform>,
-    content: bool,
+    opts: &PublishOptions,
 ) -> Result<Readback, RegistryError> {
     let opts = VerifyOptions {
         expected: expected.clone(),
         allow_extra: false,
-        content,
+        content: opts.verify_content,
+        allow_nondistributable: opts.allow_nondistributable,
     };
     let r = crate::verify::verify(reg, at, &opts).await?;
     Ok(Readback {
@@ -610,8 +627,7 @@ pub async fn create<R: RegistryWrite>(
     let index = Bytes::from(plan.index_bytes());
     let digests: Vec<Digest> = plan.entries.iter().map(|e| e.digest.clone()).collect();
     let material = material.into_inner();
-    let (blobs, summary) =
-        transfer(reg, &target.bare(), &digests, true, &material, opts.dry_run).await?;
+    let (blobs, summary) = transfer(reg, &target.bare(), &digests, true, &material, opts).await?;
     let source_maps = reads
         .iter()
         .enumerate()
@@ -777,7 +793,7 @@ pub async fn copy<R: RegistryWrite>(
         &digests,
         read.is_index,
         &material,
-        opts.dry_run,
+        opts,
     )
     .await?;
     let digest = Digest::of(&top);
@@ -837,13 +853,7 @@ async fn conclude<R: RegistryWrite>(
         // and proven (its content too, with --content), and only then tagged.
         let pushed = push_digest(reg, target, top, &report.media_type).await?;
         report.pushed = true;
-        let rb = read_back(
-            reg,
-            &target.with_digest(&pushed),
-            expected,
-            opts.verify_content,
-        )
-        .await?;
+        let rb = read_back(reg, &target.with_digest(&pushed), expected, opts).await?;
         report.verified = rb.verified;
         report.readback = Some(rb);
         if report.verified {

@@ -19,6 +19,9 @@ pub struct VerifyOptions {
     pub expected: Vec<Platform>,
     pub allow_extra: bool,
     pub content: bool,
+    /// Also read foreign / non-distributable layers (from the registry); by default they are
+    /// counted and left unread, as crane and skopeo leave them uncopied.
+    pub allow_nondistributable: bool,
 }
 
 /// A reason verification failed. JSON: `{"kind": "...", ...}`.
@@ -46,8 +49,13 @@ pub enum Problem {
         digest: Digest,
         files: Vec<ElfFile>,
     },
-    /// No ELF executable found: the architecture could not be proven from content.
-    Unproven { platform: String, digest: Digest },
+    /// No executable found (ELF, or PE on Windows): the architecture could not be proven from
+    /// content. `reason` says what was (not) read.
+    Unproven {
+        platform: String,
+        digest: Digest,
+        reason: String,
+    },
     /// An attestation whose subject (`vnd.docker.reference.digest`) is not an entry of the index.
     AttestationOutside { digest: Digest, attests: String },
     /// A manifest, config or layer could not be read.
@@ -58,7 +66,12 @@ pub enum Problem {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ContentResult {
     pub layers: usize,
+    /// Foreign / non-distributable layers not read (Windows base layers; see
+    /// `--allow-nondistributable`).
+    pub foreign_layers: usize,
     pub elf_files: usize,
+    /// PE executables (Windows `.exe`, `.dll`, `.sys`).
+    pub pe_files: usize,
     /// `proven`, `mismatch` or `unproven`.
     pub verdict: &'static str,
     /// Up to 20 sample files, for the report.
@@ -186,24 +199,46 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
     problems
 }
 
-/// Streams every layer of `entry` through the ELF scanner, up to [`layer_parallelism`] layers
-/// at once (each decompressed on a blocking thread of its own, at most 4 chunks in flight per
-/// layer), results in layer order.
+/// What the scan of one entry's layers found.
+struct Scan {
+    files: Vec<ElfFile>,
+    /// Foreign layers left unread.
+    foreign: usize,
+}
+
+/// Streams every layer of `entry` through the executable scanner, up to [`layer_parallelism`]
+/// layers at once (each decompressed on a blocking thread of its own, at most 4 chunks in
+/// flight per layer), results in layer order. Foreign layers are skipped unless
+/// `nondistributable`; an unknown layer media type is an error naming it.
 async fn scan_entry<R: Registry>(
     reg: &R,
     repo: &Reference,
     entry: &RemoteEntry,
-) -> Result<Vec<ElfFile>, String> {
-    let scans: Vec<Result<Vec<ElfFile>, String>> =
-        futures_util::stream::iter(entry.layers.iter().map(|l| scan_one_layer(reg, repo, l)))
-            .buffered(layer_parallelism())
-            .collect()
-            .await;
-    let mut found = Vec::new();
-    for s in scans {
-        found.extend(s?);
+    nondistributable: bool,
+) -> Result<Scan, String> {
+    let mut read = Vec::new();
+    let mut foreign = 0;
+    for l in &entry.layers {
+        let kind =
+            crate::layer::kind(&l.media_type).map_err(|e| format!("layer {}: {e}", l.digest))?;
+        if kind.foreign && !nondistributable {
+            foreign += 1;
+        } else {
+            read.push((l, kind.compression));
+        }
     }
-    Ok(found)
+    let scans: Vec<Result<Vec<ElfFile>, String>> = futures_util::stream::iter(
+        read.into_iter()
+            .map(|(l, c)| scan_one_layer(reg, repo, l, c)),
+    )
+    .buffered(layer_parallelism())
+    .collect()
+    .await;
+    let mut files = Vec::new();
+    for s in scans {
+        files.extend(s?);
+    }
+    Ok(Scan { files, foreign })
 }
 
 /// Layers decompressed at once per entry: the cores available (gzip is CPU-bound), or
@@ -220,6 +255,7 @@ async fn scan_one_layer<R: Registry>(
     reg: &R,
     repo: &Reference,
     layer: &crate::manifest::Descriptor,
+    compression: crate::layer::Compression,
 ) -> Result<Vec<ElfFile>, String> {
     let digest = layer.digest().map_err(|e| e.to_string())?;
     let mut stream = reg
@@ -229,7 +265,16 @@ async fn scan_one_layer<R: Registry>(
     // A bounded async channel: the network side awaits room (no blocking thread per chunk),
     // the scanner's blocking thread waits for chunks.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    let scanner = tokio::task::spawn_blocking(move || scan_layer(ChannelReader::new(rx)));
+    // The scanner stops where the tar ends; whatever follows (a tar's zero padding, a
+    // compressor's trailer) is still read, so the stream reaches its digest check and the
+    // sender never finds the channel closed (issue 21: uncompressed layers failed "stream
+    // ended with an error" when the tar's end fell before the last chunk).
+    let scanner = tokio::task::spawn_blocking(move || {
+        let mut r = ChannelReader::new(rx);
+        let found = scan_layer(&mut r, compression)?;
+        std::io::copy(&mut r, &mut std::io::sink())?;
+        Ok::<_, std::io::Error>(found)
+    });
     let mut stream_err = None;
     while let Some(chunk) = stream.next().await {
         let failed = chunk.as_ref().err().map(|e| e.to_string());
@@ -284,7 +329,8 @@ impl std::io::Read for ChannelReader {
     }
 }
 
-fn content_verdict(entry: &RemoteEntry, files: Vec<ElfFile>) -> (ContentResult, Option<Problem>) {
+fn content_verdict(entry: &RemoteEntry, scan: Scan) -> (ContentResult, Option<Problem>) {
+    let Scan { files, foreign } = scan;
     let claimed = entry.platform.as_ref().map(|p| p.arch().to_string());
     let wrong: Vec<ElfFile> = files
         .iter()
@@ -295,12 +341,26 @@ fn content_verdict(entry: &RemoteEntry, files: Vec<ElfFile>) -> (ContentResult, 
         .platform
         .as_ref()
         .map_or("none".into(), |p| p.to_string());
+    let windows = entry.platform.as_ref().is_some_and(|p| p.os() == "windows");
     let (verdict, problem) = if files.is_empty() {
+        let what = if windows {
+            "no PE executable (.exe, .dll, .sys) in its layers"
+        } else {
+            "no ELF executable in its layers"
+        };
+        let reason = match foreign {
+            0 => what.to_string(),
+            n => format!(
+                "{what}; {n} foreign layer(s) were not read (they are not the registry's to give; \
+                 --allow-nondistributable reads them from the registry)"
+            ),
+        };
         (
             "unproven",
             Some(Problem::Unproven {
                 platform,
                 digest: entry.digest.clone(),
+                reason,
             }),
         )
     } else if !wrong.is_empty() {
@@ -315,10 +375,13 @@ fn content_verdict(entry: &RemoteEntry, files: Vec<ElfFile>) -> (ContentResult, 
     } else {
         ("proven", None)
     };
+    let pe_files = files.iter().filter(|f| f.format == "pe").count();
     (
         ContentResult {
             layers: entry.layers.len(),
-            elf_files: files.len(),
+            foreign_layers: foreign,
+            elf_files: files.len() - pe_files,
+            pe_files,
             verdict,
             sample: files.into_iter().take(20).collect(),
         },
@@ -359,18 +422,21 @@ pub async fn verify<R: Registry>(
             .runnable()
             .filter(|e| checked(e.platform.as_ref()))
             .collect();
-        let scans: Vec<_> =
-            futures_util::stream::iter(runnable.iter().map(|e| scan_entry(reg, reference, e)))
-                .buffered(crate::POOL)
-                .collect()
-                .await;
+        let scans: Vec<_> = futures_util::stream::iter(
+            runnable
+                .iter()
+                .map(|e| scan_entry(reg, reference, e, opts.allow_nondistributable)),
+        )
+        .buffered(crate::POOL)
+        .collect()
+        .await;
         let results = platforms
             .iter_mut()
             .filter(|r| checked(r.platform.as_ref()));
         for ((entry, scan), result) in runnable.iter().zip(scans).zip(results) {
             match scan {
-                Ok(files) => {
-                    let (c, p) = content_verdict(entry, files);
+                Ok(scan) => {
+                    let (c, p) = content_verdict(entry, scan);
                     result.content = Some(c);
                     problems.extend(p);
                 }

@@ -153,9 +153,13 @@ pub struct VerifyArgs {
     /// Accept platforms beyond --platforms
     #[arg(long)]
     pub allow_extra: bool,
-    /// Also check the executables' ELF machine type in every layer
+    /// Also check the executables' machine type in every layer (ELF; PE on Windows)
     #[arg(long)]
     pub content: bool,
+    /// Also read foreign / non-distributable layers (Windows base layers) from the registry;
+    /// by default they are counted and left unread
+    #[arg(long)]
+    pub allow_nondistributable: bool,
     /// buildx --metadata-file JSON (containerimage.digest, image.name)
     #[arg(long, conflicts_with = "image")]
     pub metadata_file: Option<PathBuf>,
@@ -230,6 +234,10 @@ pub struct PublishArgs {
     /// --content) before any tag moves
     #[arg(long = "content", alias = "verify-content")]
     pub verify_content: bool,
+    /// Also copy (and with --content read) foreign / non-distributable layers; by default they
+    /// are left out, as crane and skopeo leave them, and the manifests still name them
+    #[arg(long)]
+    pub allow_nondistributable: bool,
 }
 
 #[derive(Args, Debug)]

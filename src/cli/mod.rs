@@ -373,6 +373,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         expected: a.platforms,
         allow_extra: a.allow_extra,
         content: a.content,
+        allow_nondistributable: a.allow_nondistributable,
     };
     match crate::verify::verify(&ctx.registry, &reference, &opts).await {
         Ok(r) => output(
@@ -426,6 +427,7 @@ fn publish_options(p: &PublishArgs, replace: bool) -> crate::publish::PublishOpt
         tags: p.tags.clone(),
         dry_run: p.dry_run,
         verify_content: p.verify_content,
+        allow_nondistributable: p.allow_nondistributable,
     }
 }
 

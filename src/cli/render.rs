@@ -329,10 +329,20 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
                 .map_or("?".into(), |x| x.to_string()),
             p.content
                 .as_ref()
-                .map(|c| format!(
-                    "  content: {} ({} ELF executables in {} layers)",
-                    c.verdict, c.elf_files, c.layers
-                ))
+                .map(|c| {
+                    let mut found = format!("{} ELF", c.elf_files);
+                    if c.pe_files > 0 {
+                        found = format!("{found} + {} PE", c.pe_files);
+                    }
+                    let foreign = match c.foreign_layers {
+                        0 => String::new(),
+                        n => format!(", {n} foreign not read"),
+                    };
+                    format!(
+                        "  content: {} ({found} executables in {} layers{foreign})",
+                        c.verdict, c.layers
+                    )
+                })
                 .unwrap_or_default()
         )?;
     }
@@ -441,12 +451,12 @@ pub fn problem(p: &Problem) -> String {
             files
                 .iter()
                 .take(5)
-                .map(|f| format!("/{} is {}", f.path.trim_start_matches('/'), f.elf.describe()))
+                .map(|f| format!("/{} is {}", f.path.trim_start_matches('/'), f.describe()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Problem::Unproven { platform, digest } => format!(
-            "{platform}: no ELF executable in {}; the architecture cannot be proven from content",
+        Problem::Unproven { platform, digest, reason } => format!(
+            "{platform}: {reason} ({}); the architecture cannot be proven from content",
             digest.short()
         ),
         Problem::AttestationOutside { digest, attests } => format!(

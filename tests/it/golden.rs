@@ -153,6 +153,7 @@ async fn verify_text() {
         expected: platforms.iter().map(|p| p.parse().unwrap()).collect(),
         allow_extra: false,
         content: true,
+        allow_nondistributable: false,
     };
     let reg = LayoutRegistry::open(&b.layout).unwrap();
     let ok = runref::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/arm64"]))

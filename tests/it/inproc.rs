@@ -2,7 +2,9 @@
 //! `LayoutRegistry`, the daemon side by `FakeDaemon`. No docker, no network; each read counted.
 
 use crate::support::fake_daemon::{image, FakeDaemon};
-use crate::support::fixture::{build_index, build_single, elf, BuiltIndex, ImageSpec, IndexSpec};
+use crate::support::fixture::{
+    build_index, build_single, elf, pe, BuiltIndex, ImageSpec, IndexSpec, LayerCompression,
+};
 use runref::daemon::EngineDaemon;
 use runref::layout::LayoutRegistry;
 use runref::platform::Platform;
@@ -187,6 +189,7 @@ fn opts(platforms: &[&str], content: bool) -> VerifyOptions {
         expected: platforms.iter().map(|s| p(s)).collect(),
         allow_extra: false,
         content,
+        allow_nondistributable: false,
     }
 }
 
@@ -380,4 +383,107 @@ async fn verify_allow_extra_reads_only_the_expected_platforms() {
         .unwrap();
     assert!(!r.verified);
     assert_eq!(reg.requests(), 7);
+}
+
+/// Issue 21: every layer type people publish. An uncompressed tar whose end-of-archive falls
+/// chunks before the blob's end (GNU tar pads to 10 KiB records; 200 KiB here, over three of
+/// the layout's 64 KiB chunks) failed "stream ended with an error": the scanner stopped at the
+/// tar's end, the rest never reached the digest check. zstd and uncompressed layers prove their
+/// platform like gzip ones; run many times, since chunking decided the old failure.
+#[tokio::test]
+async fn uncompressed_and_zstd_layers_prove_their_platforms() {
+    let mut plain = ImageSpec::new("linux/amd64").compressed(LayerCompression::Uncompressed);
+    plain.trailing_zeros = 200 * 1024;
+    let zstd = ImageSpec::new("linux/arm64").compressed(LayerCompression::Zstd);
+    let mut lying = ImageSpec::new("linux/s390x").compressed(LayerCompression::Zstd);
+    lying.elf_machine = Some(elf::X86_64);
+    let b = build_index(
+        &IndexSpec {
+            images: vec![plain, zstd, lying],
+            ..IndexSpec::new("layer-types", &[])
+        },
+        "v1",
+    );
+    let by_digest = tagged().with_digest(&b.index_digest);
+    for run in 0..50 {
+        let r = verify(
+            &layout(&b),
+            &by_digest,
+            &opts(&["linux/amd64", "linux/arm64", "linux/s390x"], true),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.problems.len(), 1, "run {run}: {:?}", r.problems);
+        assert!(
+            matches!(&r.problems[0], Problem::ContentDisagrees { platform, .. } if platform == "linux/s390x"),
+            "run {run}: {:?}",
+            r.problems
+        );
+        let verdicts: Vec<_> = r
+            .platforms
+            .iter()
+            .map(|p| p.content.as_ref().unwrap().verdict)
+            .collect();
+        assert_eq!(verdicts, ["proven", "proven", "mismatch"], "run {run}");
+    }
+}
+
+/// Windows entries: the PE machine of `Files/**.exe` proves or contradicts `windows/<arch>`;
+/// `os.version` is kept; a layer with no executable is unproven with its reason.
+#[tokio::test]
+async fn windows_entries_are_proven_by_their_pe_executables() {
+    let amd = ImageSpec::windows("windows/amd64", "10.0.20348.2849");
+    let mut lie = ImageSpec::windows("windows/arm64", "10.0.20348.2849");
+    lie.pe_machine = Some(pe::AMD64);
+    let mut empty = ImageSpec::windows("windows/386", "10.0.17763.6532");
+    empty.no_elf = true;
+    empty.foreign_base = true;
+    let b = build_index(
+        &IndexSpec {
+            images: vec![amd, lie, empty],
+            ..IndexSpec::new("windows", &[])
+        },
+        "v1",
+    );
+    let by_digest = tagged().with_digest(&b.index_digest);
+    let r = verify(
+        &layout(&b),
+        &by_digest,
+        &opts(&["windows/amd64", "windows/arm64", "windows/386"], true),
+    )
+    .await
+    .unwrap();
+    let verdicts: Vec<_> = r
+        .platforms
+        .iter()
+        .map(|p| p.content.as_ref().unwrap().verdict)
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["proven", "mismatch", "unproven"],
+        "{:?}",
+        r.problems
+    );
+    assert_eq!(r.platforms[0].content.as_ref().unwrap().pe_files, 1);
+    assert!(r.problems.iter().any(|x| matches!(x,
+        Problem::ContentDisagrees { platform, files, .. }
+            if platform == "windows/arm64" && files[0].path.ends_with("app.exe") && files[0].arch == Some("amd64"))));
+    assert!(r.problems.iter().any(|x| matches!(x,
+        Problem::Unproven { platform, reason, .. }
+            if platform == "windows/386" && reason.contains("no PE executable")
+                && reason.contains("1 foreign layer(s) were not read"))));
+    // The foreign layer is in no registry: it was never asked for (a fetch would 404).
+    let c = r.platforms[2].content.as_ref().unwrap();
+    assert_eq!((c.layers, c.foreign_layers), (2, 1));
+    // Asked to read it, runref asks the registry, which does not have it: said, not hidden.
+    let mut o = opts(&["windows/amd64", "windows/arm64", "windows/386"], true);
+    o.allow_nondistributable = true;
+    let r = verify(&layout(&b), &by_digest, &o).await.unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|x| matches!(x, Problem::Unreadable { .. })),
+        "{:?}",
+        r.problems
+    );
 }

@@ -1,9 +1,13 @@
-//! Any bytes as a layer (tar or gzip'd tar): the ELF scan ends with a result or an error,
+//! Any bytes as a layer (tar, gzip'd or zstd'd tar, told or sniffed): the ELF scan ends with a result or an error,
 //! never a panic, and holds no more than its bounds.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = runref::elf::scan_layer(data);
+    use runref::layer::Compression;
+    for c in [Compression::Sniff, Compression::None, Compression::Gzip, Compression::Zstd] {
+        let _ = runref::elf::scan_layer(data, c);
+    }
+    let _ = runref::elf::pe_machine(data);
     let _ = runref::elf::ElfId::parse(data);
 });

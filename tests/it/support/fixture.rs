@@ -15,6 +15,49 @@ const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// How a fixture's layer is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LayerCompression {
+    #[default]
+    Gzip,
+    Zstd,
+    Uncompressed,
+}
+
+/// PE/COFF machine types (IMAGE_FILE_MACHINE_*).
+pub mod pe {
+    pub const I386: u16 = 0x14c;
+    pub const AMD64: u16 = 0x8664;
+    pub const ARM64: u16 = 0xaa64;
+    pub const ARMNT: u16 = 0x1c4;
+}
+
+/// The PE machine a Windows platform's executables have.
+pub fn pe_for(arch: &str) -> u16 {
+    match arch {
+        "amd64" => pe::AMD64,
+        "arm64" => pe::ARM64,
+        "arm" => pe::ARMNT,
+        "386" => pe::I386,
+        other => panic!("no PE machine for {other}"),
+    }
+}
+
+/// A minimal PE image: the MZ stub with e_lfanew, then `PE\0\0` and the COFF header.
+pub fn pe_bytes(machine: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 0x80];
+    b[0] = b'M';
+    b[1] = b'Z';
+    b[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    b.extend_from_slice(b"PE\0\0");
+    b.extend_from_slice(&machine.to_le_bytes());
+    b.extend_from_slice(&[0u8; 18]);
+    b.extend_from_slice(b"runref test executable\n");
+    b
+}
 
 /// `name` plus this process's id and a timestamp: unique across runs.
 pub fn unique(name: &str) -> String {
@@ -63,6 +106,17 @@ pub struct ImageSpec {
     pub elf_machine: Option<u16>,
     /// No ELF file at all (a data-only image).
     pub no_elf: bool,
+    /// How the layer is stored (gzip by default).
+    pub compression: LayerCompression,
+    /// Zero bytes after the tar's end-of-archive blocks (GNU tar pads to 10 KiB records).
+    pub trailing_zeros: usize,
+    /// Windows: `os.version` in the index entry and the config.
+    pub os_version: Option<String>,
+    /// Windows: the PE machine of `Files/app.exe`; defaults to the architecture's.
+    pub pe_machine: Option<u16>,
+    /// A foreign base layer first (Docker's foreign type, with `urls`), whose blob is in no
+    /// registry, as Windows base images have.
+    pub foreign_base: bool,
 }
 
 impl ImageSpec {
@@ -73,7 +127,23 @@ impl ImageSpec {
             entry_without_variant: false,
             elf_machine: None,
             no_elf: false,
+            compression: LayerCompression::Gzip,
+            trailing_zeros: 0,
+            os_version: None,
+            pe_machine: None,
+            foreign_base: false,
         }
+    }
+
+    pub fn compressed(mut self, c: LayerCompression) -> Self {
+        self.compression = c;
+        self
+    }
+
+    pub fn windows(platform: &str, os_version: &str) -> ImageSpec {
+        let mut s = ImageSpec::new(platform);
+        s.os_version = Some(os_version.into());
+        s
     }
 }
 
@@ -219,8 +289,21 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// Layer tar for one image spec.
 pub fn layer_for(spec: &ImageSpec, salt: &str) -> Vec<u8> {
     let cfg = spec.config_platform.as_deref().unwrap_or(&spec.platform);
-    let (_, arch, _) = split_platform(cfg);
+    let (os, arch, _) = split_platform(cfg);
     let marker = format!("{salt} {}\n", spec.platform);
+    if os == "windows" {
+        // A Windows layer as containerd and hcsshim write it: Files/ and Hives/, executables
+        // without execute bits.
+        let exe = pe_bytes(spec.pe_machine.unwrap_or_else(|| pe_for(&arch)));
+        let mut files: Vec<(&str, &[u8], u32)> = vec![
+            ("Files/runref-fixture.txt", marker.as_bytes(), 0o644),
+            ("Hives/DefaultUser_Delta", b"regf", 0o644),
+        ];
+        if !spec.no_elf {
+            files.push(("Files/Windows/System32/app.exe", &exe, 0o644));
+        }
+        return tar_with(&files);
+    }
     let norm = runref::platform::Platform::new("linux", &arch, None);
     let elf = elf_bytes(spec.elf_machine.unwrap_or_else(|| elf_for(norm.arch())));
     let mut files: Vec<(&str, &[u8], u32)> = vec![("etc/runref-fixture", marker.as_bytes(), 0o644)];
@@ -230,7 +313,7 @@ pub fn layer_for(spec: &ImageSpec, salt: &str) -> Vec<u8> {
     tar_with(&files)
 }
 
-fn config_json(platform: &str, diff_id: &Digest, salt: &str) -> Vec<u8> {
+fn config_json(platform: &str, os_version: Option<&str>, diff_id: &Digest, salt: &str) -> Vec<u8> {
     let (os, arch, variant) = split_platform(platform);
     let mut c = json!({
         "architecture": arch,
@@ -241,6 +324,9 @@ fn config_json(platform: &str, diff_id: &Digest, salt: &str) -> Vec<u8> {
     });
     if let Some(v) = variant {
         c["variant"] = json!(v);
+    }
+    if let Some(v) = os_version {
+        c["os.version"] = json!(v);
     }
     serde_json::to_vec(&c).unwrap()
 }
@@ -255,23 +341,45 @@ fn write_blob(layout: &Path, bytes: &[u8]) -> Digest {
 
 /// Builds one platform image's blobs into `layout`.
 fn build_image(layout: &Path, spec: &ImageSpec, salt: &str, docker: bool) -> BuiltImage {
-    let layer_tar = layer_for(spec, salt);
-    let layer_gz = gzip(&layer_tar);
+    let mut layer_tar = layer_for(spec, salt);
+    layer_tar.resize(layer_tar.len() + spec.trailing_zeros, 0);
+    let layer_gz = match spec.compression {
+        LayerCompression::Gzip => gzip(&layer_tar),
+        LayerCompression::Zstd => zstd::encode_all(&layer_tar[..], 3).unwrap(),
+        LayerCompression::Uncompressed => layer_tar.clone(),
+    };
     let diff_id = Digest::of(&layer_tar);
     let layer_digest = write_blob(layout, &layer_gz);
     let cfg_platform = spec.config_platform.as_deref().unwrap_or(&spec.platform);
-    let config = config_json(cfg_platform, &diff_id, salt);
+    let config = config_json(cfg_platform, spec.os_version.as_deref(), &diff_id, salt);
     let config_digest = write_blob(layout, &config);
-    let (mt, cmt, lmt) = if docker {
+    let (mt, cmt, mut lmt) = if docker {
         (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
     } else {
         (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
+    };
+    match spec.compression {
+        LayerCompression::Gzip => {}
+        LayerCompression::Zstd => lmt = OCI_LAYER_ZSTD,
+        LayerCompression::Uncompressed => lmt = OCI_LAYER_TAR,
+    }
+    let own = json!({"mediaType": lmt, "digest": layer_digest.to_string(), "size": layer_gz.len()});
+    let layers = if spec.foreign_base {
+        let base = format!("foreign base of {salt}");
+        json!([{
+            "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "digest": Digest::of(base.as_bytes()).to_string(),
+            "size": base.len(),
+            "urls": ["https://mcr.microsoft.invalid/v2/windows/servercore/blobs/base"],
+        }, own])
+    } else {
+        json!([own])
     };
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": mt,
         "config": {"mediaType": cmt, "digest": config_digest.to_string(), "size": config.len()},
-        "layers": [{"mediaType": lmt, "digest": layer_digest.to_string(), "size": layer_gz.len()}],
+        "layers": layers,
     }))
     .unwrap();
     let manifest_digest = write_blob(layout, &manifest);
@@ -314,11 +422,15 @@ pub fn build_index(spec: &IndexSpec, tag: &str) -> BuiltIndex {
     let mut attestation_digests = Vec::new();
     for s in &spec.images {
         let img = build_image(&layout, s, &spec.salt, spec.docker);
+        let mut platform = platform_json(&s.platform, !s.entry_without_variant);
+        if let Some(v) = &s.os_version {
+            platform["os.version"] = json!(v);
+        }
         entries.push(json!({
             "mediaType": if spec.docker { DOCKER_MANIFEST } else { OCI_MANIFEST },
             "digest": img.manifest_digest.to_string(),
             "size": img.manifest.len(),
-            "platform": platform_json(&s.platform, !s.entry_without_variant),
+            "platform": platform,
         }));
         images.push(img);
     }
