@@ -239,7 +239,7 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
             if opts
                 .platforms
                 .as_ref()
-                .is_some_and(|only| !only.contains(&platform))
+                .is_some_and(|only| !only.iter().any(|w| w.matches(&platform)))
             {
                 continue;
             }
@@ -292,7 +292,10 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
     }
     if let Some(only) = &opts.platforms {
         for p in only {
-            if !kept.iter().any(|k| k.platform.as_ref() == Some(p)) {
+            if !kept
+                .iter()
+                .any(|k| k.platform.as_ref().is_some_and(|q| p.matches(q)))
+            {
                 let have: Vec<String> = sources
                     .iter()
                     .flat_map(|s| &s.entries)

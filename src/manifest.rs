@@ -71,6 +71,7 @@ pub struct RawPlatform {
 impl RawPlatform {
     pub fn normalized(&self) -> Platform {
         Platform::new(&self.os, &self.architecture, self.variant.as_deref())
+            .with_os_version(self.os_version.as_deref())
     }
 }
 
@@ -263,6 +264,7 @@ impl ImageConfig {
 
     pub fn platform(&self) -> Platform {
         Platform::new(&self.os, &self.architecture, self.variant.as_deref())
+            .with_os_version(self.os_version.as_deref())
     }
 
     /// The last diff ID: what lifecycle records as the run image's `top-layer`.

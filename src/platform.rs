@@ -1,6 +1,8 @@
-//! Platforms (`os/arch[/variant]`), normalised and matched the way containerd's `platforms`
-//! package does, so `linux/arm64/v8` matches an index entry `linux/arm64` and `aarch64` is
-//! `arm64`. Values are lower-cased first.
+//! Platforms (`os/arch[/variant][:os.version]`), normalised and matched the way containerd's
+//! `platforms` package does, so `linux/arm64/v8` matches an index entry `linux/arm64` and
+//! `aarch64` is `arm64`. Values are lower-cased first. Windows `os.version`
+//! (`10.0.20348.2849`) is part of a platform's identity (two Windows builds are two platforms)
+//! and matched as containerd's Windows matcher does ([`Platform::matches`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +20,8 @@ pub struct Platform {
     os: String,
     arch: String,
     variant: Option<String>,
+    /// Windows `os.version` (`major.minor.build[.revision]`), when known.
+    os_version: Option<String>,
 }
 
 fn normalize_os(os: &str) -> String {
@@ -71,7 +75,56 @@ impl Platform {
             os: normalize_os(os),
             arch,
             variant: (!variant.is_empty()).then_some(variant),
+            os_version: None,
         }
+    }
+
+    /// The same platform with `os.version` (an empty one is none).
+    pub fn with_os_version(mut self, v: Option<&str>) -> Platform {
+        self.os_version = v
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        self
+    }
+
+    pub fn os_version(&self) -> Option<&str> {
+        self.os_version.as_deref()
+    }
+
+    /// Does `candidate` (an index entry's or config's platform) satisfy this wanted platform?
+    /// os, architecture and variant equal after normalisation (containerd's exact matcher);
+    /// `os.version` as containerd's Windows matcher: either side without one matches; else
+    /// major.minor must be equal and, below Windows Server 2022 (build 20348), the build too;
+    /// from 2022 on, a build from 20348 up to the wanted one (the stable ABI). The revision
+    /// never decides a match (see [`Platform::better`]).
+    pub fn matches(&self, candidate: &Platform) -> bool {
+        if (&self.os, &self.arch, &self.variant)
+            != (&candidate.os, &candidate.arch, &candidate.variant)
+        {
+            return false;
+        }
+        match (&self.os_version, &candidate.os_version) {
+            (Some(want), Some(have)) => windows_compatible(want, have),
+            _ => true,
+        }
+    }
+
+    /// Do an index entry's and its config's platforms say the same? os, architecture and
+    /// variant equal, and `os.version` equal where both write one.
+    pub fn agrees_with(&self, config: &Platform) -> bool {
+        (&self.os, &self.arch, &self.variant) == (&config.os, &config.arch, &config.variant)
+            && match (&self.os_version, &config.os_version) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+
+    /// Of two candidates that both match, is `a` preferred over `b`? The higher os.version
+    /// (build, then revision) first, as containerd's Windows comparer and regclient prefer
+    /// the latest revision.
+    pub fn better(a: &Platform, b: &Platform) -> bool {
+        windows_version(a.os_version()) > windows_version(b.os_version())
     }
 
     pub fn os(&self) -> &str {
@@ -82,11 +135,6 @@ impl Platform {
     }
     pub fn variant(&self) -> Option<&str> {
         self.variant.as_deref()
-    }
-
-    /// containerd's exact matcher on normalised values.
-    pub fn matches(&self, other: &Platform) -> bool {
-        self == other
     }
 
     /// `unknown/unknown`, which BuildKit gives attestation manifests.
@@ -115,6 +163,33 @@ fn host_arch() -> &'static str {
         "mips" if little => "mipsle",
         "sparc64" => "sparc64",
         other => other,
+    }
+}
+
+/// `major.minor.build.revision` as numbers (missing parts 0), for ordering; None when absent
+/// or not numeric.
+pub fn windows_version(v: Option<&str>) -> Option<(u32, u32, u32, u32)> {
+    let mut it = v?.split('.').map(|p| p.parse::<u32>().ok());
+    let mut next = || it.next().unwrap_or(Some(0));
+    Some((next()?, next()?, next()?, next()?))
+}
+
+/// containerd `checkWindowsHostAndContainerCompat`: can a host (the wanted version) run a
+/// container image of `ctr`'s version? Unparseable versions compare as text.
+pub fn windows_compatible(host: &str, ctr: &str) -> bool {
+    /// Windows Server 2022: the first stable-ABI LTSC release.
+    const LTSC2022: u32 = 20348;
+    match (windows_version(Some(host)), windows_version(Some(ctr))) {
+        (Some((hmaj, hmin, hb, _)), Some((cmaj, cmin, cb, _))) => {
+            if (hmaj, hmin) != (cmaj, cmin) {
+                false
+            } else if hb < LTSC2022 {
+                hb == cb
+            } else {
+                (LTSC2022..=hb).contains(&cb)
+            }
+        }
+        _ => host == ctr,
     }
 }
 
@@ -175,6 +250,26 @@ impl FromStr for Platform {
             input: input.into(),
             reason,
         };
+        // crane's syntax: os/arch[/variant][:os.version] (Windows: windows/amd64:10.0.20348).
+        let (input, os_version) = match input.split_once(':') {
+            Some((p, v)) => {
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                    return Err(err(
+                        "os.version after ':' is digits and dots, e.g. windows/amd64:10.0.20348",
+                    ));
+                }
+                (p, Some(v))
+            }
+            None => (input, None),
+        };
+        let parsed = parse_parts(input).map_err(err)?;
+        Ok(parsed.with_os_version(os_version))
+    }
+}
+
+fn parse_parts(input: &str) -> Result<Platform, &'static str> {
+    {
+        let err = |reason| reason;
         let parts: Vec<&str> = input.split('/').collect();
         let ok_part = |p: &&str| {
             !p.is_empty()
@@ -208,7 +303,7 @@ impl FromStr for Platform {
             [os, arch] => Ok(Platform::new(os, arch, None)),
             [os, arch, variant] => Ok(Platform::new(os, arch, Some(variant))),
             _ => Err(err(
-                "expected os/arch[/variant], os or arch, e.g. linux/arm64/v8",
+                "expected os/arch[/variant][:os.version], os or arch, e.g. linux/arm64/v8",
             )),
         }
     }
@@ -219,6 +314,9 @@ impl fmt::Display for Platform {
         write!(f, "{}/{}", self.os, self.arch)?;
         if let Some(v) = &self.variant {
             write!(f, "/{v}")?;
+        }
+        if let Some(v) = &self.os_version {
+            write!(f, ":{v}")?;
         }
         Ok(())
     }

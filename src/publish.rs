@@ -23,9 +23,15 @@ pub enum PublishError {
     #[error("{0}")]
     Input(String),
     #[error("cannot create the index: {0}")]
-    Plan(#[from] PlanError),
+    Plan(Box<PlanError>),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+impl From<PlanError> for PublishError {
+    fn from(e: PlanError) -> Self {
+        PublishError::Plan(Box::new(e))
+    }
 }
 
 impl PublishError {

@@ -60,9 +60,11 @@ pub async fn resolve<R: Registry>(
                     let entries = std::mem::take(&mut view.entries);
                     view.entries =
                         futures_util::stream::iter(entries.into_iter().map(|mut e| async move {
-                            let wanted = only
-                                .as_ref()
-                                .is_none_or(|o| e.platform.as_ref().is_some_and(|p| o.contains(p)));
+                            let wanted = only.as_ref().is_none_or(|o| {
+                                e.platform
+                                    .as_ref()
+                                    .is_some_and(|p| o.iter().any(|w| w.matches(p)))
+                            });
                             if wanted {
                                 complete(reg, reference, &mut e, *configs).await;
                             }

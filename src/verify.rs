@@ -146,17 +146,23 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
     for want in &opts.expected {
         let hits: Vec<&&RemoteEntry> = runnable
             .iter()
-            .filter(|e| e.platform.as_ref() == Some(want))
+            .filter(|e| e.platform.as_ref().is_some_and(|p| want.matches(p)))
             .collect();
+        // Two entries of one platform identity are a duplicate; two Windows builds of one
+        // architecture (ltsc2019 and ltsc2022) are two platforms, both wanted.
+        let mut identities: Vec<&Platform> =
+            hits.iter().filter_map(|e| e.platform.as_ref()).collect();
+        identities.sort();
+        let duplicated = identities.windows(2).any(|w| w[0] == w[1]);
         match hits.len() {
             0 => problems.push(Problem::Missing {
                 platform: want.clone(),
             }),
-            1 => {}
-            _ => problems.push(Problem::Duplicate {
+            _ if duplicated => problems.push(Problem::Duplicate {
                 platform: want.clone(),
                 digests: hits.iter().map(|e| e.digest.clone()).collect(),
             }),
+            _ => {}
         }
     }
     for a in view.entries.iter().filter(|e| e.attestation) {
@@ -179,7 +185,7 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
         let expected = e
             .platform
             .as_ref()
-            .is_some_and(|p| opts.expected.contains(p));
+            .is_some_and(|p| opts.expected.iter().any(|w| w.matches(p)));
         if !opts.allow_extra && !opts.expected.is_empty() && !expected {
             problems.push(Problem::Unexpected {
                 platform: e.platform.as_ref().map_or("none".into(), |p| p.to_string()),
@@ -187,7 +193,7 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
             });
         }
         if let (Some(ip), Some(cp)) = (&e.platform, &e.config_platform) {
-            if ip != cp {
+            if !ip.agrees_with(cp) {
                 problems.push(Problem::ConfigDisagrees {
                     digest: e.digest.clone(),
                     index_platform: ip.to_string(),
@@ -399,7 +405,7 @@ pub async fn verify<R: Registry>(
     let only = (opts.allow_extra && !opts.expected.is_empty()).then(|| opts.expected.clone());
     let checked = |p: Option<&Platform>| {
         only.as_ref()
-            .is_none_or(|o| p.is_some_and(|p| o.contains(p)))
+            .is_none_or(|o| p.is_some_and(|p| o.iter().any(|w| w.matches(p))))
     };
     let depth = Depth::Entries {
         configs: true,

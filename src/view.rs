@@ -68,16 +68,27 @@ impl RemoteView {
     }
 
     /// The entry for `platform`: in an index the first runnable entry whose platform matches
-    /// (containerd's order; attestations never), for a single manifest the manifest itself,
-    /// whatever its config says (the caller compares [`RemoteEntry::config_platform`]).
+    /// (containerd's order; attestations never), of several Windows builds that match the
+    /// highest (containerd's comparer), for a single manifest the manifest itself, whatever
+    /// its config says (the caller compares [`RemoteEntry::config_platform`]).
     pub fn entry_for(&self, platform: &Platform) -> Option<&RemoteEntry> {
         if !self.is_index {
             return self.entries.first();
         }
-        self.runnable().find(|e| {
-            e.platform.as_ref() == Some(platform)
-                && (e.media_type.is_empty() || MANIFEST_TYPES.contains(&e.media_type.as_str()))
-        })
+        let mut best: Option<&RemoteEntry> = None;
+        for e in self.runnable() {
+            let Some(p) = e.platform.as_ref().filter(|p| platform.matches(p)) else {
+                continue;
+            };
+            if !(e.media_type.is_empty() || MANIFEST_TYPES.contains(&e.media_type.as_str())) {
+                continue;
+            }
+            match best.and_then(|b| b.platform.as_ref()) {
+                Some(q) if !Platform::better(p, q) => {}
+                _ => best = Some(e),
+            }
+        }
+        best
     }
 
     /// The platforms of the runnable entries, for messages.

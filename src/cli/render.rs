@@ -238,7 +238,7 @@ pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
                 let marked = r
                     .platform
                     .as_ref()
-                    .is_some_and(|p| e.platform.as_ref() == Some(p));
+                    .is_some_and(|p| e.platform.as_ref().is_some_and(|q| p.matches(q)));
                 let mut notes = vec![];
                 if e.attestation {
                     notes.push(format!(

@@ -382,7 +382,7 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
         return no_entry(inp, remote);
     };
     if let Some(cp) = entry.config_platform.as_ref().filter(|_| !remote.is_index) {
-        if cp != &inp.platform {
+        if !inp.platform.matches(cp) {
             return fail(
                 FailReason::NoEntryForPlatform,
                 format!(

@@ -303,3 +303,63 @@ fn containerd_platforms_tables() {
     assert_eq!(skipped, 9, "the os(version+features) cases left out");
     c.finish(40);
 }
+
+/// containerd's Windows matcher and comparer, regclient's Windows compare rows: which image
+/// build a wanted `os.version` accepts, and which of several it prefers.
+#[test]
+fn windows_os_version_tables() {
+    let t = table("windows-platforms.json");
+    let mut c = Check::default();
+    let p = |v: &Value| s(v).parse::<Platform>().unwrap();
+    for case in cases(&t, "host_compat") {
+        let (host, ctr) = (s(&case["host"]), s(&case["ctr"]));
+        let got = runref::platform::windows_compatible(host, ctr);
+        let want = case["run"].as_bool().unwrap();
+        c.case("host_compat", s(&case["name"]), got == want, || {
+            format!("{host} runs {ctr}: got {got}")
+        });
+    }
+    for case in cases(&t, "match") {
+        let (want, cand) = (p(&case["want"]), p(&case["candidate"]));
+        let got = want.matches(&cand);
+        c.case(
+            "match",
+            s(&case["name"]),
+            got == case["match"].as_bool().unwrap(),
+            || format!("{want} vs {cand}: got {got}"),
+        );
+    }
+    for case in cases(&t, "order") {
+        let want = p(&case["want"]);
+        let mut cands: Vec<Platform> = case["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(p)
+            .collect();
+        // containerd's comparer: matches first, the better (higher os.version) first.
+        cands.sort_by(|a, b| {
+            use std::cmp::Ordering;
+            match (want.matches(a), want.matches(b)) {
+                (true, false) => Ordering::Less,
+                (false, true) => Ordering::Greater,
+                (true, true) if Platform::better(a, b) => Ordering::Less,
+                (true, true) if Platform::better(b, a) => Ordering::Greater,
+                _ => Ordering::Equal,
+            }
+        });
+        let got: Vec<String> = cands.iter().map(Platform::to_string).collect();
+        if let Some(sorted) = case["sorted"].as_array() {
+            let expect: Vec<&str> = sorted.iter().map(s).collect();
+            c.case("order", s(&case["name"]), got == expect, || {
+                format!("{got:?}")
+            });
+        }
+        if let Some(first) = case.get("first") {
+            c.case("order", s(&case["name"]), got[0] == s(first), || {
+                format!("{got:?}")
+            });
+        }
+    }
+    c.finish(32);
+}
