@@ -364,12 +364,39 @@ impl AnalyzedFile {
         if new == self.original {
             return String::new();
         }
-        let name = self.path.display().to_string();
-        let name = name.trim_start_matches('/');
+        // A path that climbs (`../x`) is given absolute (git refuses `a/../x`): relative paths
+        // apply from the working directory, absolute ones from `/`. Names with blanks, quotes
+        // or backslashes are C-quoted, as git writes them (GNU patch reads them too).
+        let climbs = self
+            .path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        let shown = match climbs {
+            true => std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()),
+            false => self.path.clone(),
+        };
+        let name = shown.display().to_string();
+        let name = name.trim_start_matches("./").trim_start_matches('/');
+        let side = |prefix: &str| {
+            let raw = format!("{prefix}/{name}");
+            if raw
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\\')
+            {
+                format!(
+                    "\"{}\"",
+                    raw.replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\t', "\\t")
+                )
+            } else {
+                raw
+            }
+        };
         similar::TextDiff::from_lines(self.original.as_str(), new.as_str())
             .unified_diff()
             .context_radius(3)
-            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .header(&side("a"), &side("b"))
             .to_string()
     }
 
@@ -645,14 +672,21 @@ mod tests {
     }
 
     /// `--dry-run`'s diff is a real unified diff: `git apply` and `patch` both apply it and
-    /// give exactly the file runref would write (issue 19: it was `@@ line 5 @@`).
+    /// give exactly the file runref would write (issue 19: it was `@@ line 5 @@`), also for a
+    /// path with a blank (quoted, as git writes it).
     #[test]
     fn the_diff_applies_with_git_apply_and_patch() {
-        for tool in ["git", "patch"] {
+        for (tool, rel) in [
+            ("git", "analyzed.toml"),
+            ("patch", "analyzed.toml"),
+            ("git", "layers dir/analyzed.toml"),
+            ("patch", "layers dir/analyzed.toml"),
+        ] {
             let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("analyzed.toml");
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, FILE).unwrap();
-            let mut f = AnalyzedFile::parse(Path::new("analyzed.toml"), FILE.to_string()).unwrap();
+            let mut f = AnalyzedFile::parse(Path::new(rel), FILE.to_string()).unwrap();
             assert!(f.set_run_image_reference("abc").unwrap());
             std::fs::write(dir.path().join("change.diff"), f.diff()).unwrap();
             let args: &[&str] = match tool {

@@ -128,6 +128,8 @@ pub async fn inspect<D: Daemon, R: Registry>(
 ) -> InspectReport {
     // A short image ID (`docker images` shows 12 hex characters) is never a registry name:
     // the daemon is asked first, and an image whose ID starts with it is inspected as that ID.
+    // One the daemon does not hold (or a daemon that does not answer) is not sent to Docker Hub
+    // as `library/<hex>:latest` either: name it `docker.io/library/<x>`, or use --no-daemon.
     let by_id;
     let image = match (short_id(image), daemon) {
         (Some(prefix), Some(d)) => match d.inspect(&prefix).await {
@@ -135,7 +137,26 @@ pub async fn inspect<D: Daemon, R: Registry>(
                 by_id = ImageRef::Id(img.id);
                 &by_id
             }
-            _ => image,
+            Ok(Some(_)) => image,
+            answer => {
+                return InspectReport {
+                    image: image.to_string(),
+                    platform: platform.cloned(),
+                    daemon: None,
+                    daemon_error: Some(match answer {
+                        Err(e) => e.to_string(),
+                        _ => format!("the daemon has no image whose ID starts with {prefix}"),
+                    }),
+                    registry: None,
+                    registry_error: Some(format!(
+                        "{prefix} looks like a short image ID, which is never looked up in a registry; \
+                         for a registry name write it in full (docker.io/library/{prefix}) or use --no-daemon"
+                    )),
+                    link: None,
+                    registry_requests: reg.requests(),
+                    registry_endpoints: reg.endpoints(),
+                }
+            }
         },
         _ => image,
     };

@@ -34,9 +34,11 @@ impl FromStr for ParsedPolicy {
         let lower = s.trim().to_ascii_lowercase();
         match lower.as_str() {
             "never" => plain(PullPolicy::Never),
-            "if-not-present" | "ifnotpresent" | "missing" => plain(PullPolicy::IfNotPresent),
-            // pack: an empty policy means always.
-            "always" | "" => plain(PullPolicy::Always),
+            // Empty (or blank) is unset, the default: a hook passing --pull-policy "$POLICY"
+            // with the variable unset must not pull. pack maps empty to always; runref does
+            // not follow it there (issue 19 newcomer pass, spec-notes).
+            "if-not-present" | "ifnotpresent" | "missing" | "" => plain(PullPolicy::IfNotPresent),
+            "always" => plain(PullPolicy::Always),
             "hourly" | "daily" | "weekly" => Ok(interval(&lower)),
             _ => match lower.strip_prefix("interval=") {
                 Some(d) if valid_interval(d) => Ok(interval(&lower)),
@@ -94,7 +96,12 @@ mod tests {
         assert_eq!(p("never"), Ok(PullPolicy::Never));
         assert_eq!(p("IF-NOT-PRESENT"), Ok(PullPolicy::IfNotPresent));
         assert_eq!(p("always"), Ok(PullPolicy::Always));
-        assert_eq!(p(""), Ok(PullPolicy::Always), "pack: empty means always");
+        assert_eq!(
+            p(""),
+            Ok(PullPolicy::IfNotPresent),
+            "empty is unset: the default"
+        );
+        assert_eq!(p("  "), Ok(PullPolicy::IfNotPresent));
         assert_eq!(p("daily"), Ok(PullPolicy::IfNotPresent));
         assert_eq!(p("interval=1d2h3m"), Ok(PullPolicy::IfNotPresent));
         assert_eq!(p("interval=30m"), Ok(PullPolicy::IfNotPresent));

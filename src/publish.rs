@@ -104,6 +104,8 @@ pub struct SourceMap {
 pub struct Readback {
     pub verified: bool,
     pub platforms: Vec<Platform>,
+    /// The executables were proven too (`--content`).
+    pub content: bool,
     pub problems: Vec<Problem>,
 }
 
@@ -592,6 +594,7 @@ async fn read_back<R: Registry>(
     Ok(Readback {
         verified: r.verified,
         platforms: expected,
+        content: opts.content,
         problems: r.problems,
     })
 }

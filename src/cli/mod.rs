@@ -25,6 +25,14 @@ pub fn run() -> anyhow::Result<u8> {
     forget_empty_env();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        // A usage error under `--format json` is JSON too (README: `{"error", "exit_code"}`),
+        // so a platform parsing runref's output gets one shape whatever went wrong.
+        Err(e) if e.use_stderr() && json_asked() => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid usage");
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            return fail(Format::Json, exit::USAGE, message);
+        }
         Err(e) => {
             let _ = e.print();
             return Ok(if e.use_stderr() {
@@ -91,6 +99,15 @@ pub fn run() -> anyhow::Result<u8> {
     // does not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// `--format json` (or `--format=json`) among the raw arguments, for errors clap raises
+/// before any format is known.
+fn json_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json")
 }
 
 /// The variable families runref reads (its own, lifecycle's, the docker CLI's).

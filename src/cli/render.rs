@@ -573,15 +573,18 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         match (rb.verified, single) {
             (true, true) => writeln!(
                 out,
-                "verified by digest: the manifest ({}), its config agrees{}",
+                "verified by digest: the manifest ({}), its config{}{}",
                 r.digest.short(),
+                if rb.content { " and executables agree" } else { " agrees" },
                 if r.entries.iter().any(|e| e.platform.is_some()) { "" } else { " (no platform declared)" }
             )?,
             (true, false) => writeln!(
                 out,
-                "verified by digest: {} ({}), no duplicates, configs agree, attestations point inside",
+                "verified by digest: {} ({}), no duplicates, configs{} agree{}",
                 if platforms.is_empty() { "the manifest".to_string() } else { platforms.join(", ") },
-                r.digest.short()
+                r.digest.short(),
+                if rb.content { " and executables" } else { "" },
+                if r.entries.iter().any(|e| e.attestation) { ", attestations point inside" } else { "" }
             )?,
             // The push matched the plan byte for byte; what is wrong is the source's content.
             (false, _) if content_only && !rb.problems.is_empty() => writeln!(

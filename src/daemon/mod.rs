@@ -83,7 +83,10 @@ pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("cannot connect to the daemon at {host}: {detail}\n  is it running? point runref at it with --docker-host or DOCKER_HOST")]
+    #[error(
+        "cannot connect to the daemon at {host}: {detail}\n  {}",
+        connect_hint(detail)
+    )]
     Connect { host: String, detail: String },
     #[error("cannot reach a daemon at {host}: {scheme}:// hosts are not supported (use unix://, tcp://, http:// or https://){hint}")]
     Unsupported {
@@ -649,6 +652,17 @@ impl Daemon for EngineDaemon {
     }
 }
 
+/// The next step for a connection that failed: a socket the user may not open is not a daemon
+/// that is down (a newcomer running as nobody got "is it running?").
+fn connect_hint(detail: &str) -> &'static str {
+    if detail.contains("Permission denied") {
+        "runref's user may not open that socket: add the user to the docker group (or run as \
+         root), or point runref at a socket it may use with --docker-host or DOCKER_HOST"
+    } else {
+        "is it running? point runref at it with --docker-host or DOCKER_HOST"
+    }
+}
+
 /// A bollard error as a person reads it: the daemon's own message without bollard's wrapper
 /// ("Docker stream error", "Docker responded with status code"), and the causes a transport
 /// error hides (`Connection refused (os error 111)` under hyper's "client error (Connect)").
@@ -659,7 +673,12 @@ pub fn detail(e: &bollard::errors::Error) -> String {
         E::DockerResponseServerError { message, .. } => return message.clone(),
         _ => {}
     }
+    // bollard's own wrapper names its transport ("Error in the hyper legacy client: ..."):
+    // jargon to a user; what follows it is the cause.
     let mut text = e.to_string();
+    if let Some(rest) = text.strip_prefix("Error in the hyper legacy client: ") {
+        text = rest.to_string();
+    }
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
         let c_text = c.to_string();

@@ -671,6 +671,10 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
 /// too. The rules run on it alone; a decision or a registry question is taken, a failure
 /// falls back to the list (where the rules see every candidate).
 fn narrowest_first(ctx: &Ctx, n: &Reference, d: &Digest, warnings: &[String]) -> Option<Step> {
+    // A defaulted target needs every candidate (another platform's image is a reason to stop).
+    if !ctx.inp.platform_given {
+        return None;
+    }
     let img = ctx
         .f
         .by_image
@@ -878,6 +882,32 @@ fn rule_repository_and_platform(
     } else {
         matching.to_vec()
     };
+    // The target is only the daemon's platform (nothing proved the reference's) and the
+    // daemon holds the repository for other platforms too: a match by repository and a
+    // guessed platform is two guesses, and a cross-arch build would get the wrong run image
+    // (found by a newcomer: both platforms pulled, never, no --platform => amd64 written).
+    let others: Vec<String> = f
+        .repo_images
+        .iter()
+        .flatten()
+        .filter(|i| !i.provides(p))
+        .filter_map(|i| i.platform.as_ref().map(|q| format!("{} ({q})", i.id)))
+        .collect();
+    if !inp.platform_given && !matching.is_empty() && !others.is_empty() {
+        return Some(fail(
+            FailReason::Ambiguous,
+            format!(
+                "the daemon holds {} for {p} ({}) and for other platforms ({}), and which platform {} is \
+                 cannot be told without the registry; {p} is only the default (the daemon's platform): \
+                 pass --platform with the build's target, or run with --pull-policy if-not-present so runref \
+                 reads the reference's platform from the registry",
+                n.name(),
+                matching.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
+                others.join(", "),
+                n.with_digest(d)
+            ),
+        ));
+    }
     match matching.as_slice() {
         [img] => {
             // Advise what would give the proof: under never, the policy that may ask the
@@ -891,7 +921,7 @@ fn rule_repository_and_platform(
             };
             warnings.push(format!(
                 "matched by repository and platform only: the daemon cannot show that image {} is {} \
-                 (Docker's classic store records only the index digest); {next}",
+                 (it records only the index digest); {next}",
                 img.id,
                 n.with_digest(d)
             ));

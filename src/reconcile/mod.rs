@@ -276,6 +276,7 @@ async fn reference_target<D: Daemon, R: Registry>(
     daemon: Option<&D>,
     registry: &R,
     warnings: &mut Vec<String>,
+    memo: &mut Memo,
 ) -> Result<Option<Platform>, ReconcileError> {
     let mut asked = None;
     let chosen = loop {
@@ -302,10 +303,51 @@ async fn reference_target<D: Daemon, R: Registry>(
         (ImageRef::Name(r), Some(n)) => r.same_repository(n),
         _ => false,
     };
+    if let Some(Ok(v)) = &asked {
+        memo.keep(v);
+    }
     if inp.mode == Mode::Registry && same {
         facts.remote = asked;
     }
     Ok(chosen)
+}
+
+/// Registry answers of this run that a later question may reuse: a single manifest read by
+/// digest (with its config) answers any later question about that digest at `Proof` or
+/// `Platform` depth, so the reference is never read twice in one run (a newcomer counted 3
+/// requests where 2 decide: the same manifest fetched again).
+#[derive(Default)]
+struct Memo(Vec<crate::view::RemoteView>);
+
+impl Memo {
+    fn keep(&mut self, v: &crate::view::RemoteView) {
+        if !v.is_index && v.resolved_from.is_none() {
+            self.0.push(v.clone());
+        }
+    }
+
+    fn answer(&self, r: &Reference, depth: &crate::view::Depth) -> Option<crate::view::RemoteView> {
+        use crate::view::Depth;
+        if !matches!(depth, Depth::Proof(_) | Depth::Platform(_)) {
+            return None;
+        }
+        let d = r.digest()?;
+        // A Platform question needs the config's platform, which a Proof read did not fetch.
+        let deep = |v: &&crate::view::RemoteView| {
+            matches!(depth, Depth::Proof(_))
+                || v.entries
+                    .first()
+                    .is_some_and(|e| e.config_platform.is_some())
+        };
+        self.0
+            .iter()
+            .filter(deep)
+            .find(|v| &v.digest == d && v.reference.same_repository(r))
+            .map(|v| crate::view::RemoteView {
+                reference: r.with_digest(d),
+                ..v.clone()
+            })
+    }
 }
 
 /// The registry's view of `r` as deep as its platform (a single manifest's config).
@@ -346,6 +388,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
 
     let given = source.is_some();
+    let mut memo = Memo::default();
     if opts.mode == Mode::Daemon {
         let d = daemon.ok_or(ReconcileError::NoDaemon)?;
         if given {
@@ -372,6 +415,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         daemon.filter(|_| inp.mode == Mode::Daemon),
         registry,
         &mut warnings,
+        &mut memo,
     )
     .await?
     {
@@ -410,6 +454,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
             {
                 reference_asked = true;
                 if let Ok(v) = registry_view(registry, r, &inp).await {
+                    memo.keep(&v);
                     inp.reference_platform = v
                         .entries
                         .first()
@@ -418,7 +463,16 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 }
             }
             Need::Remote { reference, depth } => {
+                if let Some(v) = memo.answer(reference, depth) {
+                    facts.remote = Some(Ok(v));
+                    settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
+                    step = decide(&inp, &facts);
+                    continue;
+                }
                 let view = crate::resolve::resolve(registry, reference, depth).await;
+                if let Ok(v) = &view {
+                    memo.keep(v);
+                }
                 facts.remote = Some(view.map_err(|e| RemoteFailure {
                     not_found: e.is_not_found(),
                     message: e.to_string(),

@@ -174,3 +174,25 @@ fn ctrl_c_says_what_was_left_as_it_was() {
     assert_eq!(e.lines().count(), 1, "one line: {e}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+/// A usage error under `--format json` is the documented `{"error", "exit_code"}` object, not
+/// clap's text (newcomer pass).
+#[test]
+fn usage_errors_under_format_json_are_json() {
+    let (_d, path) = digest_file();
+    let o = runref(
+        "unix:///nonexistent.sock",
+        &[
+            "reconcile",
+            path.to_str().unwrap(),
+            "--platform",
+            "bo/gu/s/x",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let j = json_of(&o);
+    assert_eq!(j["exit_code"], 2, "{j}");
+    assert!(j["error"].as_str().unwrap().contains("--platform"), "{j}");
+}

@@ -181,6 +181,48 @@ fn never_classic_per_arch_digest_matches_by_repository_with_warning() {
     assert!(o.warnings[0].contains("repository and platform"));
 }
 
+/// A defaulted target (no --platform, no [run-image.target], nothing proved the reference's
+/// platform) and the daemon holds the repository for another platform too: under never the
+/// repository-and-platform match would be two guesses (a newcomer got amd64 written for an
+/// arm64 reference): refused with what works. With only the daemon's platform local, the
+/// native build's common case, the warned match stays.
+#[test]
+fn never_with_a_defaulted_target_and_other_platforms_local_is_ambiguous() {
+    let mut inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/amd64",
+        &per_arch('3'),
+    );
+    inp.platform_given = false;
+    let amd = image(
+        &d('a'),
+        "linux/amd64",
+        &[&format!("{REPO}:multi")],
+        &[per_arch('1')],
+    );
+    let arm = image(&d('b'), "linux/arm64", &[], &[per_arch('1')]);
+    let w = World {
+        repo: vec![amd.clone(), arm],
+        ..Default::default()
+    };
+    let (step, needs) = run(&inp, &w);
+    no_registry(&needs);
+    let f = failure(step);
+    assert_eq!(f.reason, FailReason::Ambiguous);
+    assert!(
+        f.message.contains("pass --platform") && f.message.contains("if-not-present"),
+        "{}",
+        f.message
+    );
+    let w = World {
+        repo: vec![amd],
+        ..Default::default()
+    };
+    let (step, _) = run(&inp, &w);
+    assert_eq!(outcome(step).reason, Reason::MatchedByRepositoryAndPlatform);
+}
+
 #[test]
 fn never_podman_per_arch_digest_is_proven_by_repo_digests() {
     let inp = input(

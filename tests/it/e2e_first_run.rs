@@ -242,6 +242,17 @@ fn inspect_of_a_short_image_id_never_asks_a_registry_for_it() {
     assert_eq!(j["registry_requests"], 0, "{j}");
     let err = j["registry_error"].as_str().unwrap_or_default();
     assert!(!err.contains("docker.io") && !err.contains(short), "{j}");
+    // One the daemon does not hold is not asked of Docker Hub either (no internet contact).
+    let (o, j) = runref_json(&env.docker_host, &["inspect", "0123456789ab"]);
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    assert_eq!(j["registry_requests"], 0, "{j}");
+    assert!(
+        j["registry_error"]
+            .as_str()
+            .unwrap()
+            .contains("never looked up in a registry"),
+        "{j}"
+    );
 }
 
 /// Item 8: a read-only analyzed.toml in a writable directory is refused (not replaced
