@@ -29,47 +29,195 @@ struct Built {
 
 fn built() -> &'static Built {
     static B: OnceLock<Built> = OnceLock::new();
-    B.get_or_init(|| {
-        let env = Env::get();
-        let dir = tempfile::tempdir().unwrap();
-        let ctx = dir.path().join("ctx");
-        for (deb, target, _) in ARCHES {
-            let d = ctx.join("bin").join(target);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::copy(env.busybox_dir.join(deb).join("x/bin/busybox"), d.join("busybox"))
-                .unwrap_or_else(|e| panic!("busybox-static:{deb} (scripts/test-env fetches it): {e}"));
-        }
-        std::fs::write(
-            ctx.join("Dockerfile"),
-            "FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nCOPY bin/${TARGETARCH}${TARGETVARIANT}/busybox /bin/busybox\n",
+    B.get_or_init(|| build(None))
+}
+
+/// The same six-architecture image with BuildKit's layer compression (`zstd`, `estargz`,
+/// `uncompressed`), each built once per test run (issue 21).
+fn built_with(compression: &'static str) -> &'static Built {
+    static B: OnceLock<std::sync::Mutex<Vec<(&'static str, &'static Built)>>> = OnceLock::new();
+    let all = B.get_or_init(Default::default);
+    let mut all = all.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, b)) = all.iter().find(|(c, _)| *c == compression) {
+        return b;
+    }
+    let b: &'static Built = Box::leak(Box::new(build(Some(compression))));
+    all.push((compression, b));
+    b
+}
+
+fn build(compression: Option<&str>) -> Built {
+    let env = Env::get();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    for (deb, target, _) in ARCHES {
+        let d = ctx.join("bin").join(target);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(
+            env.busybox_dir.join(deb).join("x/bin/busybox"),
+            d.join("busybox"),
         )
-        .unwrap();
-        let repo = format!("{}/{}", env.registry, unique("buildkit"));
-        let metadata = dir.path().join("metadata.json");
-        let platforms: Vec<&str> = ARCHES.iter().map(|a| a.2).collect();
-        let out = std::process::Command::new(&env.docker_cli)
-            .env("DOCKER_CONFIG", &env.docker_config)
-            .env("DOCKER_HOST", &env.docker28_host)
-            .args(["buildx", "build", "--platform", &platforms.join(",")])
-            .args(["--provenance=mode=max", "--push", "--metadata-file"])
-            .arg(&metadata)
-            .args(["-t", &format!("{repo}:v1")])
-            .arg(&ctx)
+        .unwrap_or_else(|e| panic!("busybox-static:{deb} (scripts/test-env fetches it): {e}"));
+    }
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nCOPY bin/${TARGETARCH}${TARGETVARIANT}/busybox /bin/busybox\n",
+    )
+    .unwrap();
+    let repo = format!(
+        "{}/{}",
+        env.registry,
+        unique(&format!(
+            "buildkit{}",
+            compression.map_or(String::new(), |c| format!("-{c}"))
+        ))
+    );
+    let metadata = dir.path().join("metadata.json");
+    let platforms: Vec<&str> = ARCHES.iter().map(|a| a.2).collect();
+    let mut cmd = std::process::Command::new(&env.docker_cli);
+    cmd.env("DOCKER_CONFIG", &env.docker_config)
+        .env("DOCKER_HOST", &env.docker28_host)
+        .args(["buildx", "build", "--platform", &platforms.join(",")])
+        .args(["--provenance=mode=max", "--metadata-file"])
+        .arg(&metadata);
+    match compression {
+        None => cmd.args(["--push", "-t", &format!("{repo}:v1")]),
+        Some(c) => cmd.arg("--output").arg(format!(
+            "type=image,name={repo}:v1,push=true,compression={c},force-compression=true,registry.insecure=true"
+        )),
+    };
+    let out = cmd.arg(&ctx).output().expect("docker buildx runs");
+    assert!(
+        out.status.success(),
+        "buildx build ({compression:?}) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    Built {
+        repo,
+        index_digest: m["containerimage.digest"].as_str().unwrap().to_string(),
+        metadata,
+        _dir: dir,
+    }
+}
+
+/// The layer media types of one platform's manifest, read with curl (not runref).
+fn layer_types(repo: &str, index_digest: &str, platform: &str) -> Vec<String> {
+    let get = |r: &str| -> Value {
+        let (host, path) = repo.split_once('/').unwrap();
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                &format!(
+                    "Accept: {}, {}",
+                    runref::manifest::OCI_INDEX,
+                    runref::manifest::OCI_MANIFEST
+                ),
+            ])
+            .arg(format!("http://{host}/v2/{path}/manifests/{r}"))
             .output()
-            .expect("docker buildx runs");
-        assert!(
-            out.status.success(),
-            "buildx build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let index = get(index_digest);
+    let (os, rest) = platform.split_once('/').unwrap();
+    let arch = rest.split('/').next().unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["os"] == os && m["platform"]["architecture"] == arch)
+        .unwrap();
+    let m = get(entry["digest"].as_str().unwrap());
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 21: BuildKit's zstd and uncompressed layers, six real architectures each (estargz:
+/// Debian sid's BuildKit in Engine 28.5.2 panics, "footer buffer = 48, not 51", and takes
+/// dockerd down; it is tested with a layer of the same shape in `inproc`):
+/// `verify --content` proves every platform (busybox's ELF machine), a full `copy` keeps the
+/// digest (and proves content before tagging), `index create` joins zstd sources. The
+/// uncompressed image is verified 50 times in a row: its old failure depended on chunking.
+#[test]
+fn zstd_and_uncompressed_layers_are_proven_copied_and_joined() {
+    let env = Env::get();
+    let all: Vec<&str> = ARCHES.iter().map(|a| a.2).collect();
+    for (compression, media_type) in [
+        ("zstd", "application/vnd.oci.image.layer.v1.tar+zstd"),
+        ("uncompressed", "application/vnd.oci.image.layer.v1.tar"),
+    ] {
+        let b = built_with(compression);
+        assert_eq!(
+            layer_types(&b.repo, &b.index_digest, "linux/arm64"),
+            [media_type],
+            "{compression}: buildx wrote these layers"
         );
-        let m: Value = serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
-        Built {
-            repo,
-            index_digest: m["containerimage.digest"].as_str().unwrap().to_string(),
-            metadata,
-            _dir: dir,
+        let at = format!("{}@{}", b.repo, b.index_digest);
+        let runs = if compression == "uncompressed" { 50 } else { 1 };
+        for run in 0..runs {
+            let (o, j) = runref_json(
+                "unix:///nonexistent.sock",
+                &["verify", &at, "--platforms", &all.join(","), "--content"],
+            );
+            assert_eq!(o.status.code(), Some(0), "{compression} run {run}: {j}");
+            for p in j["platforms"].as_array().unwrap() {
+                assert_eq!(
+                    p["content"]["verdict"], "proven",
+                    "{compression} run {run}: {p}"
+                );
+            }
         }
-    })
+        let target = format!(
+            "{}/{}",
+            env.registry,
+            unique(&format!("copy-{compression}"))
+        );
+        let (o, j) = runref_json(
+            "unix:///nonexistent.sock",
+            &["copy", &at, &format!("{target}:v1"), "--content"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{compression}: {j}");
+        assert_eq!(j["digest_preserved"], true, "{compression}: {j}");
+        assert_eq!(j["tags_moved"], true, "{compression}: {j}");
+    }
+    // index create joins zstd sources (two platforms split off by copy, then joined).
+    let z = built_with("zstd");
+    let mut parts = vec![];
+    for p in ["linux/amd64", "linux/arm64"] {
+        let part = format!("{}/{}", env.registry, unique("zstd-part"));
+        let (o, j) = runref_json(
+            "unix:///nonexistent.sock",
+            &[
+                "copy",
+                &format!("{}@{}", z.repo, z.index_digest),
+                &format!("{part}:v1"),
+                "--platforms",
+                p,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{j}");
+        parts.push(format!("{part}:v1"));
+    }
+    let joined = format!("{}/{}:v1", env.registry, unique("zstd-joined"));
+    let (o, j) = runref_json(
+        "unix:///nonexistent.sock",
+        &[
+            "index",
+            "create",
+            &joined,
+            &parts[0],
+            &parts[1],
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["readback"]["content"], true, "{j}");
 }
 
 #[test]

@@ -397,9 +397,10 @@ async fn uncompressed_and_zstd_layers_prove_their_platforms() {
     let zstd = ImageSpec::new("linux/arm64").compressed(LayerCompression::Zstd);
     let mut lying = ImageSpec::new("linux/s390x").compressed(LayerCompression::Zstd);
     lying.elf_machine = Some(elf::X86_64);
+    let estargz = ImageSpec::new("linux/ppc64le").compressed(LayerCompression::Estargz);
     let b = build_index(
         &IndexSpec {
-            images: vec![plain, zstd, lying],
+            images: vec![plain, zstd, lying, estargz],
             ..IndexSpec::new("layer-types", &[])
         },
         "v1",
@@ -409,7 +410,10 @@ async fn uncompressed_and_zstd_layers_prove_their_platforms() {
         let r = verify(
             &layout(&b),
             &by_digest,
-            &opts(&["linux/amd64", "linux/arm64", "linux/s390x"], true),
+            &opts(
+                &["linux/amd64", "linux/arm64", "linux/s390x", "linux/ppc64le"],
+                true,
+            ),
         )
         .await
         .unwrap();
@@ -424,7 +428,11 @@ async fn uncompressed_and_zstd_layers_prove_their_platforms() {
             .iter()
             .map(|p| p.content.as_ref().unwrap().verdict)
             .collect();
-        assert_eq!(verdicts, ["proven", "proven", "mismatch"], "run {run}");
+        assert_eq!(
+            verdicts,
+            ["proven", "proven", "mismatch", "proven"],
+            "run {run}"
+        );
     }
 }
 

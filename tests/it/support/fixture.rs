@@ -25,6 +25,10 @@ pub enum LayerCompression {
     Gzip,
     Zstd,
     Uncompressed,
+    /// eStargz's shape (stargz-snapshotter `estargz`): every tar entry its own gzip member, a
+    /// `stargz.index.json` table of contents entry, then a footer member whose gzip extra
+    /// field holds `STARGZ` and the TOC offset. Media type tar+gzip, as BuildKit writes it.
+    Estargz,
 }
 
 /// PE/COFF machine types (IMAGE_FILE_MACHINE_*).
@@ -286,6 +290,45 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// An eStargz-shaped gzip stream of `tar`: a member per 512-byte-aligned tar entry, the TOC
+/// entry in a member of its own, the end-of-archive blocks, then the 51-byte footer member.
+fn estargz(tar: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(tar);
+    let mut offsets = vec![];
+    for e in archive.entries().unwrap() {
+        let e = e.unwrap();
+        let start = e.raw_header_position() as usize;
+        let end = e.raw_file_position() as usize + (e.size() as usize).div_ceil(512) * 512;
+        offsets.push((start, end));
+    }
+    for (start, end) in offsets {
+        out.extend(gzip(&tar[start..end]));
+    }
+    let toc = br#"{"version":1,"entries":[]}"#;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(toc.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut t = tar::Builder::new(Vec::new());
+    t.append_data(&mut h, "stargz.index.json", &toc[..])
+        .unwrap();
+    let toc_offset = out.len();
+    out.extend(gzip(&t.into_inner().unwrap()));
+    // The footer: an empty gzip member whose FEXTRA holds "%016xSTARGZ" (the TOC offset).
+    let extra = format!("{toc_offset:016x}STARGZ");
+    let mut footer = vec![0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff];
+    footer.extend((extra.len() as u16 + 4).to_le_bytes());
+    footer.extend([b'S', b'G']);
+    footer.extend((extra.len() as u16).to_le_bytes());
+    footer.extend(extra.as_bytes());
+    // An empty stored deflate block (what Go writes at NoCompression), then CRC-32 and size.
+    footer.extend([1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(footer.len(), 51, "eStargz's footer size");
+    out.extend(footer);
+    out
+}
+
 /// Layer tar for one image spec.
 pub fn layer_for(spec: &ImageSpec, salt: &str) -> Vec<u8> {
     let cfg = spec.config_platform.as_deref().unwrap_or(&spec.platform);
@@ -347,6 +390,7 @@ fn build_image(layout: &Path, spec: &ImageSpec, salt: &str, docker: bool) -> Bui
         LayerCompression::Gzip => gzip(&layer_tar),
         LayerCompression::Zstd => zstd::encode_all(&layer_tar[..], 3).unwrap(),
         LayerCompression::Uncompressed => layer_tar.clone(),
+        LayerCompression::Estargz => estargz(&layer_tar),
     };
     let diff_id = Digest::of(&layer_tar);
     let layer_digest = write_blob(layout, &layer_gz);
@@ -359,7 +403,7 @@ fn build_image(layout: &Path, spec: &ImageSpec, salt: &str, docker: bool) -> Bui
         (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
     };
     match spec.compression {
-        LayerCompression::Gzip => {}
+        LayerCompression::Gzip | LayerCompression::Estargz => {}
         LayerCompression::Zstd => lmt = OCI_LAYER_ZSTD,
         LayerCompression::Uncompressed => lmt = OCI_LAYER_TAR,
     }
