@@ -663,3 +663,69 @@ fn a_refused_mount_is_finished_as_an_upload() {
     drop(s);
     drop(rt);
 }
+
+/// Issue 21: a Windows image whose base layer is foreign (Docker's foreign type with `urls`,
+/// in no registry). `verify --content` proves the platform from the layers the registry has
+/// and never asks for the foreign one; `copy` leaves it out as crane and skopeo do (the
+/// manifests, digest kept, still name it and its URL), and the copy verifies.
+#[test]
+fn foreign_layers_are_left_out_and_never_fetched() {
+    let env = Env::get();
+    let mut amd = ImageSpec::windows("windows/amd64", "10.0.20348.2849");
+    amd.foreign_base = true;
+    let mut arm = ImageSpec::windows("windows/arm64", "10.0.20348.2849");
+    arm.foreign_base = true;
+    let (src, built) = push_new(
+        "pub-foreign",
+        IndexSpec {
+            images: vec![amd, arm],
+            ..IndexSpec::new("foreign", &[])
+        }
+        .docker(),
+    );
+    let at = format!("{src}@{}", built.index_digest);
+    let before = log_lines(&src).len();
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &at,
+            "--platforms",
+            "windows/amd64,windows/arm64",
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    for p in j["platforms"].as_array().unwrap() {
+        assert_eq!(p["content"]["verdict"], "proven", "{p}");
+        assert_eq!(p["content"]["foreign_layers"], 1, "{p}");
+        assert_eq!(p["content"]["pe_files"], 1, "{p}");
+    }
+    assert!(
+        p_starts(
+            &j["platforms"][0]["platform"],
+            "windows/amd64:10.0.20348.2849"
+        ),
+        "os.version shown: {j}"
+    );
+    let asked: Vec<String> = log_lines(&src)[before..].to_vec();
+    assert_eq!(
+        asked.len(),
+        1 + 2 + 2 + 2,
+        "index, 2 manifests, 2 configs, 2 own layers: {asked:?}"
+    );
+    let target = format!("{}/{}", env.registry, unique("pub-foreign-copy"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &at, &format!("{target}:v1"), "--content"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["digest_preserved"], true, "{j}");
+    // The two platforms share their base layer (as Windows images do): one distinct blob.
+    assert_eq!(j["summary"]["foreign_left_out"], 1, "{j}");
+    assert_eq!(j["readback"]["verified"], true, "{j}");
+}
+
+fn p_starts(v: &Value, prefix: &str) -> bool {
+    v.as_str().is_some_and(|s| s.starts_with(prefix))
+}
