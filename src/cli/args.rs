@@ -104,9 +104,20 @@ push. A tag is resolved once and the digest it resolved to is what is verified a
 Passes when every --platforms entry has exactly one runnable entry (attestations ignored,
 variants normalised: linux/arm64 = linux/arm64/v8), no other platform is present (unless
 --allow-extra), and each entry's config declares the entry's os/architecture/variant.
---content also streams every layer and checks the ELF machine type of the executables against
-the claimed architecture, without running anything (works for FROM scratch images); a platform
-with no ELF executable is reported as unproven, which fails verification.
+--content also streams every layer and checks the machine type of the executables against the
+claimed architecture, without running anything (works for FROM scratch images): ELF files with an
+execute bit; on Windows, PE images (.exe, .dll, .sys under Files/). A platform with no executable
+is reported as unproven, which fails verification.
+
+Layers: tar, tar+gzip (eStargz too), tar+zstd (zstd:chunked too; windows up to 128 MiB,
+RUNREF_MAX_ZSTD_WINDOW), Docker's gzip layers. Foreign / non-distributable layers (Windows base
+layers) are counted and never fetched unless --allow-nondistributable (then from the registry);
+any other layer type is an error naming it.
+
+Platforms: os/arch[/variant][:os.version], e.g. linux/arm64/v8 or windows/amd64:10.0.20348
+(crane's syntax). An os.version matches as containerd's Windows matcher: same major.minor, below
+Windows Server 2022 the same build, from 2022 (build 20348) on a build from 20348 up to the one
+given; the revision never decides.
 
 Exit codes: 0 verified, 1 mismatch (each listed) or registry failure, 2 invalid input.
 
