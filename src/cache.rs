@@ -14,7 +14,6 @@ use crate::digest::Digest;
 use crate::manifest::{ImageConfig, Manifest};
 use crate::reference::Reference;
 use crate::registry::{BlobStream, Fetched, Registry, RegistryError};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -198,7 +197,7 @@ impl<R: Registry> Registry for Cached<'_, R> {
         self.hits.load(Ordering::Relaxed)
     }
 
-    fn endpoints(&self) -> BTreeMap<String, String> {
+    fn endpoints(&self) -> crate::registry::Endpoints {
         self.inner.endpoints()
     }
 }

@@ -36,7 +36,7 @@ pub struct InspectReport {
     pub link: Option<Link>,
     pub registry_requests: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
-    pub registry_endpoints: std::collections::BTreeMap<String, String>,
+    pub registry_endpoints: crate::registry::Endpoints,
 }
 
 impl InspectReport {

@@ -10,8 +10,8 @@ use crate::proof::Proof;
 use crate::publish::PublishReport;
 use crate::reconcile::decide::{Mode, Reason};
 use crate::reconcile::{PlatformSource, Report};
+use crate::registry::Endpoints;
 use crate::verify::{Problem, VerifyReport};
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 /// A report as pretty JSON, one object, newline-terminated.
@@ -75,14 +75,15 @@ fn list(v: &[String]) -> String {
 }
 
 /// The registries a mirror answered for, with the mirror's URL.
-fn mirrored(endpoints: &BTreeMap<String, String>) -> impl Iterator<Item = (&String, &String)> {
+fn mirrored(endpoints: &Endpoints) -> impl Iterator<Item = (&String, &String)> {
     endpoints
         .iter()
-        .filter(|(registry, url)| !url.ends_with(&format!("://{registry}")))
+        .filter(|(_, by)| by.mirror)
+        .map(|(registry, by)| (registry, &by.url))
 }
 
 /// A line per registry that a mirror answered for (`docker.io` read through a mirror).
-fn mirrors(out: &mut dyn Write, endpoints: &BTreeMap<String, String>) -> io::Result<()> {
+fn mirrors(out: &mut dyn Write, endpoints: &Endpoints) -> io::Result<()> {
     for (registry, url) in mirrored(endpoints) {
         writeln!(out, "  {registry} read through mirror {url}")?;
     }
@@ -599,4 +600,47 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         }
     }
     writeln!(out, "registry requests: {}", r.registry_requests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::AnsweredBy;
+
+    /// Docker Hub answering itself is not "read through mirror https://registry-1.docker.io"
+    /// (issue 18: the kind was guessed from the URL text).
+    #[test]
+    fn only_a_mirror_is_called_one() {
+        let mut e = Endpoints::new();
+        e.insert(
+            "docker.io".into(),
+            AnsweredBy {
+                url: "https://registry-1.docker.io".into(),
+                mirror: false,
+            },
+        );
+        e.insert(
+            "quay.io".into(),
+            AnsweredBy {
+                url: "https://quay.io".into(),
+                mirror: false,
+            },
+        );
+        let mut out = Vec::new();
+        mirrors(&mut out, &e).unwrap();
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        e.insert(
+            "docker.io".into(),
+            AnsweredBy {
+                url: "http://10.0.0.5:5000".into(),
+                mirror: true,
+            },
+        );
+        let mut out = Vec::new();
+        mirrors(&mut out, &e).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "  docker.io read through mirror http://10.0.0.5:5000\n"
+        );
+    }
 }

@@ -67,7 +67,7 @@ pub struct Report {
     /// Manifests read from the on-disk cache instead of the registry (`--cache-dir`).
     pub registry_cache_hits: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
-    pub registry_endpoints: std::collections::BTreeMap<String, String>,
+    pub registry_endpoints: crate::registry::Endpoints,
     pub warnings: Vec<String>,
     pub diff: Option<String>,
     /// `--check`: a needed change is exit 3.

@@ -133,10 +133,29 @@ pub trait Registry {
     }
     /// For each registry read, the endpoint that answered last (`docker.io` =>
     /// `http://127.0.0.1:5000` when a mirror did).
-    fn endpoints(&self) -> BTreeMap<String, String> {
-        BTreeMap::new()
+    fn endpoints(&self) -> Endpoints {
+        Endpoints::new()
     }
 }
+
+/// Which endpoint answered a registry's reads: its URL, and whether it is a mirror (a Docker
+/// Hub mirror) or the registry itself. Kept typed so no renderer guesses from the URL (it said
+/// "docker.io read through mirror https://registry-1.docker.io" when Docker Hub answered).
+/// JSON: the URL alone (the `registry_endpoints` contract).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnsweredBy {
+    pub url: String,
+    pub mirror: bool,
+}
+
+impl serde::Serialize for AnsweredBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.url)
+    }
+}
+
+/// Registry => the endpoint that answered last.
+pub type Endpoints = BTreeMap<String, AnsweredBy>;
 
 /// How to raise a byte bound, named in its error.
 fn raise_hint(what: &str) -> &'static str {
@@ -209,7 +228,7 @@ pub struct HttpRegistry {
     http_hosts: Vec<String>,
     daemon_mirrors: Mutex<Option<MirrorSource>>,
     hub: tokio::sync::OnceCell<Vec<Mirror>>,
-    answered: Mutex<BTreeMap<String, String>>,
+    answered: Mutex<Endpoints>,
 }
 
 /// One place a read can go: the registry itself or one of its mirrors.
@@ -311,7 +330,7 @@ impl HttpRegistry {
             .answered
             .lock()
             .ok()
-            .and_then(|a| a.get(&registry).cloned());
+            .and_then(|a| a.get(&registry).map(|b| b.url.clone()));
         if let Some(i) = last.and_then(|l| out.iter().position(|e| e.url == l)) {
             let e = out.remove(i);
             out.insert(0, e);
@@ -332,7 +351,11 @@ impl HttpRegistry {
             match op(&ep).await {
                 Ok(v) => {
                     if let Ok(mut a) = self.answered.lock() {
-                        a.insert(reference.registry().to_string(), ep.url.clone());
+                        let by = AnsweredBy {
+                            url: ep.url.clone(),
+                            mirror: ep.mirror,
+                        };
+                        a.insert(reference.registry().to_string(), by);
                     }
                     return Ok(v);
                 }
@@ -495,7 +518,7 @@ impl Registry for HttpRegistry {
         self.wire.requests()
     }
 
-    fn endpoints(&self) -> BTreeMap<String, String> {
+    fn endpoints(&self) -> Endpoints {
         self.answered.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
