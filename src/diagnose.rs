@@ -91,6 +91,14 @@ fn fix(policy: &str, platform: Option<&Platform>, file: &str) -> String {
 }
 
 /// Diagnoses `file` against `daemon`; asks the registry only when `registry` is given.
+/// The name the daemon holds `img` under in `repo` (a tag there), for asking the registry.
+fn local_name(img: &LocalImage, repo: &Reference) -> Option<Reference> {
+    img.repo_tags
+        .iter()
+        .filter_map(|t| t.parse::<Reference>().ok())
+        .find(|t| t.same_repository(repo))
+}
+
 pub async fn diagnose<D: Daemon, R: Registry>(
     file: &AnalyzedFile,
     platform: Option<Platform>,
@@ -218,7 +226,22 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     match (&reference, digest) {
         (ImageRef::Name(n), Some(d)) if !for_target.is_empty() => {
             let img = for_target[0];
-            let daemon_only = !img.known_to_registry(n);
+            // reconcile's rule (LocalImage::daemon_only): where every name has a RepoDigest
+            // (containerd store, podman) the registry says, one GET of the image's name; a
+            // 404 is never pushed. Without the registry (--daemon-only) it stays unknown.
+            let daemon_only = match img.daemon_only(n, &info) {
+                Some(only) => only,
+                None => match (registry, local_name(img, n)) {
+                    (Some(reg), Some(name)) => {
+                        let p = Depth::Platform(target.clone());
+                        let asked = resolve(reg, &name, &p).await;
+                        report.registry_requests = reg.requests();
+                        report.registry_endpoints = reg.endpoints();
+                        matches!(asked, Err(e) if e.is_not_found())
+                    }
+                    _ => false,
+                },
+            };
             if daemon_only {
                 report.cause = Some(Cause::DaemonOnlyImage);
                 report.explanation = format!(

@@ -179,6 +179,16 @@ impl LocalImage {
         self.repo_digests.iter().any(|r| r.same_repository(repo))
     }
 
+    /// Is this image daemon-only in `repo` (built or loaded and tagged, never pushed or
+    /// pulled), as far as the daemon can tell? On Docker's classic store: no RepoDigest in the
+    /// repository. The containerd store and podman give every name a RepoDigest, so there the
+    /// daemon cannot tell (`None`): the registry must say (reconcile and diagnose both ask it,
+    /// one GET of the name, a 404 meaning never pushed).
+    pub fn daemon_only(&self, repo: &Reference, info: &DaemonInfo) -> Option<bool> {
+        info.repo_digests_mean_pulled()
+            .then(|| !self.known_to_registry(repo))
+    }
+
     /// True when a tag of this image is in `repo`.
     pub fn tagged_in(&self, repo: &Reference) -> bool {
         self.repo_tags

@@ -433,19 +433,18 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
             let Some(info) = &f.daemon else {
                 return Step::Need(Need::DaemonInfo);
             };
-            let ask = !info.repo_digests_mean_pulled();
-            let daemon_only = match (&f.remote, ask) {
-                (_, false) => !img.known_to_registry(n),
-                (None, true) => {
+            let daemon_only = match (&f.remote, img.daemon_only(n, info)) {
+                (_, Some(only)) => only,
+                (None, None) => {
                     return Step::Need(Need::Remote {
                         reference: n.clone(),
                         depth: Depth::Platform(inp.platform.clone()),
                     })
                 }
-                (Some(Err(e)), true) if e.not_found => true,
+                (Some(Err(e)), None) if e.not_found => true,
                 // It cannot say (unreachable, refused): a pull would fail the same way, so
                 // the local image is used, and the warning says why.
-                (Some(Err(e)), true) => {
+                (Some(Err(e)), None) => {
                     warnings.push(format!(
                         "pull policy always: the registry could not say whether {n} was ever pushed ({}); \
                          the local image is used",
@@ -453,7 +452,7 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
                     ));
                     true
                 }
-                (Some(Ok(_)), true) => false,
+                (Some(Ok(_)), None) => false,
             };
             if daemon_only {
                 warnings.push(format!(

@@ -370,6 +370,24 @@ fn wrong_platform_absent_and_daemon_only_are_explained_on_every_engine() {
             j["registry_error"].as_str().unwrap().contains("not found"),
             "{what}: {j}"
         );
+
+        // diagnose of a registry digest naming it: daemon-only on every engine (issue 18: on
+        // the containerd store and podman, whose loaded images get a RepoDigest, it was
+        // explained as lifecycle#1457), and reconcile agrees (its `always` rule, the same).
+        let repo_only = name.rsplit_once(':').unwrap().0;
+        let (_d, path) = restorer_file(&format!("{repo_only}@sha256:{}", "b".repeat(64)));
+        let p = path.to_str().unwrap();
+        let (o, j) = runref_json(host, &["diagnose", p, "--platform", "linux/arm64"]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+        assert_eq!(j["cause"], "daemon-only-image", "{what}: {j}");
+        let (_d, path) = restorer_file(&name);
+        let (o, j) = reconcile(
+            host,
+            &path,
+            &["--platform", "linux/arm64", "--pull-policy", "always"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{what}: {j}");
+        assert_eq!(j["decision"], "daemon-only-not-pulled", "{what}: {j}");
     }
 }
 
