@@ -51,6 +51,13 @@ pub const LAYER_TYPES: &[(&str, Compression, bool)] = &[
         Compression::None,
         false,
     ),
+    // containerd's Docker-schema zstd type, which BuildKit writes for compression=zstd when
+    // the image has Docker media types (no attestations, no oci-mediatypes): found by the bench.
+    (
+        "application/vnd.docker.image.rootfs.diff.tar.zstd",
+        Compression::Zstd,
+        false,
+    ),
     (
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
         Compression::Gzip,
@@ -137,6 +144,12 @@ mod tests {
             "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
         ));
         assert!(!is_foreign("application/vnd.oci.image.layer.v1.tar"));
+        assert_eq!(
+            kind("application/vnd.docker.image.rootfs.diff.tar.zstd")
+                .unwrap()
+                .compression,
+            Compression::Zstd
+        );
         let e = kind("application/x-tar+lz4").unwrap_err();
         assert!(e.contains("application/x-tar+lz4"), "{e}");
         assert_eq!(kind("").unwrap().compression, Compression::Sniff);
