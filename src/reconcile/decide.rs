@@ -892,17 +892,29 @@ fn rule_repository_and_platform(
         .filter(|i| !i.provides(p))
         .filter_map(|i| i.platform.as_ref().map(|q| format!("{} ({q})", i.id)))
         .collect();
-    if !inp.platform_given && !matching.is_empty() && !others.is_empty() {
+    // The containerd store below API 1.48 lists no manifests: an index image there may hold
+    // other platforms unseen (26.1 showed the amd64 index to a newcomer's arm64 reference).
+    let unseen = matching.iter().any(|i| {
+        i.manifests.is_empty()
+            && f.daemon.as_ref().is_some_and(|info| info.containerd_store)
+            && i.has_repo_digest(n, i.id.digest())
+    });
+    if !inp.platform_given && !matching.is_empty() && (!others.is_empty() || unseen) {
+        let also = if others.is_empty() {
+            "an index whose other platforms this daemon does not list (containerd image store below Engine API 1.48)"
+                .to_string()
+        } else {
+            format!("other platforms too ({})", others.join(", "))
+        };
         return Some(fail(
             FailReason::Ambiguous,
             format!(
-                "the daemon holds {} for {p} ({}) and for other platforms ({}), and which platform {} is \
-                 cannot be told without the registry; {p} is only the default (the daemon's platform): \
-                 pass --platform with the build's target, or run with --pull-policy if-not-present so runref \
-                 reads the reference's platform from the registry",
+                "the daemon holds {} for {p} ({}) and {also}, and which platform {} is cannot be told without \
+                 the registry; {p} is only the default (the daemon's platform): pass --platform with the build's \
+                 target, or run with --pull-policy if-not-present so runref reads the reference's platform from \
+                 the registry",
                 n.name(),
                 matching.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
-                others.join(", "),
                 n.with_digest(d)
             ),
         ));

@@ -34,13 +34,13 @@ pub enum TargetStep {
 /// The platform the daemon's answers prove the reference's digest to be, without the
 /// registry: the containerd store lists the digest among an image's manifests with its
 /// platform; the classic store and podman resolve `repo@digest` to one single-platform image
-/// that records that digest (a pull by digest). Also used when a target is given, to see
+/// (a pull by that digest, or podman's record of the per-arch manifest it pulled). Also used when a target is given, to see
 /// whether the reference contradicts it.
 pub fn proven_by_daemon(inp: &Input, f: &Facts) -> Option<Platform> {
     if let ImageRef::Id(_) = &inp.reference {
         return image_id_platform(f);
     }
-    let (r, d) = digest_reference(inp)?;
+    let (_, d) = digest_reference(inp)?;
     let seen = || {
         (f.by_reference.found().into_iter())
             .chain(f.by_image.found())
@@ -54,8 +54,11 @@ pub fn proven_by_daemon(inp: &Input, f: &Facts) -> Option<Platform> {
     }
     let img = f.by_reference.found()?;
     // An ID equal to the digest is the containerd store's index-or-manifest form: without its
-    // manifests list it is not known which, so it proves nothing.
-    let single = img.manifests.is_empty() && img.id.digest() != d && img.has_repo_digest(r, d);
+    // manifests list it is not known which, so it proves nothing. Otherwise (classic store,
+    // podman: the ID is a config digest) the daemon resolved `repo@digest` to this one image.
+    // podman resolves a per-arch digest it pulled even where RepoDigests no longer show it (an
+    // amd64 pull of the same tag afterwards: seen here), so RepoDigests are not required.
+    let single = img.manifests.is_empty() && img.id.digest() != d;
     img.platform.clone().filter(|_| single)
 }
 

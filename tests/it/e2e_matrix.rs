@@ -482,5 +482,27 @@ fn the_references_own_platform_is_the_target_when_none_is_given() {
             m.contains("is the linux/arm64 manifest, not linux/amd64") || m.contains("holds no"),
             "{what}: {m}"
         );
+
+        // Both platforms local (amd64 pulled last, as on an amd64 builder), never, no target:
+        // where the daemon proves the reference it is arm64; elsewhere runref refuses to match a
+        // guessed platform (it wrote the amd64 image before: found by a newcomer).
+        pull(&connect(host), &format!("{repo}:v1"), "linux/amd64");
+        let (_d, path) = restorer_file(&per_arch);
+        let before = std::fs::read_to_string(&path).unwrap();
+        let (o, j) = reconcile(host, &path, &["--pull-policy", "never"]);
+        if daemon_proves {
+            assert_eq!(o.status.code(), Some(0), "{what}: {j}");
+            assert_eq!(j["platform"], "linux/arm64", "{what}: {j}");
+            let after = j["after"].as_str().unwrap().to_string();
+            assert_eq!(
+                exporter_lookup(host, &after).as_deref(),
+                Some("linux/arm64"),
+                "{what}: the exporter's lookup of the written ID"
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+            assert_eq!(j["failure"]["reason"], "ambiguous", "{what}: {j}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "{what}");
+        }
     }
 }
