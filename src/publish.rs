@@ -125,6 +125,9 @@ pub struct PublishReport {
     pub tags: Vec<String>,
     /// The tags were moved to the result (never before it was proven).
     pub tags_moved: bool,
+    /// copy: every tag already named the source's digest (proven when it was copied):
+    /// nothing was read or written beyond the HEADs that showed it.
+    pub up_to_date: bool,
     pub dry_run: bool,
     pub pushed: bool,
     /// copy: the source's digest, and whether the target has the same one.
@@ -664,6 +667,7 @@ pub async fn create<R: RegistryWrite>(
         media_type: plan.media_type.to_string(),
         tags: tags.clone(),
         tags_moved: false,
+        up_to_date: false,
         dry_run: opts.dry_run,
         pushed: false,
         source_digest: None,
@@ -715,6 +719,11 @@ pub async fn copy<R: RegistryWrite>(
     let extra: Vec<String> = own.into_iter().chain(opts.tags.iter().cloned()).collect();
     let tags = tags_of(&target.bare(), &extra)?;
     let subset = opts.platforms.is_some() || opts.attestations == Attestations::Drop;
+    if !subset && !opts.dry_run && !opts.allow_nondistributable {
+        if let Some(done) = up_to_date(reg, src, target, &tags).await? {
+            return Ok(done);
+        }
+    }
     let material = tokio::sync::Mutex::new(Material::default());
     let read = read_source(reg, source, src, subset, &material).await?;
     let material = material.into_inner();
@@ -814,6 +823,7 @@ pub async fn copy<R: RegistryWrite>(
         media_type,
         tags: tags.clone(),
         tags_moved: false,
+        up_to_date: false,
         dry_run: opts.dry_run,
         pushed: false,
         source_digest: Some(source_digest.clone()),
@@ -835,6 +845,67 @@ pub async fn copy<R: RegistryWrite>(
     };
     let expected = if read.is_index { expected } else { vec![] };
     conclude(reg, &target.bare(), report, &top, expected, !full, opts).await
+}
+
+/// A re-run that finds its work done costs only HEADs (issue 24: it cost 59 requests, every
+/// blob mounted and every manifest pushed again, where crane needs a few): the source's digest
+/// (a HEAD of its tag; none when given by digest), then each tag of the target. When every
+/// tag already names the source's digest the copy is done: tags move only after a read-back
+/// proved the result, so a tag there is proof (a copy with no tag has nothing to show that,
+/// and runs in full). Anything else, or a registry that does not say a digest, runs in full.
+async fn up_to_date<R: RegistryWrite>(
+    reg: &R,
+    src: &Reference,
+    target: &Reference,
+    tags: &[String],
+) -> Result<Option<PublishReport>, PublishError> {
+    if tags.is_empty() {
+        return Ok(None);
+    }
+    let source_digest = match src.digest() {
+        Some(d) => d.clone(),
+        None => match reg.manifest_digest(src, false).await? {
+            Some(d) => d,
+            None => return Ok(None),
+        },
+    };
+    let bare = target.bare();
+    for t in tags {
+        let tagged = bare
+            .with_tag(t)
+            .map_err(|e| PublishError::Input(e.to_string()))?;
+        if reg.manifest_digest(&tagged, true).await?.as_ref() != Some(&source_digest) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(PublishReport {
+        command: "copy",
+        target: bare.to_string(),
+        digest: source_digest.clone(),
+        reference: bare.with_digest(&source_digest).to_string(),
+        media_type: String::new(),
+        tags: tags.to_vec(),
+        tags_moved: false,
+        up_to_date: true,
+        dry_run: false,
+        pushed: false,
+        source_digest: Some(source_digest.clone()),
+        digest_preserved: Some(true),
+        sources: vec![SourceMap {
+            name: src.to_string(),
+            digest: source_digest,
+            entries: vec![],
+        }],
+        entries: vec![],
+        left_out: vec![],
+        attestations_dropped: 0,
+        blobs: vec![],
+        summary: Summary::default(),
+        index: None,
+        readback: None,
+        verified: true,
+        registry_requests: reg.requests(),
+    }))
 }
 
 /// The end of both commands: with --dry-run the plan (and, with `show_index`, the index's exact

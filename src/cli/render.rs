@@ -478,6 +478,17 @@ fn bytes_text(n: u64) -> String {
 
 /// `index create` and `copy`.
 pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
+    if r.up_to_date {
+        writeln!(
+            out,
+            "{}: up to date: {} already holds {} under {} (proven when it was copied; nothing read or written)",
+            r.command,
+            r.target,
+            r.digest.short(),
+            r.tags.join(", ")
+        )?;
+        return writeln!(out, "registry requests: {}", r.registry_requests);
+    }
     let kind = if r.media_type == crate::manifest::DOCKER_LIST {
         "Docker manifest list"
     } else if r.media_type == crate::manifest::OCI_INDEX {

@@ -50,6 +50,14 @@ pub trait RegistryWrite: super::Registry {
         size: u64,
         stream: BlobStream,
     ) -> Result<(), RegistryError>;
+    /// The digest a manifest reference (tag or digest) names now, by one HEAD at the registry
+    /// itself: `None` when it is not there, or when the registry does not say
+    /// (no `Docker-Content-Digest`). `write` asks with push scope (a target), else pull.
+    async fn manifest_digest(
+        &self,
+        reference: &Reference,
+        write: bool,
+    ) -> Result<Option<Digest>, RegistryError>;
     /// Puts a manifest or index under `target`'s tag or digest; returns the digest the
     /// registry stored, which must be the digest of `bytes`.
     async fn put_manifest(
@@ -206,6 +214,33 @@ fn location_of(
 }
 
 impl RegistryWrite for HttpRegistry {
+    async fn manifest_digest(
+        &self,
+        reference: &Reference,
+        write: bool,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let ep = self.origin(reference);
+        let repository = reference.repository();
+        let path = format!(
+            "/v2/{repository}/manifests/{}",
+            super::manifest_tail(reference)
+        );
+        let mut call = self.write_call(&ep, reference, &repository, Method::HEAD, path);
+        call.accept = Some(super::ACCEPT.join(", "));
+        if !write {
+            call.scope = Scope::Pull;
+        }
+        let (status, headers, body) = self.send(&call).await?;
+        match status {
+            s if s.is_success() => Ok(headers
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(write_refusal(&call, s, &body)),
+        }
+    }
+
     async fn blob_exists(&self, repo: &Reference, digest: &Digest) -> Result<bool, RegistryError> {
         let ep = self.origin(repo);
         let subject = repo.with_digest(digest);

@@ -729,3 +729,63 @@ fn foreign_layers_are_left_out_and_never_fetched() {
 fn p_starts(v: &Value, prefix: &str) -> bool {
     v.as_str().is_some_and(|s| s.starts_with(prefix))
 }
+
+/// Issue 24 (item 1): a copy run again, the target already holding the source's digest under
+/// every tag, costs only HEADs: the source's tag and each target tag (the access log, both
+/// repositories), nothing read or written. A moved source tag, or a missing target tag, runs
+/// the whole copy again (its proof included).
+#[test]
+fn a_copy_run_again_costs_only_heads() {
+    let env = Env::get();
+    let (src, built) = push_new(
+        "pub-rerun",
+        IndexSpec::new("pub-rerun", &["linux/amd64", "linux/arm64"]).with_attestations(),
+    );
+    let target = format!("{}/{}", env.registry, unique("pub-rerun-copy"));
+    let copy = || {
+        runref_json(
+            NO_DAEMON,
+            &[
+                "copy",
+                &format!("{src}:v1"),
+                &format!("{target}:v1"),
+                "--tag",
+                "latest",
+            ],
+        )
+    };
+    let (o, j) = copy();
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["up_to_date"], false);
+    let (s0, t0) = (log_lines(&src).len(), log_lines(&target).len());
+    let (o, j) = copy();
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["up_to_date"], true, "{j}");
+    assert_eq!(j["verified"], true);
+    assert_eq!(j["digest"], built.index_digest.to_string());
+    let (s, t) = (&log_lines(&src)[s0..], &log_lines(&target)[t0..]);
+    assert_eq!(
+        s.len() + t.len(),
+        3,
+        "source tag + 2 target tags: {s:?} {t:?}"
+    );
+    assert!(
+        s.iter().chain(t).all(|l| l.starts_with("HEAD ")),
+        "{s:?} {t:?}"
+    );
+    assert_eq!(j["registry_requests"], 3, "{j}");
+    // A tag the target lacks: the whole copy again, which re-proves and tags.
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{target}:v1"),
+            "--tag",
+            "newer",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["up_to_date"], false, "{j}");
+    assert_eq!(j["tags_moved"], true, "{j}");
+}
