@@ -25,7 +25,22 @@ per-arch images (index create) and mirrors images (copy), proving each result by
 
 Exit codes: 0 done, 1 cannot reconcile / mismatch / export will fail / not pushed or not
 verified, 2 invalid input or usage, 3 `reconcile --check` found a needed change, 130 interrupted
-(Ctrl-C; nothing is left half-done).";
+(Ctrl-C; nothing is left half-done).
+
+Environment (an empty variable is unset):
+  CNB_USE_DAEMON             reconcile --daemon (true/1/yes), as lifecycle reads it
+  CNB_ANALYZED_PATH          the analyzed.toml of reconcile and diagnose, when none is given
+  RUNREF_PULL_POLICY         reconcile --pull-policy
+  RUNREF_REGISTRY_MIRRORS    --registry-mirror (comma-separated)
+  RUNREF_INSECURE_REGISTRIES --insecure-registry (comma-separated)
+  RUNREF_CACHE_DIR           reconcile --cache-dir (else $XDG_CACHE_HOME/runref/manifests)
+  RUNREF_NO_CACHE            reconcile --no-cache
+  RUNREF_LAYER_PARALLELISM   layers decompressed at once per entry (default: the cores)
+  RUNREF_MAX_MANIFEST_BYTES  largest manifest or index read (4 MiB)
+  RUNREF_MAX_CONFIG_BYTES    largest image config read (8 MiB)
+  RUNREF_MAX_ANALYZED_BYTES  largest analyzed.toml read (16 MiB)
+  RUNREF_MAX_ZSTD_WINDOW     largest zstd window a layer may ask for (128 MiB)
+  DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG   as the docker CLI reads them";
 
 #[derive(Parser, Debug)]
 #[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -54,6 +69,13 @@ pub enum Command {
     /// Mirror an image (all platforms, or some) into another repository or registry, proven by digest.
     #[command(long_about = COPY_HELP)]
     Copy(CopyArgs),
+    /// Print a shell completion script: `runref completions bash > /etc/bash_completion.d/runref`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `runref man > /usr/local/share/man/man1/runref.1`
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +86,15 @@ pub enum IndexCommand {
     Create(IndexCreateArgs),
 }
 
+/// The options of the commands that reach nothing (completions, man page): their defaults.
+static NO_COMMON: std::sync::LazyLock<Common> = std::sync::LazyLock::new(|| Common {
+    format: Format::Text,
+    insecure_registry: vec![],
+    timeout: Duration::from_secs(30),
+    deadline: Duration::from_secs(900),
+    registry_mirror: vec![],
+});
+
 impl Command {
     pub fn common(&self) -> &Common {
         match self {
@@ -73,6 +104,7 @@ impl Command {
             Command::Diagnose(a) => &a.common,
             Command::Index(IndexCommand::Create(a)) => &a.common,
             Command::Copy(a) => &a.common,
+            Command::Completions { .. } | Command::Man => &NO_COMMON,
         }
     }
 }
@@ -400,8 +432,14 @@ pub struct Common {
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Registry host[:port] that speaks plain HTTP (loopback hosts always may); repeatable
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    /// Registry host[:port] that speaks plain HTTP (loopback hosts always may); repeatable or
+    /// comma-separated
+    #[arg(
+        long = "insecure-registry",
+        env = "RUNREF_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
     pub insecure_registry: Vec<String>,
     /// How long to wait for each request, its body included: seconds (30, 1.5) or a duration
     /// (5s, 2m, 1m30s)

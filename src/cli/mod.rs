@@ -47,6 +47,33 @@ pub fn run() -> anyhow::Result<u8> {
         let _ = Cli::command().print_help();
         return Ok(exit::USAGE);
     };
+    match &command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "runref", &mut out);
+            emit(|o, _| o.write_all(&out))?;
+            return Ok(exit::OK);
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            man_page(Cli::command(), &mut out).context("cannot render the man page")?;
+            // roff input is ASCII: other characters (the help's "…") as \[uXXXX] escapes.
+            let text = String::from_utf8_lossy(&out);
+            let ascii: String = text
+                .chars()
+                .map(|c| match c.is_ascii() {
+                    true => c.to_string(),
+                    false => format!("\\[u{:04X}]", c as u32),
+                })
+                .collect();
+            emit(|o, _| o.write_all(ascii.as_bytes()))?;
+            return Ok(exit::OK);
+        }
+        _ => {}
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,6 +95,7 @@ pub fn run() -> anyhow::Result<u8> {
                 Command::Diagnose(a) => run_diagnose(a).await,
                 Command::Index(IndexCommand::Create(a)) => run_index_create(a).await,
                 Command::Copy(a) => run_copy(a).await,
+                Command::Completions { .. } | Command::Man => Ok(exit::OK),
             }
         };
         // Files are written without an await in between, so stopping here never leaves one
@@ -99,6 +127,58 @@ pub fn run() -> anyhow::Result<u8> {
     // does not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// runref(1) with a section per subcommand (`index create` included), from the same clap
+/// definitions the parser uses.
+fn man_page(cmd: clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        for leaf in std::iter::once(sub).chain(sub.get_subcommands()) {
+            if leaf.get_name() == "help" {
+                continue;
+            }
+            let name = if std::ptr::eq(leaf, sub) {
+                sub.get_name().to_string()
+            } else {
+                format!("{} {}", sub.get_name(), leaf.get_name())
+            };
+            writeln!(out, ".SH \"RUNREF {}\"", name.to_uppercase())?;
+            let about = leaf
+                .get_long_about()
+                .or(leaf.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            for line in about.lines() {
+                // roff: a leading dot or quote starts a request; escape backslashes.
+                let line = line.replace('\\', "\\e");
+                let line = if line.starts_with('.') || line.starts_with('\'') {
+                    format!("\\&{line}")
+                } else {
+                    line
+                };
+                writeln!(
+                    out,
+                    "{}",
+                    if line.is_empty() {
+                        ".PP".to_string()
+                    } else {
+                        line
+                    }
+                )?;
+            }
+            writeln!(
+                out,
+                ".PP\nOptions: {}",
+                leaf.get_arguments()
+                    .filter(|a| !a.is_hide_set())
+                    .filter_map(|a| a.get_long().map(|l| format!("\\-\\-{l}")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// `--format json` (or `--format=json`) among the raw arguments, for errors clap raises

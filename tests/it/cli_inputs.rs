@@ -196,3 +196,112 @@ fn usage_errors_under_format_json_are_json() {
     assert_eq!(j["exit_code"], 2, "{j}");
     assert!(j["error"].as_str().unwrap().contains("--platform"), "{j}");
 }
+
+const SUBCOMMANDS: &[&str] = &[
+    "reconcile",
+    "inspect",
+    "verify",
+    "diagnose",
+    "index",
+    "copy",
+    "completions",
+    "man",
+];
+
+/// Issue 23: completions for bash, zsh and fish from the clap definitions; the bash script
+/// parses (`bash -n`) and every script names every subcommand.
+#[test]
+fn completions_parse_and_name_every_subcommand() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = runref("unix:///nonexistent.sock", &["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("runref.bash");
+            std::fs::write(&f, &script).unwrap();
+            let check = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    let o = runref("unix:///nonexistent.sock", &["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Issue 23: `runref man` is a man page groff renders without errors, with a section for
+/// every subcommand (index create included) and the environment list.
+#[test]
+fn the_man_page_renders_and_covers_every_subcommand() {
+    let o = runref("unix:///nonexistent.sock", &["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = stdout(&o);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("runref.1");
+    std::fs::write(&f, &page).unwrap();
+    let r = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&f)
+        .output()
+        .expect("groff (groff-base; scripts/test-env installs it)");
+    assert!(
+        r.status.success() && r.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    for sub in [
+        "RECONCILE",
+        "INSPECT",
+        "VERIFY",
+        "DIAGNOSE",
+        "INDEX CREATE",
+        "COPY",
+    ] {
+        assert!(
+            page.contains(&format!(".SH \"RUNREF {sub}\"")),
+            "no section for {sub}"
+        );
+    }
+    assert!(page.contains("RUNREF_INSECURE_REGISTRIES"));
+}
+
+/// Issue 23: RUNREF_INSECURE_REGISTRIES is --insecure-registry (comma-separated), and every
+/// variable runref reads is listed in --help.
+#[test]
+fn every_variable_is_in_the_help() {
+    let o = runref("unix:///nonexistent.sock", &["--help"]);
+    let h = stdout(&o);
+    for v in [
+        "CNB_USE_DAEMON",
+        "CNB_ANALYZED_PATH",
+        "RUNREF_PULL_POLICY",
+        "RUNREF_REGISTRY_MIRRORS",
+        "RUNREF_INSECURE_REGISTRIES",
+        "RUNREF_CACHE_DIR",
+        "RUNREF_NO_CACHE",
+        "RUNREF_LAYER_PARALLELISM",
+        "RUNREF_MAX_MANIFEST_BYTES",
+        "RUNREF_MAX_CONFIG_BYTES",
+        "RUNREF_MAX_ANALYZED_BYTES",
+        "RUNREF_MAX_ZSTD_WINDOW",
+        "DOCKER_HOST",
+    ] {
+        assert!(h.contains(v), "--help lacks {v}");
+    }
+    let o = runref("unix:///nonexistent.sock", &["verify", "--help"]);
+    assert!(
+        stdout(&o).contains("RUNREF_INSECURE_REGISTRIES"),
+        "{}",
+        stdout(&o)
+    );
+}
