@@ -61,6 +61,8 @@ pub struct DiagnoseReport {
     pub registry_requests: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: crate::registry::Endpoints,
+    /// The Docker context the daemon was reached through, when one was (set by the CLI).
+    pub docker_context: Option<String>,
 }
 
 impl DiagnoseReport {
@@ -139,6 +141,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         fix: None,
         registry_requests: 0,
         registry_endpoints: Default::default(),
+        docker_context: None,
     };
     let top_layer = |img: &LocalImage| {
         view.metadata_run_image

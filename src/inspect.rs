@@ -37,6 +37,8 @@ pub struct InspectReport {
     pub registry_requests: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: crate::registry::Endpoints,
+    /// The Docker context the daemon was reached through, when one was (set by the CLI).
+    pub docker_context: Option<String>,
 }
 
 impl InspectReport {
@@ -155,6 +157,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
                     link: None,
                     registry_requests: reg.requests(),
                     registry_endpoints: reg.endpoints(),
+                    docker_context: None,
                 }
             }
         },
@@ -198,6 +201,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
         link: None,
         registry_requests: 0,
         registry_endpoints: Default::default(),
+        docker_context: None,
     };
     let mut local = None;
     match d {

@@ -40,7 +40,8 @@ Environment (an empty variable is unset):
   RUNREF_MAX_CONFIG_BYTES    largest image config read (8 MiB)
   RUNREF_MAX_ANALYZED_BYTES  largest analyzed.toml read (16 MiB)
   RUNREF_MAX_ZSTD_WINDOW     largest zstd window a layer may ask for (128 MiB)
-  DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG   as the docker CLI reads them";
+  DOCKER_HOST, DOCKER_CONTEXT, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG
+                             as the docker CLI reads them (contexts included)";
 
 #[derive(Parser, Debug)]
 #[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -421,9 +422,14 @@ pub struct ReconcileArgs {
 /// The daemon option, on the commands that ask a daemon (not verify, index create, copy).
 #[derive(Args, Debug)]
 pub struct DaemonHost {
-    /// Docker daemon to use [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
+    /// Docker daemon to use [default: $DOCKER_HOST, else the Docker context, else
+    /// unix:///var/run/docker.sock]
     #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,
+    /// Docker context to use (as `docker --context`) [default: $DOCKER_CONTEXT, else the
+    /// config's currentContext; DOCKER_HOST wins over both, as in the docker CLI]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 /// Options shared by the commands that reach a daemon or a registry.

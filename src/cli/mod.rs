@@ -269,6 +269,8 @@ fn default_analyzed(given: Option<PathBuf>) -> PathBuf {
 struct Context {
     daemon: Option<EngineDaemon>,
     registry: HttpRegistry,
+    /// The Docker context the daemon came from, when one did (shown in reports).
+    docker_context: Option<String>,
 }
 
 /// How a command uses the daemon.
@@ -292,11 +294,17 @@ impl Context {
         hosts: &[String],
         daemon: Use,
     ) -> Result<(Context, Option<String>), String> {
-        let host = match &daemon {
-            Use::Required(h) | Use::IfReachable(h) => h.docker_host.as_deref(),
-            Use::None => None,
+        let (host, context) = match &daemon {
+            Use::Required(h) | Use::IfReachable(h) => {
+                (h.docker_host.as_deref(), h.context.as_deref())
+            }
+            Use::None => (None, None),
         };
-        let mut target = DaemonTarget::from_env(host);
+        let mut target = match daemon {
+            Use::None => DaemonTarget::from_env(None),
+            _ => DaemonTarget::resolve(host, context).map_err(|e| e.to_string())?,
+        };
+        let docker_context = target.context.clone();
         target.timeout = common.timeout;
         let connect = || EngineDaemon::connect(&target);
         let (daemon, unreachable) = match daemon {
@@ -316,7 +324,14 @@ impl Context {
                 d.registry_mirrors().await.unwrap_or_default()
             }));
         }
-        Ok((Context { daemon, registry }, unreachable))
+        Ok((
+            Context {
+                daemon,
+                registry,
+                docker_context,
+            },
+            unreachable,
+        ))
     }
 }
 
@@ -377,7 +392,8 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     )
     .await;
     match report {
-        Ok(r) => {
+        Ok(mut r) => {
+            r.docker_context = ctx.docker_context.clone();
             let view = render::ReconcileView {
                 dry_run: a.dry_run,
                 check: a.check,
@@ -429,6 +445,7 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
     if unreachable.is_some() {
         r.daemon_error = unreachable;
     }
+    r.docker_context = ctx.docker_context.clone();
     output(
         format,
         &r,
@@ -503,12 +520,15 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         Some(&ctx.registry)
     };
     match crate::diagnose::diagnose(&file, a.platform, daemon, registry).await {
-        Ok(r) => output(
-            format,
-            &r,
-            |out, _, r| render::diagnose(out, r),
-            r.exit_code(),
-        ),
+        Ok(mut r) => {
+            r.docker_context = ctx.docker_context.clone();
+            output(
+                format,
+                &r,
+                |out, _, r| render::diagnose(out, r),
+                r.exit_code(),
+            )
+        }
         Err(e @ crate::diagnose::DiagnoseError::Daemon(_)) => {
             fail(format, exit::FAILED, &e.to_string())
         }

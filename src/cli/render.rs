@@ -120,6 +120,9 @@ pub fn reconcile(
         })
         .unwrap_or_default();
     writeln!(out, "{}: [run-image] reference", r.file)?;
+    if let Some(c) = &r.docker_context {
+        writeln!(out, "  daemon:   Docker context {c}")?;
+    }
     writeln!(out, "  before:   {}", r.before)?;
     if let Some(after) = &r.after {
         writeln!(out, "  after:    {after}")?;
@@ -195,9 +198,14 @@ pub fn reconcile(
 
 pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
     writeln!(out, "{}", r.image)?;
+    let via = r
+        .docker_context
+        .as_ref()
+        .map(|c| format!(", Docker context {c}"))
+        .unwrap_or_default();
     match (&r.daemon, &r.daemon_error) {
         (Some(d), _) => {
-            writeln!(out, "├─ daemon ({})", store_name(d.store))?;
+            writeln!(out, "├─ daemon ({}{via})", store_name(d.store))?;
             writeln!(out, "│  ├─ id:           {}", d.image_id)?;
             let platform = d
                 .platform
@@ -379,6 +387,9 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
 
 pub fn diagnose(out: &mut dyn Write, r: &DiagnoseReport) -> io::Result<()> {
     writeln!(out, "{}: [run-image] reference = {}", r.file, r.reference)?;
+    if let Some(c) = &r.docker_context {
+        writeln!(out, "  daemon:   Docker context {c}")?;
+    }
     if let Some(p) = &r.platform {
         writeln!(out, "  platform: {p}")?;
     }

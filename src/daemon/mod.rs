@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod context;
 mod transport;
 pub use crate::local::Answered;
 
@@ -88,6 +89,8 @@ pub enum DaemonError {
         connect_hint(detail)
     )]
     Connect { host: String, detail: String },
+    #[error("{detail}")]
+    Context { detail: String },
     #[error("cannot reach a daemon at {host}: {scheme}:// hosts are not supported (use unix://, tcp://, http:// or https://){hint}")]
     Unsupported {
         host: String,
@@ -215,7 +218,12 @@ pub struct DaemonTarget {
     pub timeout: Duration,
     /// Deadline of a transfer (a pull, a platform export and load), progress shown meanwhile.
     pub transfer_timeout: Duration,
+    /// The Docker context the host came from, when one did.
+    pub context: Option<String>,
 }
+
+/// The socket a daemon listens on when nothing else is said.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// A query's deadline unless `--timeout` says otherwise: a daemon that answers at all answers
 /// an inspect in milliseconds.
@@ -227,17 +235,44 @@ impl DaemonTarget {
     /// From `--docker-host`, else `DOCKER_HOST`, else the default socket; TLS from the
     /// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` variables, as the docker CLI reads them.
     pub fn from_env(flag: Option<&str>) -> DaemonTarget {
+        Self::resolve(flag, None).unwrap_or_else(|_| Self::at(flag.unwrap_or(DEFAULT_HOST)))
+    }
+
+    /// A target at `host` with the `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH` TLS settings.
+    fn at(host: &str) -> DaemonTarget {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         DaemonTarget {
-            host: flag
-                .map(str::to_string)
-                .or_else(|| env("DOCKER_HOST"))
-                .unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
+            host: host.to_string(),
             tls: env("DOCKER_TLS_VERIFY").is_some_and(|v| v != "0"),
             cert_path: env("DOCKER_CERT_PATH").map(PathBuf::from),
             timeout: QUERY_TIMEOUT,
             transfer_timeout: TRANSFER_TIMEOUT,
+            context: None,
         }
+    }
+
+    /// As the docker CLI resolves it ([`context::resolve`]): `--docker-host`, `--context`,
+    /// `DOCKER_HOST`, `DOCKER_CONTEXT`, the config's `currentContext`, the default socket. A
+    /// context with TLS material uses it (its `ca.pem`, `cert.pem`, `key.pem`).
+    pub fn resolve(host: Option<&str>, context: Option<&str>) -> Result<DaemonTarget, DaemonError> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let found = context::resolve(host, context, &env).map_err(|e| DaemonError::Context {
+            detail: e.to_string(),
+        })?;
+        Ok(match found {
+            None => Self::at(DEFAULT_HOST),
+            Some(r) => {
+                let mut t = Self::at(&r.host);
+                if r.context.is_some() {
+                    // A context carries its own TLS: DOCKER_TLS_VERIFY/DOCKER_CERT_PATH are
+                    // the default context's.
+                    t.tls = r.tls_dir.is_some();
+                    t.cert_path = r.tls_dir;
+                }
+                t.context = r.context;
+                t
+            }
+        })
     }
 }
 

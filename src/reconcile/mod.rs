@@ -68,6 +68,8 @@ pub struct Report {
     pub registry_cache_hits: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: crate::registry::Endpoints,
+    /// The Docker context the daemon was reached through, when one was (set by the CLI).
+    pub docker_context: Option<String>,
     pub warnings: Vec<String>,
     pub diff: Option<String>,
     /// `--check`: a needed change is exit 3.
@@ -551,6 +553,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         registry_requests: registry.requests(),
         registry_cache_hits: registry.cache_hits(),
         registry_endpoints: registry.endpoints(),
+        docker_context: None,
         warnings: Vec::new(),
         diff: None,
         check: opts.check,

@@ -13,6 +13,7 @@ mod daemon_faults;
 mod decide_table;
 mod diagnose_containerd;
 mod e2e_buildkit;
+mod e2e_contexts;
 mod e2e_daemon_requests;
 mod e2e_docker_hub;
 mod e2e_environment;
