@@ -36,5 +36,6 @@ pub mod reconcile;
 pub mod reference;
 pub mod registry;
 pub mod resolve;
+pub mod trace;
 pub mod verify;
 pub mod view;

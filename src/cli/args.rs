@@ -94,6 +94,7 @@ static NO_COMMON: std::sync::LazyLock<Common> = std::sync::LazyLock::new(|| Comm
     timeout: Duration::from_secs(30),
     deadline: Duration::from_secs(900),
     registry_mirror: vec![],
+    debug: false,
 });
 
 impl Command {
@@ -465,6 +466,10 @@ pub struct Common {
         value_name = "URL"
     )]
     pub registry_mirror: Vec<Mirror>,
+    /// Print every registry and daemon request to stderr (method, URL, status, bytes, time;
+    /// retries and redirects marked; credentials never)
+    #[arg(long)]
+    pub debug: bool,
 }
 
 /// The longest `--timeout` or `--deadline` accepted: a week is longer than any build waits.
@@ -494,6 +499,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Common {
+    /// `--debug`'s sink: stderr, a line at a time.
+    pub fn trace(&self) -> Option<crate::trace::Trace> {
+        self.debug
+            .then(|| crate::trace::Trace::new(|line| eprintln!("debug: {line}")))
+    }
+
     /// The run's overall bound.
     pub fn deadline(&self) -> Duration {
         self.deadline
@@ -505,6 +516,7 @@ impl Common {
             timeout: self.timeout,
             mirrors: self.registry_mirror.clone(),
             deadline: Some(tokio::time::Instant::now() + self.deadline()),
+            trace: self.trace(),
             ..Default::default()
         }
     }

@@ -305,6 +305,7 @@ impl Context {
             _ => DaemonTarget::resolve(host, context).map_err(|e| e.to_string())?,
         };
         let docker_context = target.context.clone();
+        target.trace = common.trace();
         target.timeout = common.timeout;
         let connect = || EngineDaemon::connect(&target);
         let (daemon, unreachable) = match daemon {

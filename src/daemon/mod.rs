@@ -220,6 +220,9 @@ pub struct DaemonTarget {
     pub transfer_timeout: Duration,
     /// The Docker context the host came from, when one did.
     pub context: Option<String>,
+    /// `--debug`: every request on a unix socket as one line (tcp/TLS hosts go through
+    /// bollard's own transport, which shows nothing).
+    pub trace: Option<crate::trace::Trace>,
 }
 
 /// The socket a daemon listens on when nothing else is said.
@@ -248,6 +251,7 @@ impl DaemonTarget {
             timeout: QUERY_TIMEOUT,
             transfer_timeout: TRANSFER_TIMEOUT,
             context: None,
+            trace: None,
         }
     }
 
@@ -307,11 +311,15 @@ impl EngineDaemon {
         let docker = if let Some(path) = socket {
             let h = std::sync::Arc::new(transport::Heard::default());
             heard = Some(h.clone());
-            transport::unix(path.as_ref(), t.transfer_timeout.as_secs(), h).map_err(|detail| {
-                DaemonError::Connect {
-                    host: t.host.clone(),
-                    detail,
-                }
+            transport::unix(
+                path.as_ref(),
+                t.transfer_timeout.as_secs(),
+                h,
+                t.trace.clone(),
+            )
+            .map_err(|detail| DaemonError::Connect {
+                host: t.host.clone(),
+                detail,
             })?
         } else if t.tls || t.host.starts_with("https://") {
             let dir = t

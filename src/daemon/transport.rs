@@ -43,7 +43,12 @@ impl<B> BodyOf for http::Request<B> {
 type Body = <BollardRequest as BodyOf>::Body;
 
 /// A bollard client on the socket at `path`, recording into `heard`.
-pub fn unix(path: &Path, timeout_secs: u64, heard: Arc<Heard>) -> Result<Docker, String> {
+pub fn unix(
+    path: &Path,
+    timeout_secs: u64,
+    heard: Arc<Heard>,
+    trace: Option<crate::trace::Trace>,
+) -> Result<Docker, String> {
     if !path.exists() {
         return Err(format!("no socket at {}", path.display()));
     }
@@ -55,6 +60,7 @@ pub fn unix(path: &Path, timeout_secs: u64, heard: Arc<Heard>) -> Result<Docker,
         let client = client.clone();
         let heard = heard.clone();
         let socket = socket.clone();
+        let trace = trace.clone();
         async move {
             let (mut parts, body) = req.into_parts();
             let pq = parts
@@ -62,11 +68,36 @@ pub fn unix(path: &Path, timeout_secs: u64, heard: Arc<Heard>) -> Result<Docker,
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string();
+            let method = parts.method.to_string();
             parts.uri = hyperlocal::Uri::new(&socket, &pq).into();
+            let started = std::time::Instant::now();
             let res = client
                 .request(http::Request::from_parts(parts, body))
                 .await
-                .map_err(bollard::errors::Error::from)?;
+                .map_err(bollard::errors::Error::from);
+            if let Some(t) = &trace {
+                let (status, bytes) = match &res {
+                    Ok(r) => (
+                        Some(r.status().as_u16()),
+                        r.headers()
+                            .get(http::header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse().ok()),
+                    ),
+                    Err(_) => (None, None),
+                };
+                let url = format!("unix://{}{pq}", socket.display());
+                t.request(&crate::trace::Seen {
+                    kind: "daemon",
+                    method: &method,
+                    url: &url,
+                    status,
+                    bytes,
+                    took: started.elapsed(),
+                    note: "",
+                });
+            }
+            let res = res?;
             heard.note(res.headers());
             Ok(res)
         }

@@ -179,6 +179,8 @@ pub struct RegistryOptions {
     /// The run's overall deadline (`--deadline`).
     pub deadline: Option<Instant>,
     pub limits: Limits,
+    /// `--debug`: every request as one line.
+    pub trace: Option<crate::trace::Trace>,
 }
 
 impl Default for RegistryOptions {
@@ -190,6 +192,7 @@ impl Default for RegistryOptions {
             mirrors: vec![],
             deadline: None,
             limits: Limits::default(),
+            trace: None,
         }
     }
 }
@@ -259,6 +262,7 @@ impl HttpRegistry {
             attempts: opts.attempts,
             deadline: opts.deadline,
             limits: opts.limits,
+            trace: opts.trace.clone(),
         })?;
         Ok(HttpRegistry {
             wire,

@@ -64,6 +64,8 @@ pub struct WireOptions {
     /// The run's overall deadline: no request starts, and no wait lasts, past it.
     pub deadline: Option<Instant>,
     pub limits: Limits,
+    /// `--debug`: every request as one line.
+    pub trace: Option<crate::trace::Trace>,
 }
 
 /// One request: where, what, and how it is shown in errors.
@@ -108,6 +110,7 @@ impl Wire {
     pub fn new(opts: WireOptions) -> Result<Wire, RegistryError> {
         let requests = Arc::new(AtomicUsize::new(0));
         let hops = requests.clone();
+        let trace = opts.trace.clone();
         // Each redirect hop is one more request on the wire; reqwest drops credentials when a
         // redirect leaves the host.
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
@@ -115,6 +118,13 @@ impl Wire {
                 attempt.error("more than 5 redirects")
             } else {
                 hops.fetch_add(1, Ordering::Relaxed);
+                if let Some(t) = &trace {
+                    t.line(&format!(
+                        "registry redirect ({}) -> {}",
+                        attempt.status(),
+                        crate::trace::redact(attempt.url().as_str())
+                    ));
+                }
                 attempt.follow()
             }
         });
@@ -174,7 +184,42 @@ impl Wire {
         call: &Call<'_>,
     ) -> Result<Step<reqwest::Response>, RegistryError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout_at(until, req.send()).await {
+        let Some(trace) = &self.opts.trace else {
+            return self.answer(tokio::time::timeout_at(until, req.send()).await, call);
+        };
+        let (client, request) = req.build_split();
+        let request = request.map_err(|e| unreachable(call.registry, &e))?;
+        let (method, url) = (request.method().to_string(), request.url().to_string());
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout_at(until, client.execute(request)).await;
+        let (status, bytes) = match &answer {
+            Ok(Ok(r)) => (Some(r.status().as_u16()), r.content_length()),
+            _ => (None, None),
+        };
+        let note = match &answer {
+            Err(_) => " (timed out)".to_string(),
+            Ok(Err(e)) => format!(" ({})", error_chain(e)),
+            Ok(Ok(_)) => String::new(),
+        };
+        trace.request(&crate::trace::Seen {
+            kind: "registry",
+            method: &method,
+            url: &url,
+            status,
+            bytes,
+            took: started.elapsed(),
+            note: &note,
+        });
+        self.answer(answer, call)
+    }
+
+    /// What a sent request's outcome means: an answer, a retry, or an error.
+    fn answer(
+        &self,
+        answer: Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>,
+        call: &Call<'_>,
+    ) -> Result<Step<reqwest::Response>, RegistryError> {
+        match answer {
             Err(_) => Ok(Step::Retry {
                 error: self.timed_out(call),
                 after: None,
@@ -321,6 +366,14 @@ impl Wire {
                     budget_secs: budget.as_secs(),
                     source: Box::new(error),
                 });
+            }
+            if let Some(t) = &self.opts.trace {
+                t.line(&format!(
+                    "registry retry {} of {attempts} in {} ms: {}",
+                    n + 1,
+                    wait.as_millis(),
+                    error.to_string().lines().next().unwrap_or_default()
+                ));
             }
             tokio::time::sleep(wait).await;
             last = Some(error);

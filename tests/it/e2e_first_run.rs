@@ -317,3 +317,59 @@ fn a_file_its_user_cannot_write_is_refused_and_owners_are_kept() {
     assert!(std::fs::read_to_string(&path).unwrap().contains(&want));
     let _ = env;
 }
+
+/// Issue 23: `--debug` traces every request the wire saw: as many registry lines as
+/// `registry_requests` (the access log's count), and the daemon's requests on its socket;
+/// stdout (the JSON) unchanged.
+#[test]
+fn debug_traces_every_request() {
+    let env = Env::get();
+    let (repo, _) = push_new(
+        "first-run-debug",
+        IndexSpec::new("dbg", &["linux/amd64", "linux/arm64"]),
+    );
+    let o = runref(
+        NO_DAEMON,
+        &[
+            "verify",
+            &format!("{repo}:v1"),
+            "--format",
+            "json",
+            "--debug",
+        ],
+    );
+    let j = json_of(&o);
+    let trace = stderr(&o);
+    let lines = trace
+        .lines()
+        .filter(|l| l.starts_with("debug: registry GET") || l.starts_with("debug: registry HEAD"))
+        .count();
+    assert_eq!(
+        lines as u64,
+        j["registry_requests"].as_u64().unwrap(),
+        "{trace}"
+    );
+    let plain = runref(
+        NO_DAEMON,
+        &["verify", &format!("{repo}:v1"), "--format", "json"],
+    );
+    assert!(stderr(&plain).is_empty(), "no trace without --debug");
+    let (_d, path) = analyzed_file(&format!("[run-image]\n  reference = \"{repo}:v1\"\n"));
+    let o = runref(
+        &env.docker_host,
+        &[
+            "reconcile",
+            path.to_str().unwrap(),
+            "--daemon",
+            "--dry-run",
+            "--platform",
+            "linux/amd64",
+            "--debug",
+        ],
+    );
+    assert!(
+        stderr(&o).contains("debug: daemon GET unix://"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -79,16 +79,22 @@ async fn docker_config_credentials_are_used_and_never_printed() {
     );
     // And through the CLI, text and JSON.
     // Off the runtime thread: the fake registry runs on it.
+    // --debug's request trace too (issue 23): every request, no credential.
     let (r2, cfg) = (r.to_string(), dir.path().to_path_buf());
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_runref"))
-            .args(["verify", &r2, "--format", "json"])
+            .args(["verify", &r2, "--format", "json", "--debug"])
             .env("DOCKER_CONFIG", cfg)
             .output()
             .unwrap()
     })
     .await
     .unwrap();
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        trace.contains("debug: registry GET http://") && trace.contains("-> 401"),
+        "the trace shows each request: {trace}"
+    );
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
