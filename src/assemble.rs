@@ -439,6 +439,7 @@ mod tests {
                 os_features: None,
             }),
             annotations: BTreeMap::new(),
+            urls: vec![],
         }
     }
 

@@ -94,10 +94,6 @@ pub fn pe_machine(head: &[u8]) -> Option<u16> {
     (&pe[..4] == b"PE\0\0").then(|| u16::from_le_bytes([pe[4], pe[5]]))
 }
 
-/// How much of a Windows executable is read to find its PE header (`e_lfanew` is within the
-/// first few hundred bytes in every linker's output).
-pub const PE_HEAD: usize = 4096;
-
 /// One executable found in a layer: an ELF file (execute bit, Linux) or a PE image (`.exe`,
 /// `.dll`, `.sys`, Windows). JSON: `path`, `format` (`elf` or `pe`), `elf` (ELF only),
 /// `pe_machine` (PE only), `arch`.
@@ -181,8 +177,10 @@ fn scan_known<R: Read>(
     match compression {
         C::Gzip => scan_tar(flate2::read::MultiGzDecoder::new(reader)),
         C::Zstd => {
+            let log = crate::layer::zstd_window_log()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
             let mut d = zstd::stream::read::Decoder::new(reader)?;
-            d.window_log_max(crate::layer::zstd_window_log())?;
+            d.window_log_max(log)?;
             scan_tar(ZstdErrors(d))
         }
         _ => scan_tar(reader),
@@ -201,7 +199,7 @@ impl<R: Read> Read for ZstdErrors<R> {
                     format!(
                         "a zstd frame asks for a window over runref's bound of {} MiB \
                          (RUNREF_MAX_ZSTD_WINDOW raises it)",
-                        (1u64 << crate::layer::zstd_window_log()) >> 20
+                        (1u64 << crate::layer::zstd_window_log().unwrap_or(27)) >> 20
                     ),
                 )
             } else {
@@ -223,87 +221,215 @@ fn over_bound(kind: &str, size: u64, max: u64) -> std::io::Error {
     )
 }
 
-/// Reads a metadata record (long name, PAX) whose size was checked against `max`.
-fn read_record<R: Read>(entry: &mut tar::Entry<'_, R>, max: u64) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    entry.take(max).read_to_end(&mut buf)?;
-    Ok(buf)
-}
+/// The largest PE header offset (`e_lfanew`) read to: a PE whose header lies deeper is an
+/// executable of unknown machine (so it cannot pass for the claimed one).
+pub const PE_MAX: u64 = 1024 * 1024;
 
-/// The `path` of a PAX record (`<len> path=<value>\n` lines).
-fn pax_path(record: &[u8]) -> Option<String> {
-    String::from_utf8_lossy(record).lines().find_map(|l| {
-        l.split_once(' ')
-            .and_then(|(_, kv)| kv.strip_prefix("path="))
-            .map(str::to_string)
-    })
-}
-
-fn scan_tar<R: Read>(r: R) -> std::io::Result<Vec<ElfFile>> {
-    let mut archive = tar::Archive::new(r);
+/// Walks a tar stream as Go's `archive/tar` does (what Docker and containerd unpack layers
+/// with), so the files runref looks at are the files a daemon unpacks: a PAX `size` overrides
+/// the header's (files over 8 GiB; a header that says 0 while PAX says more hid an amd64
+/// busybox from the tar crate's raw walk, found by a newcomer pass); header-only types (hard
+/// and symbolic links, directories, devices, FIFOs) carry no data whatever their size field;
+/// GNU long names and PAX paths name the next entry; base-256 sizes are read; every header's
+/// checksum is checked. Long-name and PAX records are bounded before a byte is held, and data
+/// is skipped by reading it (a stream).
+fn scan_tar<R: Read>(mut r: R) -> std::io::Result<Vec<ElfFile>> {
+    use tar::EntryType as T;
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
     let mut out = Vec::new();
-    // Raw entries: the long-name and PAX records come to us, so their sizes are checked before
-    // a byte of them is held (the tar crate would buffer a whole 512 MiB name).
-    let mut long_name: Option<String> = None;
-    for entry in archive.entries()?.raw(true) {
-        let mut entry = entry?;
-        let kind = entry.header().entry_type();
-        let size = entry.header().entry_size()?;
+    let (mut long_name, mut pax_path, mut pax_size): (Option<String>, Option<String>, Option<u64>) =
+        (None, None, None);
+    let mut block = [0u8; 512];
+    loop {
+        if !read_block(&mut r, &mut block)? || block.iter().all(|&b| b == 0) {
+            // End of the archive (what follows is read by the caller, to the digest check).
+            return Ok(out);
+        }
+        check_sum(&block).map_err(bad)?;
+        let h = tar::Header::from_byte_slice(&block);
+        let kind = h.entry_type();
+        let header_size = h.entry_size()?;
         match kind {
-            tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
-                if size > LONG_NAME_MAX {
-                    return Err(over_bound("GNU long name", size, LONG_NAME_MAX));
+            T::GNULongName | T::GNULongLink => {
+                if header_size > LONG_NAME_MAX {
+                    return Err(over_bound("GNU long name", header_size, LONG_NAME_MAX));
                 }
-                let name = read_record(&mut entry, LONG_NAME_MAX)?;
-                if kind == tar::EntryType::GNULongName {
+                let name = read_data(&mut r, header_size)?;
+                if kind == T::GNULongName {
                     let name = String::from_utf8_lossy(&name);
                     long_name = Some(name.trim_end_matches('\0').to_string());
                 }
                 continue;
             }
-            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => {
-                if size > PAX_MAX {
-                    return Err(over_bound("PAX header", size, PAX_MAX));
+            T::XHeader | T::XGlobalHeader => {
+                if header_size > PAX_MAX {
+                    return Err(over_bound("PAX header", header_size, PAX_MAX));
                 }
-                let record = read_record(&mut entry, PAX_MAX)?;
-                if kind == tar::EntryType::XHeader {
-                    long_name = pax_path(&record).or(long_name);
+                let record = read_data(&mut r, header_size)?;
+                if kind == T::XHeader {
+                    pax_path = pax_value(&record, "path").or(pax_path);
+                    if let Some(v) = pax_value(&record, "size") {
+                        pax_size = Some(
+                            v.trim()
+                                .parse()
+                                .map_err(|_| bad(format!("a PAX size {v:?} is not a number")))?,
+                        );
+                    }
                 }
                 continue;
             }
             _ => {}
         }
-        let name = long_name.take();
-        let header = entry.header();
-        if header.entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let executable = header.mode().unwrap_or(0) & 0o111 != 0;
-        let path = match name {
-            Some(n) => n,
-            None => entry.path()?.to_string_lossy().into_owned(),
+        let header_only = matches!(
+            kind,
+            T::Link | T::Symlink | T::Char | T::Block | T::Directory | T::Fifo
+        );
+        let size = match (header_only, pax_size.take()) {
+            (true, _) => 0,
+            (false, Some(p)) => p,
+            (false, None) => header_size,
         };
-        let pe = pe_candidate(&path);
-        if !executable && !pe {
-            continue;
-        }
-        let mut head = vec![0u8; if pe { PE_HEAD } else { 20 }];
-        let mut n = 0;
-        while n < head.len() {
-            match entry.read(&mut head[n..])? {
-                0 => break,
-                k => n += k,
+        let path = pax_path
+            .take()
+            .or(long_name.take())
+            .unwrap_or_else(|| String::from_utf8_lossy(&h.path_bytes()).into_owned());
+        let regular = matches!(kind, T::Regular | T::Continuous);
+        let executable = regular && h.mode().unwrap_or(0) & 0o111 != 0;
+        let pe = regular && pe_candidate(&path);
+        let mut consumed = 0;
+        if executable || pe {
+            let head = read_head(&mut r, size, pe)?;
+            consumed = head.len() as u64;
+            match (ElfId::parse(&head), pe_machine(&head)) {
+                (Some(elf), _) if executable => out.push(ElfFile::elf(path, elf)),
+                (_, Some(m)) if pe => out.push(ElfFile::pe(path, m)),
+                // An MZ image whose PE header lies beyond what is read: a machine nobody
+                // can tell, so it cannot pass for the claimed one.
+                _ if pe
+                    && head.starts_with(b"MZ")
+                    && pe_offset(&head).is_some_and(|o| o >= PE_MAX) =>
+                {
+                    out.push(ElfFile {
+                        path,
+                        format: "pe",
+                        elf: None,
+                        pe_machine: None,
+                        arch: None,
+                    })
+                }
+                _ => {}
             }
         }
-        let head = &head[..n];
-        match (ElfId::parse(head), pe_machine(head)) {
-            (Some(elf), _) if executable => out.push(ElfFile::elf(path, elf)),
-            (_, Some(m)) if pe => out.push(ElfFile::pe(path, m)),
-            _ => {}
-        }
-        // The rest of the entry is skipped by the archive iterator.
+        skip(&mut r, size - consumed)?;
+        skip(&mut r, padding(size))?;
     }
-    Ok(out)
+}
+
+/// The 512-byte tar record size.
+fn padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
+}
+
+/// One 512-byte block; `false` at a clean end of stream, an error inside a block.
+fn read_block<R: Read>(r: &mut R, block: &mut [u8; 512]) -> std::io::Result<bool> {
+    let mut n = 0;
+    while n < block.len() {
+        match r.read(&mut block[n..])? {
+            0 if n == 0 => return Ok(false),
+            0 => return Err(truncated()),
+            k => n += k,
+        }
+    }
+    Ok(true)
+}
+
+fn truncated() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the layer's tar ends inside an entry (truncated)",
+    )
+}
+
+/// A tar header's checksum, as Go's `archive/tar` checks it (the unsigned or the signed sum,
+/// the checksum field counted as spaces).
+fn check_sum(block: &[u8; 512]) -> Result<(), String> {
+    let field = String::from_utf8_lossy(&block[148..156]);
+    let want = u64::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+        .map_err(|_| format!("a tar header has no valid checksum ({field:?}): not a tar layer"))?;
+    let (mut unsigned, mut signed) = (0u64, 0i64);
+    for (i, &b) in block.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { b };
+        unsigned += u64::from(b);
+        signed += i64::from(b as i8);
+    }
+    if want == unsigned || want as i64 == signed {
+        Ok(())
+    } else {
+        Err(format!(
+            "a tar header's checksum is wrong ({want} vs {unsigned}): the layer is corrupt or not a tar"
+        ))
+    }
+}
+
+/// A metadata record of `size` (already bounded) bytes, and its padding.
+fn read_data<R: Read>(r: &mut R, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(size as usize);
+    let n = (&mut *r).take(size).read_to_end(&mut buf)? as u64;
+    if n < size {
+        return Err(truncated());
+    }
+    skip(r, padding(size))?;
+    Ok(buf)
+}
+
+/// Reads and drops `n` bytes.
+fn skip<R: Read>(r: &mut R, n: u64) -> std::io::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let got = std::io::copy(&mut (&mut *r).take(n), &mut std::io::sink())?;
+    if got < n {
+        return Err(truncated());
+    }
+    Ok(())
+}
+
+/// The first bytes of an executable candidate: 20 for ELF (`e_ident` and `e_machine`); for a
+/// PE, up to its header at `e_lfanew` (within [`PE_MAX`] and the file).
+fn read_head<R: Read>(r: &mut R, size: u64, pe: bool) -> std::io::Result<Vec<u8>> {
+    let first = size.min(if pe { 0x40 } else { 20 });
+    let mut head = Vec::new();
+    (&mut *r).take(first).read_to_end(&mut head)?;
+    if (head.len() as u64) < first {
+        return Err(truncated());
+    }
+    if let Some(at) = pe_offset(&head).filter(|_| pe && head.starts_with(b"MZ")) {
+        let want = (at + 6).min(size).min(PE_MAX);
+        let more = want.saturating_sub(head.len() as u64);
+        let before = head.len() as u64;
+        (&mut *r).take(more).read_to_end(&mut head)?;
+        if (head.len() as u64) < before + more {
+            return Err(truncated());
+        }
+    }
+    Ok(head)
+}
+
+/// `e_lfanew`, when the head reaches it.
+fn pe_offset(head: &[u8]) -> Option<u64> {
+    Some(u64::from(u32::from_le_bytes(
+        head.get(0x3c..0x40)?.try_into().ok()?,
+    )))
+}
+
+/// A value of a PAX record (`<len> key=value\n` lines).
+fn pax_value(record: &[u8], key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    String::from_utf8_lossy(record).lines().find_map(|l| {
+        l.split_once(' ')
+            .and_then(|(_, kv)| kv.strip_prefix(prefix.as_str()))
+            .map(str::to_string)
+    })
 }
 
 /// A reader that can look at its first bytes and then replay them.
@@ -579,5 +705,83 @@ mod tests {
         assert_eq!(pe_machine_arch(0x5032), None);
         // e_lfanew beyond what is read, or pointing past the end: no PE.
         assert_eq!(pe_machine(&pe(0x8664, 0x80)[..0x84]), None);
+    }
+
+    /// A raw tar header block with a valid checksum.
+    fn raw_header(path: &str, kind: u8, size: u64, mode: u32) -> Vec<u8> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).unwrap();
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_entry_type(tar::EntryType::new(kind));
+        h.set_cksum();
+        h.as_bytes().to_vec()
+    }
+
+    fn pad(v: &mut Vec<u8>) {
+        v.resize(v.len().div_ceil(512) * 512, 0);
+    }
+
+    /// Tricks found by a newcomer pass: files the tar crate's raw walk saw differently from
+    /// Go's archive/tar (what Docker unpacks with). Each must give what Docker unpacks.
+    #[test]
+    fn the_walk_sees_what_docker_unpacks() {
+        let amd = header(62, true, true);
+        let arm = header(183, true, true);
+        // 1. A header that says 0 bytes while its PAX record says more: the arm64 "entry"
+        // inside the data is data; the amd64 file after it is what unpacks.
+        let decoy = tar_of(&[("bin/busybox", &arm, 0o755)]);
+        let decoy = &decoy[..decoy.len() - 1024]; // no end-of-archive inside
+                                                  // "<len> size=<n>\n", the length counting itself.
+        let body = format!(" size={}\n", decoy.len());
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        let record = format!("{len}{body}");
+        let mut t = raw_header("PaxHeaders/pad", b'x', record.len() as u64, 0o644);
+        t.extend(record.as_bytes());
+        pad(&mut t);
+        t.extend(raw_header("pad", b'0', 0, 0o644));
+        t.extend(decoy);
+        pad(&mut t);
+        t.extend(tar_of(&[("bin/busybox", &amd, 0o755)]));
+        let found = scan_layer(&t[..], Compression::None).unwrap();
+        let got: Vec<_> = found.iter().map(|f| (f.path.as_str(), f.arch)).collect();
+        assert_eq!(got, vec![("bin/busybox", Some("amd64"))]);
+        // 2. A symbolic link whose size field is not 0: Go reads no data for it, so the
+        // header right after is the next entry (the tar crate skipped it as data).
+        let mut t = raw_header("bin/sh", b'2', 512, 0o777);
+        t.extend(tar_of(&[("bin/app", &amd, 0o755)]));
+        let found = scan_layer(&t[..], Compression::None).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].arch, Some("amd64"));
+        // 3. A corrupt header is an error, not a silent end.
+        let mut t = tar_of(&[("bin/app", &amd, 0o755)]);
+        t[0] ^= 1;
+        assert!(scan_layer(&t[..], Compression::None).is_err());
+    }
+
+    /// A PE whose header lies deep in the file is read there (e_lfanew 0x2000); one beyond
+    /// the bound is an executable of unknown machine, never a silent skip.
+    #[test]
+    fn deep_pe_headers_are_read_or_flagged() {
+        let deep = pe(0x8664, 0x2000);
+        let found = scan_layer(
+            &tar_of(&[("Files/b.exe", &deep, 0o644)])[..],
+            Compression::None,
+        )
+        .unwrap();
+        assert_eq!(found[0].arch, Some("amd64"));
+        let mut far = vec![0u8; 0x40];
+        far[..2].copy_from_slice(b"MZ");
+        far[0x3c..0x40].copy_from_slice(&(2u32 << 20).to_le_bytes());
+        far.resize(3 << 20, 0);
+        let found = scan_layer(
+            &tar_of(&[("Files/far.exe", &far, 0o644)])[..],
+            Compression::None,
+        )
+        .unwrap();
+        assert_eq!((found.len(), found[0].arch), (1, None));
     }
 }

@@ -117,14 +117,21 @@ pub fn is_foreign(media_type: &str) -> bool {
 /// `RUNREF_MAX_ZSTD_WINDOW` bytes (rounded down to a power of two, 1 KiB to 2 GiB).
 pub const ZSTD_WINDOW_MAX: u64 = 128 * 1024 * 1024;
 
-/// log2 of the zstd window bound in force.
-pub fn zstd_window_log() -> u32 {
-    let bytes = std::env::var("RUNREF_MAX_ZSTD_WINDOW")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(ZSTD_WINDOW_MAX)
-        .clamp(1 << 10, 1 << 31);
-    63 - bytes.leading_zeros()
+/// log2 of the zstd window bound in force. A `RUNREF_MAX_ZSTD_WINDOW` that is not a number
+/// of bytes from 1 KiB to 2 GiB is an error naming it (it was silently ignored).
+pub fn zstd_window_log() -> Result<u32, String> {
+    let bytes = match std::env::var("RUNREF_MAX_ZSTD_WINDOW").ok().filter(|v| !v.trim().is_empty()) {
+        None => ZSTD_WINDOW_MAX,
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(b) if (1 << 10..=1 << 31).contains(&b) => b,
+            _ => {
+                return Err(format!(
+                    "RUNREF_MAX_ZSTD_WINDOW={v:?} is not a number of bytes from 1024 to 2147483648 (e.g. 268435456 for 256 MiB)"
+                ))
+            }
+        },
+    };
+    Ok(63 - bytes.leading_zeros())
 }
 
 #[cfg(test)]
@@ -153,6 +160,6 @@ mod tests {
         let e = kind("application/x-tar+lz4").unwrap_err();
         assert!(e.contains("application/x-tar+lz4"), "{e}");
         assert_eq!(kind("").unwrap().compression, Compression::Sniff);
-        assert_eq!(zstd_window_log(), 27);
+        assert_eq!(zstd_window_log(), Ok(27));
     }
 }

@@ -88,6 +88,9 @@ pub struct Descriptor {
     pub platform: Option<RawPlatform>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Where a foreign / non-distributable layer may be fetched from (never by runref).
+    #[serde(default)]
+    pub urls: Vec<String>,
 }
 
 impl Descriptor {
@@ -167,6 +170,9 @@ pub struct ImageManifest {
 
 /// Either kind of manifest.
 #[derive(Debug, Clone)]
+// A handful of manifests are alive at once (POOL-bounded): boxing the image variant would buy
+// nothing but an indirection at every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Manifest {
     Index(Index),
     Image(ImageManifest),

@@ -92,6 +92,14 @@ impl Platform {
         self.os_version.as_deref()
     }
 
+    /// The same platform without `os.version`.
+    pub fn base(&self) -> Platform {
+        Platform {
+            os_version: None,
+            ..self.clone()
+        }
+    }
+
     /// Does `candidate` (an index entry's or config's platform) satisfy this wanted platform?
     /// os, architecture and variant equal after normalisation (containerd's exact matcher);
     /// `os.version` as containerd's Windows matcher: either side without one matches; else
@@ -253,9 +261,18 @@ impl FromStr for Platform {
         // crane's syntax: os/arch[/variant][:os.version] (Windows: windows/amd64:10.0.20348).
         let (input, os_version) = match input.split_once(':') {
             Some((p, v)) => {
-                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                let parts: Vec<&str> = v.split('.').collect();
+                let numeric = parts.iter().all(|x| {
+                    !x.is_empty() && x.len() <= 10 && x.bytes().all(|b| b.is_ascii_digit())
+                });
+                if !numeric || !(2..=4).contains(&parts.len()) {
                     return Err(err(
-                        "os.version after ':' is digits and dots, e.g. windows/amd64:10.0.20348",
+                        "os.version after ':' is major.minor[.build[.revision]], e.g. windows/amd64:10.0.20348",
+                    ));
+                }
+                if !p.to_ascii_lowercase().starts_with("windows/") {
+                    return Err(err(
+                        "os.version is matched for Windows platforms only, e.g. windows/amd64:10.0.20348",
                     ));
                 }
                 (p, Some(v))

@@ -302,6 +302,7 @@ async fn read_source<R: Registry>(
                     size: top.bytes.len() as i64,
                     platform: None,
                     annotations: BTreeMap::new(),
+                    urls: vec![],
                 },
                 Some((top_bytes.clone(), m)),
             )],
@@ -720,7 +721,17 @@ pub async fn copy<R: RegistryWrite>(
     let tags = tags_of(&target.bare(), &extra)?;
     let subset = opts.platforms.is_some() || opts.attestations == Attestations::Drop;
     if !subset && !opts.dry_run && !opts.allow_nondistributable {
-        if let Some(done) = up_to_date(reg, src, target, &tags).await? {
+        if let Some(mut done) = up_to_date(reg, src, target, &tags).await? {
+            // --content asks for the executables' proof: the target's content is read and
+            // proven again (by digest), whatever put it there (newcomer pass: a tag pushed by
+            // another tool passed unread).
+            if opts.verify_content {
+                let at = target.bare().with_digest(&done.digest);
+                let rb = read_back(reg, &at, vec![], opts).await?;
+                done.verified = rb.verified;
+                done.readback = Some(rb);
+                done.registry_requests = reg.requests();
+            }
             return Ok(done);
         }
     }

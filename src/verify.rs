@@ -28,8 +28,13 @@ pub struct VerifyOptions {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Problem {
-    /// An expected platform has no runnable entry.
-    Missing { platform: Platform },
+    /// An expected platform has no runnable entry. `other_builds`: entries of the same
+    /// os/arch whose Windows os.version does not match (the reason, when that is it).
+    Missing {
+        platform: Platform,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        other_builds: Vec<String>,
+    },
     /// An expected platform has several runnable entries.
     Duplicate {
         platform: Platform,
@@ -58,8 +63,13 @@ pub enum Problem {
     },
     /// An attestation whose subject (`vnd.docker.reference.digest`) is not an entry of the index.
     AttestationOutside { digest: Digest, attests: String },
-    /// A manifest, config or layer could not be read.
-    Unreadable { digest: Digest, error: String },
+    /// A manifest, config or layer could not be read; `platform` is the entry's, when known.
+    Unreadable {
+        digest: Digest,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        platform: Option<Platform>,
+        error: String,
+    },
 }
 
 /// What `--content` found for one platform.
@@ -157,6 +167,12 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
         match hits.len() {
             0 => problems.push(Problem::Missing {
                 platform: want.clone(),
+                other_builds: runnable
+                    .iter()
+                    .filter_map(|e| e.platform.as_ref())
+                    .filter(|p| want.os_version().is_some() && want.base().matches(p))
+                    .map(|p| p.to_string())
+                    .collect(),
             }),
             _ if duplicated => problems.push(Problem::Duplicate {
                 platform: want.clone(),
@@ -179,6 +195,7 @@ pub fn check_platforms(view: &RemoteView, opts: &VerifyOptions) -> Vec<Problem> 
         if let Some(err) = &e.error {
             problems.push(Problem::Unreadable {
                 digest: e.digest.clone(),
+                platform: e.platform.clone(),
                 error: err.clone(),
             });
         }
@@ -264,10 +281,18 @@ async fn scan_one_layer<R: Registry>(
     compression: crate::layer::Compression,
 ) -> Result<Vec<ElfFile>, String> {
     let digest = layer.digest().map_err(|e| e.to_string())?;
-    let mut stream = reg
-        .blob_stream(repo, &digest)
-        .await
-        .map_err(|e| e.to_string())?;
+    let foreign = crate::layer::is_foreign(&layer.media_type);
+    let mut stream = reg.blob_stream(repo, &digest).await.map_err(|e| {
+        if foreign && e.is_not_found() {
+            // --allow-nondistributable reads foreign layers from the registry only.
+            format!(
+                "foreign layer {digest} is not in the registry (runref never fetches a layer's urls{})",
+                if layer.urls.is_empty() { String::new() } else { format!(": {}", layer.urls.join(", ")) }
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
     // A bounded async channel: the network side awaits room (no blocking thread per chunk),
     // the scanner's blocking thread waits for chunks.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
@@ -290,7 +315,9 @@ async fn scan_one_layer<R: Registry>(
             break;
         }
         if !sent {
-            stream_err = Some(format!("layer {digest}: stream ended with an error"));
+            stream_err = Some(format!(
+                "layer {digest}: the scanner stopped reading before the layer's end"
+            ));
             break;
         }
     }
@@ -299,10 +326,14 @@ async fn scan_one_layer<R: Registry>(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("layer {digest}: {e}"));
-    if let Some(e) = stream_err {
-        return Err(e);
+    // The scanner's own error first: it stops reading when the bytes are not what the media
+    // type says (a zstd frame labelled gzip, a window over the bound), and then the sender
+    // only sees the channel close ("stream ended with an error" hid the reason: newcomer pass).
+    match (scanned, stream_err) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Some(e)) => Err(e),
+        (Ok(found), None) => Ok(found),
     }
-    scanned
 }
 
 /// A `Read` over chunks arriving on a bounded channel (read on a blocking thread).
@@ -448,6 +479,7 @@ pub async fn verify<R: Registry>(
                 }
                 Err(error) => problems.push(Problem::Unreadable {
                     digest: entry.digest.clone(),
+                    platform: entry.platform.clone(),
                     error,
                 }),
             }

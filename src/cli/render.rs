@@ -325,10 +325,19 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     }
     writeln!(out, "media type: {}", r.media_type)?;
     mirrors(out, &r.registry_endpoints)?;
+    // Windows platforms carry os.version: the column is as wide as the widest.
+    let width = r
+        .platforms
+        .iter()
+        .filter_map(|p| p.platform.as_ref().map(|x| x.to_string().len()))
+        .max()
+        .unwrap_or(0)
+        .max(16);
     for p in &r.platforms {
+        let windows = p.platform.as_ref().is_some_and(|x| x.os() == "windows");
         writeln!(
             out,
-            "  {:<16} {}  config says {}{}",
+            "  {:<width$} {}  config says {}{}",
             p.platform
                 .as_ref()
                 .map_or("(none)".into(), |x| x.to_string()),
@@ -339,10 +348,11 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
             p.content
                 .as_ref()
                 .map(|c| {
-                    let mut found = format!("{} ELF", c.elf_files);
-                    if c.pe_files > 0 {
-                        found = format!("{found} + {} PE", c.pe_files);
-                    }
+                    let found = match (windows, c.elf_files, c.pe_files) {
+                        (true, 0, pe) => format!("{pe} PE"),
+                        (_, elf, 0) => format!("{elf} ELF"),
+                        (_, elf, pe) => format!("{elf} ELF + {pe} PE"),
+                    };
                     let foreign = match c.foreign_layers {
                         0 => String::new(),
                         n => format!(", {n} foreign not read"),
@@ -444,7 +454,11 @@ pub fn diagnose(out: &mut dyn Write, r: &DiagnoseReport) -> io::Result<()> {
 /// One line per problem, for people.
 pub fn problem(p: &Problem) -> String {
     match p {
-        Problem::Missing { platform } => format!("{platform}: no runnable image for this platform"),
+        Problem::Missing { platform, other_builds } if !other_builds.is_empty() => format!(
+            "{platform}: no image of a matching Windows build (there: {}; builds match as containerd's Windows matcher)",
+            other_builds.join(", ")
+        ),
+        Problem::Missing { platform, .. } => format!("{platform}: no runnable image for this platform"),
         Problem::Duplicate { platform, digests } => format!(
             "{platform}: {} runnable entries ({})",
             digests.len(),
@@ -475,7 +489,10 @@ pub fn problem(p: &Problem) -> String {
             "attestation {} is about {attests}, which is not an entry of the index",
             digest.short()
         ),
-        Problem::Unreadable { digest, error } => format!("{}: {error}", digest.short()),
+        Problem::Unreadable { digest, platform: Some(p), error } => {
+            format!("{p} ({}): {error}", digest.short())
+        }
+        Problem::Unreadable { digest, error, .. } => format!("{}: {error}", digest.short()),
     }
 }
 
@@ -492,12 +509,26 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     if r.up_to_date {
         writeln!(
             out,
-            "{}: up to date: {} already holds {} under {} (proven when it was copied; nothing read or written)",
+            "{}: up to date: {} already holds the source's digest {} under {} (nothing written)",
             r.command,
             r.target,
             r.digest.short(),
             r.tags.join(", ")
         )?;
+        if let Some(rb) = &r.readback {
+            for p in &rb.problems {
+                writeln!(out, "MISMATCH {}", problem(p))?;
+            }
+            writeln!(
+                out,
+                "{}",
+                if rb.verified {
+                    "its configs and executables proven again by digest"
+                } else {
+                    "NOT verified: the target's content (the source's digest) is not what its platforms claim"
+                }
+            )?;
+        }
         return writeln!(out, "registry requests: {}", r.registry_requests);
     }
     let kind = if r.media_type == crate::manifest::DOCKER_LIST {
@@ -532,7 +563,14 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         };
         writeln!(out, "  tags ({tags}): {}", r.tags.join(", "))?;
     }
-    writeln!(out, "  {:<16} {:<19} SOURCE", "PLATFORM", "DIGEST")?;
+    let width = r
+        .entries
+        .iter()
+        .filter_map(|e| e.platform.as_ref().map(|p| p.to_string().len()))
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    writeln!(out, "  {:<width$} {:<19} SOURCE", "PLATFORM", "DIGEST")?;
     for e in &r.entries {
         let platform = match (&e.platform, e.attestation) {
             (_, true) => "attestation".to_string(),
@@ -546,7 +584,7 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         if e.variant_filled {
             note.push_str(" (variant filled from the config)");
         }
-        writeln!(out, "  {platform:<16} {:<19} {note}", e.digest.short())?;
+        writeln!(out, "  {platform:<width$} {:<19} {note}", e.digest.short())?;
     }
     for l in &r.left_out {
         writeln!(
@@ -577,6 +615,14 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         s.present,
         s.manifests_pushed
     )?;
+    if s.foreign_left_out > 0 {
+        writeln!(
+            out,
+            "  foreign layers left out: {} (not the registry's to give; the manifests keep their URLs, \
+             as crane and skopeo; --allow-nondistributable copies them)",
+            s.foreign_left_out
+        )?;
+    }
     if let Some(index) = &r.index {
         let text = index.get();
         writeln!(out, "index ({} bytes, {}):\n{text}", text.len(), r.digest)?;
@@ -590,7 +636,9 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         let content_only = rb.problems.iter().all(|p| {
             matches!(
                 p,
-                Problem::ContentDisagrees { .. } | Problem::Unproven { .. }
+                Problem::ContentDisagrees { .. }
+                    | Problem::Unproven { .. }
+                    | Problem::Unreadable { .. }
             )
         });
         match (rb.verified, single) {
@@ -612,7 +660,8 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             // The push matched the plan byte for byte; what is wrong is the source's content.
             (false, _) if content_only && !rb.problems.is_empty() => writeln!(
                 out,
-                "NOT verified: the source's executables are not what its platforms claim (the push matched the plan); \
+                "NOT verified: the source's content could not be proven (above: executables of another machine, \
+                 none found, or layers that do not read as their media type says; the push matched the plan); \
                  no tag was moved"
             )?,
             (false, _) => writeln!(

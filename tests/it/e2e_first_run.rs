@@ -77,7 +77,7 @@ fn copy_content_is_proven_before_any_tag_moves() {
         "names the executable: {text}"
     );
     assert!(
-        text.contains("the source's executables are not what its platforms claim")
+        text.contains("the source's content could not be proven")
             && text.contains("no tag was moved")
             && !text.contains("not what was planned"),
         "{text}"
@@ -96,6 +96,29 @@ fn copy_content_is_proven_before_any_tag_moves() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(j["tags_moved"], false, "{j}");
     assert_eq!(j["pushed"], true);
+    // A target tag already naming the lie (put there by another tool, or a plain copy):
+    // `copy --content` reads and proves it again instead of calling it up to date.
+    let plain = format!("{}/{}", env.registry, unique("first-run-lie-plain"));
+    let (o, _) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{src}:v1"), &format!("{plain}:v1")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{plain}:v1"),
+            "--content",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    assert_eq!(
+        (j["up_to_date"].as_bool(), j["verified"].as_bool()),
+        (Some(true), Some(false)),
+        "{j}"
+    );
     // The honest source copies and tags.
     let (good, _) = push_new(
         "first-run-good",
@@ -127,9 +150,17 @@ fn a_single_manifest_copy_is_summarised_as_one() {
     assert!(!text.contains("  ? "), "{text}");
     assert!(text.contains("manifests pushed: 1"), "{text}");
     assert!(!text.contains("attestations point inside"), "{text}");
-    let (_, j) = runref_json(NO_DAEMON, &["copy", &format!("{repo}:v1"), &target]);
+    let fresh = format!("{}/{}", env.registry, unique("first-run-single-copy2"));
+    let (_, j) = runref_json(NO_DAEMON, &["copy", &format!("{repo}:v1"), &fresh]);
     assert_eq!(j["entries"][0]["platform"], "linux/amd64", "{j}");
     assert_eq!(j["summary"]["manifests_pushed"], 1, "{j}");
+    // Run again: up to date, two HEADs.
+    let (_, j) = runref_json(NO_DAEMON, &["copy", &format!("{repo}:v1"), &fresh]);
+    assert_eq!(
+        (j["up_to_date"].as_bool(), j["registry_requests"].as_u64()),
+        (Some(true), Some(2)),
+        "{j}"
+    );
 }
 
 /// Item 4: a pull that fails is not reported as a pull, and `never` is not advised when the

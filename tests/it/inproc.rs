@@ -495,3 +495,30 @@ async fn windows_entries_are_proven_by_their_pe_executables() {
         r.problems
     );
 }
+
+/// A layer whose bytes are not what its media type says (zstd labelled gzip) is unreadable with
+/// the decoder's own reason, not "stream ended with an error" (newcomer pass).
+#[tokio::test]
+async fn a_mislabelled_layer_says_why() {
+    let mut lie = ImageSpec::new("linux/amd64").compressed(LayerCompression::Zstd);
+    lie.layer_media_type = Some("application/vnd.oci.image.layer.v1.tar+gzip");
+    let b = build_index(
+        &IndexSpec {
+            images: vec![lie],
+            ..IndexSpec::new("mislabel", &[])
+        },
+        "v1",
+    );
+    let r = verify(
+        &layout(&b),
+        &tagged().with_digest(&b.index_digest),
+        &opts(&["linux/amd64"], true),
+    )
+    .await
+    .unwrap();
+    let e = match &r.problems[..] {
+        [Problem::Unreadable { error, .. }] => error.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(!e.contains("stream ended") && e.contains("gzip"), "{e}");
+}

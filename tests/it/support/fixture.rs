@@ -121,6 +121,8 @@ pub struct ImageSpec {
     /// A foreign base layer first (Docker's foreign type, with `urls`), whose blob is in no
     /// registry, as Windows base images have.
     pub foreign_base: bool,
+    /// A layer media type that lies about the bytes (a zstd layer labelled gzip).
+    pub layer_media_type: Option<&'static str>,
 }
 
 impl ImageSpec {
@@ -136,6 +138,7 @@ impl ImageSpec {
             os_version: None,
             pe_machine: None,
             foreign_base: false,
+            layer_media_type: None,
         }
     }
 
@@ -406,6 +409,9 @@ fn build_image(layout: &Path, spec: &ImageSpec, salt: &str, docker: bool) -> Bui
         LayerCompression::Gzip | LayerCompression::Estargz => {}
         LayerCompression::Zstd => lmt = OCI_LAYER_ZSTD,
         LayerCompression::Uncompressed => lmt = OCI_LAYER_TAR,
+    }
+    if let Some(t) = spec.layer_media_type {
+        lmt = t;
     }
     let own = json!({"mediaType": lmt, "digest": layer_digest.to_string(), "size": layer_gz.len()});
     let layers = if spec.foreign_base {
