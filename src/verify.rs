@@ -282,17 +282,35 @@ async fn scan_one_layer<R: Registry>(
 ) -> Result<Vec<ElfFile>, String> {
     let digest = layer.digest().map_err(|e| e.to_string())?;
     let foreign = crate::layer::is_foreign(&layer.media_type);
-    let mut stream = reg.blob_stream(repo, &digest).await.map_err(|e| {
-        if foreign && e.is_not_found() {
-            // --allow-nondistributable reads foreign layers from the registry only.
-            format!(
-                "foreign layer {digest} is not in the registry (runref never fetches a layer's urls{})",
-                if layer.urls.is_empty() { String::new() } else { format!(": {}", layer.urls.join(", ")) }
-            )
-        } else {
-            e.to_string()
+    let mut stream = match reg.blob_stream(repo, &digest).await {
+        Ok(s) => s,
+        // A foreign layer (only read with --allow-nondistributable): from the registry when
+        // it has it, else from its urls in order, each verified against the digest.
+        Err(e) if foreign && e.is_not_found() => {
+            let mut tried = vec![];
+            let mut got = None;
+            for url in &layer.urls {
+                match reg.url_stream(url, &digest).await {
+                    Ok(s) => {
+                        got = Some(s);
+                        break;
+                    }
+                    Err(e) => tried.push(format!("{}: {}", crate::trace::redact(url), e)),
+                }
+            }
+            got.ok_or_else(|| {
+                format!(
+                    "foreign layer {digest} is neither in the registry nor at its urls ({})",
+                    if tried.is_empty() {
+                        "it names none".to_string()
+                    } else {
+                        tried.join("; ")
+                    }
+                )
+            })?
         }
-    })?;
+        Err(e) => return Err(e.to_string()),
+    };
     // A bounded async channel: the network side awaits room (no blocking thread per chunk),
     // the scanner's blocking thread waits for chunks.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);

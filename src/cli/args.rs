@@ -145,7 +145,8 @@ is reported as unproven, which fails verification.
 
 Layers: tar, tar+gzip (eStargz too), tar+zstd (zstd:chunked too; windows up to 128 MiB,
 RUNREF_MAX_ZSTD_WINDOW), Docker's gzip layers. Foreign / non-distributable layers (Windows base
-layers) are counted and never fetched unless --allow-nondistributable (then from the registry);
+layers) are counted and never fetched unless --allow-nondistributable (then from the registry,
+else from their urls: http/https, no registry credentials, verified against the digest);
 any other layer type is an error naming it.
 
 Platforms: os/arch[/variant][:os.version], e.g. linux/arm64/v8 or windows/amd64:10.0.20348
@@ -201,8 +202,8 @@ pub struct VerifyArgs {
     /// Also check the executables' machine type in every layer (ELF; PE on Windows)
     #[arg(long)]
     pub content: bool,
-    /// Also read foreign / non-distributable layers (Windows base layers) from the registry;
-    /// by default they are counted and left unread
+    /// Also read foreign / non-distributable layers (Windows base layers): from the registry,
+    /// else from their urls; by default they are counted and left unread
     #[arg(long)]
     pub allow_nondistributable: bool,
     /// buildx --metadata-file JSON (containerimage.digest, image.name)

@@ -125,6 +125,15 @@ pub trait Registry {
         repo: &Reference,
         digest: &Digest,
     ) -> Result<BlobStream, RegistryError>;
+    /// A foreign / non-distributable layer from one of its `urls` (`--allow-nondistributable`
+    /// only), as a stream verified against `digest`. Sources without HTTP cannot.
+    async fn url_stream(&self, url: &str, digest: &Digest) -> Result<BlobStream, RegistryError> {
+        let _ = digest;
+        Err(RegistryError::Other {
+            reference: url.to_string(),
+            detail: "this source cannot fetch a layer from its urls".into(),
+        })
+    }
     /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
     fn requests(&self) -> usize;
     /// Manifests served from the on-disk cache instead (no request sent).
@@ -524,6 +533,18 @@ impl Registry for HttpRegistry {
 
     fn endpoints(&self) -> Endpoints {
         self.answered.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// One GET of an http(s) URL, no registry credentials sent (the URL is not the
+    /// registry's), counted and traced like every request; verified as any blob.
+    async fn url_stream(&self, url: &str, digest: &Digest) -> Result<BlobStream, RegistryError> {
+        let resp = self.wire.get_url(url).await?;
+        Ok(wire::verified_stream(
+            resp,
+            digest.clone(),
+            self.wire.timeout(),
+            self.wire.deadline(),
+        ))
     }
 
     /// Streamed: each chunk must come within `--timeout` of the last and all before the run's

@@ -418,6 +418,41 @@ impl Wire {
     }
 
     /// The answer's headers; the body is left to stream.
+    /// A GET of a foreign layer's URL (http or https only): no authorization, one attempt,
+    /// counted and traced; a non-2xx answer is an error naming the URL.
+    pub async fn get_url(&self, url: &str) -> Result<reqwest::Response, RegistryError> {
+        let other = |detail: String| RegistryError::Other {
+            reference: crate::trace::redact(url),
+            detail,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| other(format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(other("only http and https layer URLs are fetched".into()));
+        }
+        let call = Call {
+            base: "",
+            host: parsed.host_str().unwrap_or(""),
+            repo: "",
+            method: Method::GET,
+            path: String::new(),
+            accept: None,
+            body: None,
+            scope: super::Scope::Pull,
+            from: None,
+            subject: crate::trace::redact(url),
+            registry: parsed.host_str().unwrap_or(""),
+        };
+        if let Some(e) = self.past_deadline(&call) {
+            return Err(e);
+        }
+        let req = self.client.get(parsed.clone());
+        match self.raw(req, self.until(), &call).await? {
+            Step::Done(r) if r.status().is_success() => Ok(r),
+            Step::Done(r) => Err(other(format!("answered HTTP {}", r.status()))),
+            Step::Retry { error, .. } => Err(error),
+        }
+    }
+
     pub async fn open(&self, call: &Call<'_>) -> Result<reqwest::Response, RegistryError> {
         self.exchange(call, async |resp, _| Ok(Step::Done(resp)))
             .await

@@ -789,3 +789,73 @@ fn a_copy_run_again_costs_only_heads() {
     assert_eq!(j["up_to_date"], false, "{j}");
     assert_eq!(j["tags_moved"], true, "{j}");
 }
+
+/// Issue 21: `--allow-nondistributable` reads a foreign layer from its URL when the registry
+/// does not have it (one GET, no registry credentials, verified against the digest), so a
+/// Windows image whose executables are all in its base layer is proven; without the flag the
+/// layer is left unread and the platform unproven, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_nondistributable_reads_a_foreign_layer_from_its_url() {
+    use crate::support::fake_registry::{self, Reply};
+    let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let s = served.clone();
+    let gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let g = gets.clone();
+    let addr = fake_registry::serve(move |req| {
+        g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(req.authorization.is_none(), "no credentials to a layer URL");
+        let body = s.lock().unwrap().clone();
+        Reply::Stream {
+            head: format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()),
+            chunk: body.clone(),
+            every: std::time::Duration::ZERO,
+            total: body.len(),
+        }
+    })
+    .await;
+    let mut spec = ImageSpec::windows("windows/amd64", "10.0.20348.2849");
+    spec.foreign_base = true;
+    spec.no_elf = true;
+    spec.foreign_url = Some(format!("http://{addr}/servercore/base.tar.gz"));
+    let spec = IndexSpec {
+        images: vec![spec],
+        ..IndexSpec::new("foreign-url", &[])
+    }
+    .docker();
+    let (src, built) = tokio::task::spawn_blocking(move || push_new("pub-foreign-url", spec))
+        .await
+        .unwrap();
+    *served.lock().unwrap() = built.images[0].foreign_layer.clone().unwrap();
+    let at = format!("{src}@{}", built.index_digest);
+    let run = |extra: &'static [&'static str]| {
+        let at = at.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["verify", at.as_str(), "--content"];
+            args.extend_from_slice(extra);
+            runref_json(NO_DAEMON, &args)
+        })
+    };
+    let (o, j) = run(&[]).await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    assert!(
+        j["problems"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("foreign layer(s) were not read"),
+        "{j}"
+    );
+    assert_eq!(
+        gets.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "never fetched without the flag"
+    );
+    let (o, j) = run(&["--allow-nondistributable"]).await.unwrap();
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["platforms"][0]["content"]["verdict"], "proven", "{j}");
+    assert_eq!(j["platforms"][0]["content"]["pe_files"], 1, "{j}");
+    assert_eq!(
+        gets.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one GET of the URL"
+    );
+}

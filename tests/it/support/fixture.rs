@@ -123,6 +123,9 @@ pub struct ImageSpec {
     pub foreign_base: bool,
     /// A layer media type that lies about the bytes (a zstd layer labelled gzip).
     pub layer_media_type: Option<&'static str>,
+    /// With `foreign_base`: the URL the base layer names, whose bytes are a real Windows base
+    /// layer (a PE of the platform's machine at Files/Windows/System32/base.exe).
+    pub foreign_url: Option<String>,
 }
 
 impl ImageSpec {
@@ -139,6 +142,7 @@ impl ImageSpec {
             pe_machine: None,
             foreign_base: false,
             layer_media_type: None,
+            foreign_url: None,
         }
     }
 
@@ -206,6 +210,8 @@ pub struct BuiltImage {
     pub config: Vec<u8>,
     pub layer_gz: Vec<u8>,
     pub layer_tar: Vec<u8>,
+    /// With `foreign_url`: the foreign base layer's bytes (served from that URL, never pushed).
+    pub foreign_layer: Option<Vec<u8>>,
 }
 
 /// What was built for an index.
@@ -414,14 +420,30 @@ fn build_image(layout: &Path, spec: &ImageSpec, salt: &str, docker: bool) -> Bui
         lmt = t;
     }
     let own = json!({"mediaType": lmt, "digest": layer_digest.to_string(), "size": layer_gz.len()});
+    let mut foreign_layer = None;
     let layers = if spec.foreign_base {
-        let base = format!("foreign base of {salt}");
-        json!([{
+        let (bytes, url) = match &spec.foreign_url {
+            Some(url) => {
+                let (_, arch, _) = split_platform(&spec.platform);
+                let exe = pe_bytes(pe_for(&arch));
+                let t = tar_with(&[("Files/Windows/System32/base.exe", &exe, 0o644)]);
+                (gzip(&t), url.clone())
+            }
+            None => (
+                format!("foreign base of {salt}").into_bytes(),
+                "https://mcr.microsoft.invalid/v2/windows/servercore/blobs/base".to_string(),
+            ),
+        };
+        let entry = json!([{
             "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-            "digest": Digest::of(base.as_bytes()).to_string(),
-            "size": base.len(),
-            "urls": ["https://mcr.microsoft.invalid/v2/windows/servercore/blobs/base"],
-        }, own])
+            "digest": Digest::of(&bytes).to_string(),
+            "size": bytes.len(),
+            "urls": [url],
+        }, own]);
+        if spec.foreign_url.is_some() {
+            foreign_layer = Some(bytes);
+        }
+        entry
     } else {
         json!([own])
     };
@@ -443,6 +465,7 @@ fn build_image(layout: &Path, spec: &ImageSpec, salt: &str, docker: bool) -> Bui
         config,
         layer_gz,
         layer_tar,
+        foreign_layer,
     }
 }
 
