@@ -721,18 +721,8 @@ pub async fn copy<R: RegistryWrite>(
     let tags = tags_of(&target.bare(), &extra)?;
     let subset = opts.platforms.is_some() || opts.attestations == Attestations::Drop;
     if !subset && !opts.dry_run && !opts.allow_nondistributable {
-        if let Some(mut done) = up_to_date(reg, src, target, &tags).await? {
-            // --content asks for the executables' proof: the target's content is read and
-            // proven again (by digest), whatever put it there (newcomer pass: a tag pushed by
-            // another tool passed unread).
-            if opts.verify_content {
-                let at = target.bare().with_digest(&done.digest);
-                let rb = read_back(reg, &at, vec![], opts).await?;
-                done.verified = rb.verified;
-                done.readback = Some(rb);
-                done.registry_requests = reg.requests();
-            }
-            return Ok(done);
+        if let Some(done) = up_to_date(reg, src, target, &tags).await? {
+            return reprove(reg, target, done, opts).await;
         }
     }
     let material = tokio::sync::Mutex::new(Material::default());
@@ -810,6 +800,17 @@ pub async fn copy<R: RegistryWrite>(
             expected,
         )
     };
+    // A subset's result is a new index, known only once planned: when every tag already names
+    // it, the sources were read (manifests and configs) and nothing more is (issue 24: a
+    // `--platforms` re-run cost 29 requests, every blob mounted and manifest pushed again).
+    let planned = Digest::of(&top);
+    if !full && !opts.dry_run && !opts.allow_nondistributable && !tags.is_empty() {
+        let bare = target.bare();
+        if tags_at(reg, &bare, &tags, &planned).await? {
+            let done = up_to_date_report(reg, src, &bare, &tags, &planned, &source_digest);
+            return reprove(reg, target, done, opts).await;
+        }
+    }
     let digests: Vec<Digest> = if read.is_index {
         entries.iter().map(|e| e.digest.clone()).collect()
     } else {
@@ -881,19 +882,51 @@ async fn up_to_date<R: RegistryWrite>(
         },
     };
     let bare = target.bare();
+    if !tags_at(reg, &bare, tags, &source_digest).await? {
+        return Ok(None);
+    }
+    Ok(Some(up_to_date_report(
+        reg,
+        src,
+        &bare,
+        tags,
+        &source_digest,
+        &source_digest,
+    )))
+}
+
+/// Every tag of `bare` names `digest` now (one HEAD each, stopping at the first that does not).
+async fn tags_at<R: RegistryWrite>(
+    reg: &R,
+    bare: &Reference,
+    tags: &[String],
+    digest: &Digest,
+) -> Result<bool, PublishError> {
     for t in tags {
         let tagged = bare
             .with_tag(t)
             .map_err(|e| PublishError::Input(e.to_string()))?;
-        if reg.manifest_digest(&tagged, true).await?.as_ref() != Some(&source_digest) {
-            return Ok(None);
+        if reg.manifest_digest(&tagged, true).await?.as_ref() != Some(digest) {
+            return Ok(false);
         }
     }
-    Ok(Some(PublishReport {
+    Ok(true)
+}
+
+/// The report of a copy whose every tag already names its result `digest`.
+fn up_to_date_report<R: Registry>(
+    reg: &R,
+    src: &Reference,
+    bare: &Reference,
+    tags: &[String],
+    digest: &Digest,
+    source_digest: &Digest,
+) -> PublishReport {
+    PublishReport {
         command: "copy",
         target: bare.to_string(),
-        digest: source_digest.clone(),
-        reference: bare.with_digest(&source_digest).to_string(),
+        digest: digest.clone(),
+        reference: bare.with_digest(digest).to_string(),
         media_type: String::new(),
         tags: tags.to_vec(),
         tags_moved: false,
@@ -901,10 +934,10 @@ async fn up_to_date<R: RegistryWrite>(
         dry_run: false,
         pushed: false,
         source_digest: Some(source_digest.clone()),
-        digest_preserved: Some(true),
+        digest_preserved: Some(digest == source_digest),
         sources: vec![SourceMap {
             name: src.to_string(),
-            digest: source_digest,
+            digest: source_digest.clone(),
             entries: vec![],
         }],
         entries: vec![],
@@ -916,7 +949,25 @@ async fn up_to_date<R: RegistryWrite>(
         readback: None,
         verified: true,
         registry_requests: reg.requests(),
-    }))
+    }
+}
+
+/// An up-to-date copy under `--content`: the target's content is read and proven again by
+/// digest, whatever put it there (a tag pushed by another tool passed unread: newcomer pass).
+async fn reprove<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    mut done: PublishReport,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
+    if opts.verify_content {
+        let at = target.bare().with_digest(&done.digest);
+        let rb = read_back(reg, &at, vec![], opts).await?;
+        done.verified = rb.verified;
+        done.readback = Some(rb);
+        done.registry_requests = reg.requests();
+    }
+    Ok(done)
 }
 
 /// The end of both commands: with --dry-run the plan (and, with `show_index`, the index's exact

@@ -774,6 +774,42 @@ fn a_copy_run_again_costs_only_heads() {
         "{s:?} {t:?}"
     );
     assert_eq!(j["registry_requests"], 3, "{j}");
+    // A platform subset (a new index): re-run, the sources' manifests and configs are read to
+    // plan it, then one HEAD of the tag; no blob mount, no manifest PUT.
+    let sub = format!("{}/{}", env.registry, unique("pub-rerun-sub"));
+    let subset = || {
+        runref_json(
+            NO_DAEMON,
+            &[
+                "copy",
+                &format!("{src}:v1"),
+                &format!("{sub}:arm"),
+                "--platforms",
+                "linux/arm64",
+            ],
+        )
+    };
+    let (o, j) = subset();
+    assert_eq!(
+        (o.status.code(), j["up_to_date"].as_bool()),
+        (Some(0), Some(false)),
+        "{j}"
+    );
+    let (s0, t0) = (log_lines(&src).len(), log_lines(&sub).len());
+    let (o, j) = subset();
+    assert_eq!(
+        (o.status.code(), j["up_to_date"].as_bool()),
+        (Some(0), Some(true)),
+        "{j}"
+    );
+    let (s, t) = (&log_lines(&src)[s0..], &log_lines(&sub)[t0..]);
+    assert!(
+        s.iter()
+            .chain(t)
+            .all(|l| l.starts_with("GET ") || l.starts_with("HEAD ")),
+        "reads only: {s:?} {t:?}"
+    );
+    assert_eq!(t.len(), 1, "one HEAD of the target tag: {t:?}");
     // A tag the target lacks: the whole copy again, which re-proves and tags.
     let (o, j) = runref_json(
         NO_DAEMON,
