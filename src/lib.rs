@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod mirror;
 pub mod platform;
 pub mod policy;
+pub mod progress;
 pub mod proof;
 pub mod publish;
 pub mod reconcile;

@@ -53,6 +53,8 @@ pub struct PublishOptions {
     pub verify_content: bool,
     /// Copy foreign / non-distributable layers too (default: left out, as crane and skopeo).
     pub allow_nondistributable: bool,
+    /// Bytes copied and scanned, for a progress bar.
+    pub progress: Option<crate::progress::Progress>,
 }
 
 /// How a blob reached the target.
@@ -393,9 +395,24 @@ async fn transfer<R: RegistryWrite>(
             wanted.push((b.clone(), *size, item.from.clone()));
         }
     }
+    // The bar counts the bytes that cross registries (a mount moves none).
+    let progress = opts.progress.as_ref();
+    if let Some(p) = progress {
+        let crossing: i64 = wanted
+            .iter()
+            .filter(|(_, _, from)| from.registry() != target.registry())
+            .map(|(_, size, _)| (*size).max(0))
+            .sum();
+        if crossing > 0 && !dry_run {
+            p.begin("copy", crossing as u64);
+        }
+    }
     let moves: Vec<BlobMove> =
         futures_util::stream::iter(wanted.into_iter().map(|(digest, size, from)| async move {
-            let action = move_blob(reg, target, &digest, size, &from, material, dry_run).await?;
+            let action = move_blob(
+                reg, target, &digest, size, &from, material, dry_run, progress,
+            )
+            .await?;
             Ok::<_, RegistryError>(BlobMove {
                 digest,
                 size,
@@ -406,6 +423,9 @@ async fn transfer<R: RegistryWrite>(
         .buffered(crate::POOL)
         .try_collect()
         .await?;
+    if let Some(p) = progress {
+        p.end();
+    }
     let mut summary = Summary {
         foreign_left_out: foreign,
         ..Summary::default()
@@ -448,6 +468,7 @@ async fn move_blob<R: RegistryWrite>(
     from: &Reference,
     material: &Material,
     dry_run: bool,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<Action, RegistryError> {
     if from.same_repository(target) {
         return Ok(Action::Present);
@@ -478,7 +499,20 @@ async fn move_blob<R: RegistryWrite>(
         }
         None => {
             let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let stream = hold_last(reg.blob_stream(from, digest).await?, failed.clone());
+            let stream = reg.blob_stream(from, digest).await?;
+            // Bytes copied between registries, for the progress bar.
+            let stream: crate::registry::BlobStream = match progress {
+                Some(p) => {
+                    let p = p.clone();
+                    Box::pin(futures_util::StreamExt::inspect(stream, move |c| {
+                        if let Ok(b) = c {
+                            p.add(b.len() as u64);
+                        }
+                    }))
+                }
+                None => stream,
+            };
+            let stream = hold_last(stream, failed.clone());
             let put = reg
                 .put_blob_stream(target, &location, digest, size.max(0) as u64, stream)
                 .await;
@@ -593,6 +627,7 @@ async fn read_back<R: Registry>(
         allow_extra: false,
         content: opts.verify_content,
         allow_nondistributable: opts.allow_nondistributable,
+        progress: opts.progress.clone(),
     };
     let r = crate::verify::verify(reg, at, &opts).await?;
     Ok(Readback {

@@ -22,6 +22,8 @@ pub struct VerifyOptions {
     /// Also read foreign / non-distributable layers (from the registry); by default they are
     /// counted and left unread, as crane and skopeo leave them uncopied.
     pub allow_nondistributable: bool,
+    /// Bytes of layers scanned, for a progress bar.
+    pub progress: Option<crate::progress::Progress>,
 }
 
 /// A reason verification failed. JSON: `{"kind": "...", ...}`.
@@ -238,6 +240,7 @@ async fn scan_entry<R: Registry>(
     repo: &Reference,
     entry: &RemoteEntry,
     nondistributable: bool,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<Scan, String> {
     let mut read = Vec::new();
     let mut foreign = 0;
@@ -252,7 +255,7 @@ async fn scan_entry<R: Registry>(
     }
     let scans: Vec<Result<Vec<ElfFile>, String>> = futures_util::stream::iter(
         read.into_iter()
-            .map(|(l, c)| scan_one_layer(reg, repo, l, c)),
+            .map(|(l, c)| scan_one_layer(reg, repo, l, c, progress)),
     )
     .buffered(layer_parallelism())
     .collect()
@@ -279,6 +282,7 @@ async fn scan_one_layer<R: Registry>(
     repo: &Reference,
     layer: &crate::manifest::Descriptor,
     compression: crate::layer::Compression,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<Vec<ElfFile>, String> {
     let digest = layer.digest().map_err(|e| e.to_string())?;
     let foreign = crate::layer::is_foreign(&layer.media_type);
@@ -326,6 +330,9 @@ async fn scan_one_layer<R: Registry>(
     });
     let mut stream_err = None;
     while let Some(chunk) = stream.next().await {
+        if let (Some(p), Ok(c)) = (progress, &chunk) {
+            p.add(c.len() as u64);
+        }
         let failed = chunk.as_ref().err().map(|e| e.to_string());
         let sent = tx.send(chunk).await.is_ok();
         if let Some(e) = failed {
@@ -477,14 +484,27 @@ pub async fn verify<R: Registry>(
             .runnable()
             .filter(|e| checked(e.platform.as_ref()))
             .collect();
+        let progress = opts.progress.as_ref();
+        if let Some(p) = progress {
+            let total: i64 = runnable
+                .iter()
+                .flat_map(|e| &e.layers)
+                .filter(|l| opts.allow_nondistributable || !crate::layer::is_foreign(&l.media_type))
+                .map(|l| l.size.max(0))
+                .sum();
+            p.begin("layers", total as u64);
+        }
         let scans: Vec<_> = futures_util::stream::iter(
             runnable
                 .iter()
-                .map(|e| scan_entry(reg, reference, e, opts.allow_nondistributable)),
+                .map(|e| scan_entry(reg, reference, e, opts.allow_nondistributable, progress)),
         )
         .buffered(crate::POOL)
         .collect()
         .await;
+        if let Some(p) = progress {
+            p.end();
+        }
         let results = platforms
             .iter_mut()
             .filter(|r| checked(r.platform.as_ref()));

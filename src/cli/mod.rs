@@ -245,6 +245,55 @@ fn fail(format: Format, code: u8, message: &str) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// A progress bar on stderr (indicatif), when stderr is a terminal, the output is text and
+/// CI is not set: never in JSON, never in a pipe or a log.
+fn meter(format: Format) -> Option<crate::progress::Progress> {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    if format != Format::Text || ci || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(crate::progress::Progress(std::sync::Arc::new(
+        Bar::default(),
+    )))
+}
+
+/// indicatif's bar behind [`crate::progress::Meter`].
+#[derive(Default)]
+struct Bar(std::sync::Mutex<Option<indicatif::ProgressBar>>);
+
+impl crate::progress::Meter for Bar {
+    fn begin(&self, what: &str, total: u64) {
+        let pb = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "  {msg:8} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
+            pb.set_style(style);
+        }
+        pb.set_message(what.to_string());
+        pb.tick();
+        if let Ok(mut b) = self.0.lock() {
+            *b = Some(pb);
+        }
+    }
+    fn add(&self, n: u64) {
+        if let Ok(b) = self.0.lock() {
+            if let Some(pb) = b.as_ref() {
+                pb.inc(n);
+            }
+        }
+    }
+    fn end(&self) {
+        if let Ok(mut b) = self.0.lock() {
+            if let Some(pb) = b.take() {
+                pb.finish_and_clear();
+            }
+        }
+    }
+}
+
 /// Progress lines for long pulls: shown on a terminal, silent otherwise.
 fn progress_sink() -> impl FnMut(&str) + Send {
     let tty = std::io::stderr().is_terminal();
@@ -489,6 +538,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         allow_extra: a.allow_extra,
         content: a.content,
         allow_nondistributable: a.allow_nondistributable,
+        progress: meter(format),
     };
     match crate::verify::verify(&ctx.registry, &reference, &opts).await {
         Ok(r) => output(
@@ -537,7 +587,11 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn publish_options(p: &PublishArgs, replace: bool) -> crate::publish::PublishOptions {
+fn publish_options(
+    p: &PublishArgs,
+    replace: bool,
+    format: Format,
+) -> crate::publish::PublishOptions {
     crate::publish::PublishOptions {
         attestations: p.attestations,
         platforms: (!p.platforms.is_empty()).then(|| p.platforms.clone()),
@@ -546,6 +600,7 @@ fn publish_options(p: &PublishArgs, replace: bool) -> crate::publish::PublishOpt
         dry_run: p.dry_run,
         verify_content: p.verify_content,
         allow_nondistributable: p.allow_nondistributable,
+        progress: meter(format),
     }
 }
 
@@ -593,7 +648,7 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let opts = publish_options(&a.publish, a.replace);
+    let opts = publish_options(&a.publish, a.replace, format);
     let r = crate::publish::create(&ctx.registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
 }
@@ -608,7 +663,7 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let opts = publish_options(&a.publish, false);
+    let opts = publish_options(&a.publish, false, format);
     let r = crate::publish::copy(&ctx.registry, &sources[0], &target, &opts).await;
     publish_outcome(format, r)
 }

@@ -404,3 +404,35 @@ fn debug_traces_every_request() {
         stderr(&o)
     );
 }
+
+/// Issue 23: progress on a terminal only. Under a pseudo-terminal (`script`) `verify --content`
+/// draws a bar on stderr (bytes, rate) and clears it; piped, or with `--format json`, or under
+/// CI, nothing but the report is written.
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let (repo, _) = push_new(
+        "first-run-progress",
+        IndexSpec::new("prog", &["linux/amd64"]),
+    );
+    let cmd = format!("{} verify --content {repo}:v1", runref_bin().display());
+    let tty = |extra: &str, ci: Option<&str>| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-q", "-e", "-c", &format!("{cmd} {extra}"), "/dev/null"]);
+        match ci {
+            Some(v) => c.env("CI", v),
+            None => c.env_remove("CI"),
+        };
+        let o = c.output().expect("script (util-linux) runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let drawn = tty("", None);
+    assert!(drawn.contains("layers") && drawn.contains("B/"), "{drawn}");
+    assert!(drawn.contains("\u{1b}[2K"), "the bar is cleared: {drawn:?}");
+    assert!(!tty("", Some("true")).contains("B/s"), "not under CI");
+    assert!(!tty("--format json", None).contains("B/s"), "not with JSON");
+    let piped = runref(NO_DAEMON, &["verify", "--content", &format!("{repo}:v1")]);
+    assert!(
+        stderr(&piped).is_empty() && !stdout(&piped).contains("B/s"),
+        "not in a pipe"
+    );
+}

@@ -154,6 +154,7 @@ async fn verify_text() {
         allow_extra: false,
         content: true,
         allow_nondistributable: false,
+        progress: None,
     };
     let reg = LayoutRegistry::open(&b.layout).unwrap();
     let ok = runref::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/arm64"]))

@@ -190,6 +190,7 @@ fn opts(platforms: &[&str], content: bool) -> VerifyOptions {
         allow_extra: false,
         content,
         allow_nondistributable: false,
+        progress: None,
     }
 }
 
