@@ -409,10 +409,7 @@ async fn transfer<R: RegistryWrite>(
     }
     let moves: Vec<BlobMove> =
         futures_util::stream::iter(wanted.into_iter().map(|(digest, size, from)| async move {
-            let action = move_blob(
-                reg, target, &digest, size, &from, material, dry_run, progress,
-            )
-            .await?;
+            let action = move_blob(reg, target, &digest, size, &from, material, opts).await?;
             Ok::<_, RegistryError>(BlobMove {
                 digest,
                 size,
@@ -467,9 +464,9 @@ async fn move_blob<R: RegistryWrite>(
     size: i64,
     from: &Reference,
     material: &Material,
-    dry_run: bool,
-    progress: Option<&crate::progress::Progress>,
+    opts: &PublishOptions,
 ) -> Result<Action, RegistryError> {
+    let (dry_run, progress) = (opts.dry_run, opts.progress.as_ref());
     if from.same_repository(target) {
         return Ok(Action::Present);
     }
