@@ -386,6 +386,29 @@ async fn verify_allow_extra_reads_only_the_expected_platforms() {
     assert_eq!(reg.requests(), 7);
 }
 
+/// Builds an index of `images` and verifies it in process with `--content` for `platforms`.
+async fn verify_images(
+    salt: &str,
+    images: Vec<ImageSpec>,
+    platforms: &[&str],
+) -> (BuiltIndex, runref::verify::VerifyReport) {
+    let b = build_index(
+        &IndexSpec {
+            images,
+            ..IndexSpec::new(salt, &[])
+        },
+        "v1",
+    );
+    let r = verify(
+        &layout(&b),
+        &tagged().with_digest(&b.index_digest),
+        &opts(platforms, true),
+    )
+    .await
+    .unwrap();
+    (b, r)
+}
+
 /// Issue 21: every layer type people publish. An uncompressed tar whose end-of-archive falls
 /// chunks before the blob's end (GNU tar pads to 10 KiB records; 200 KiB here, over three of
 /// the layout's 64 KiB chunks) failed "stream ended with an error": the scanner stopped at the
@@ -447,21 +470,13 @@ async fn windows_entries_are_proven_by_their_pe_executables() {
     let mut empty = ImageSpec::windows("windows/386", "10.0.17763.6532");
     empty.no_elf = true;
     empty.foreign_base = true;
-    let b = build_index(
-        &IndexSpec {
-            images: vec![amd, lie, empty],
-            ..IndexSpec::new("windows", &[])
-        },
-        "v1",
-    );
-    let by_digest = tagged().with_digest(&b.index_digest);
-    let r = verify(
-        &layout(&b),
-        &by_digest,
-        &opts(&["windows/amd64", "windows/arm64", "windows/386"], true),
+    let (b, r) = verify_images(
+        "windows",
+        vec![amd, lie, empty],
+        &["windows/amd64", "windows/arm64", "windows/386"],
     )
-    .await
-    .unwrap();
+    .await;
+    let by_digest = tagged().with_digest(&b.index_digest);
     let verdicts: Vec<_> = r
         .platforms
         .iter()
@@ -503,20 +518,7 @@ async fn windows_entries_are_proven_by_their_pe_executables() {
 async fn a_mislabelled_layer_says_why() {
     let mut lie = ImageSpec::new("linux/amd64").compressed(LayerCompression::Zstd);
     lie.layer_media_type = Some("application/vnd.oci.image.layer.v1.tar+gzip");
-    let b = build_index(
-        &IndexSpec {
-            images: vec![lie],
-            ..IndexSpec::new("mislabel", &[])
-        },
-        "v1",
-    );
-    let r = verify(
-        &layout(&b),
-        &tagged().with_digest(&b.index_digest),
-        &opts(&["linux/amd64"], true),
-    )
-    .await
-    .unwrap();
+    let (_, r) = verify_images("mislabel", vec![lie], &["linux/amd64"]).await;
     let e = match &r.problems[..] {
         [Problem::Unreadable { error, .. }] => error.clone(),
         other => panic!("{other:?}"),
