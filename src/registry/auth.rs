@@ -5,7 +5,7 @@
 //! Credentials are looked up once per host and only when a challenge asks for them; nothing
 //! secret is ever put in an error.
 
-use super::wire::{error_text, header_value, read_bounded, Call, Read, Step, Wire};
+use super::wire::{error_text, header_value, read_bounded, Call, Read, Scope, Step, Wire};
 use super::RegistryError;
 use crate::credentials::Credential;
 use base64::Engine as _;
@@ -13,13 +13,6 @@ use reqwest::header::HeaderValue;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::time::Instant;
-
-/// What a token is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Pull,
-    Push,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Challenge {

@@ -5,6 +5,7 @@
 
 mod auth;
 pub mod push;
+pub mod session;
 pub mod wire;
 
 use crate::digest::Digest;
@@ -20,8 +21,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use wire::{Call, Limits, Wire, WireOptions};
 
-pub use auth::Scope;
 pub use push::{Mount, RegistryWrite};
+pub use wire::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -235,7 +236,8 @@ const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
 
 /// The real registry client.
 pub struct HttpRegistry {
-    wire: Wire,
+    /// The layered exchange: transport (counted, bounded) <- auth <- session.
+    wire: session::Session,
     opts: RegistryOptions,
     http_hosts: Vec<String>,
     daemon_mirrors: Mutex<Option<MirrorSource>>,
@@ -274,7 +276,7 @@ impl HttpRegistry {
             trace: opts.trace.clone(),
         })?;
         Ok(HttpRegistry {
-            wire,
+            wire: session::Session::new(wire),
             opts,
             http_hosts,
             daemon_mirrors: Mutex::new(None),
@@ -414,22 +416,41 @@ impl HttpRegistry {
 }
 
 /// The error for an answer that is not a success.
-fn refusal(call: &Call<'_>, status: StatusCode, body: &[u8]) -> RegistryError {
+/// The one mapping of a refused HTTP answer to a [`RegistryError`], for reads and writes
+/// alike (it was written twice): 404 on a read is `NotFound`; 401/403 `Unauthorized`; anything
+/// else `Server`, with the registry's own error text. A write names its method and path (query
+/// cut: upload locations carry state).
+pub(crate) fn refusal(call: &Call<'_>, status: StatusCode, body: &[u8]) -> RegistryError {
     let detail = wire::envelope_text(status, body);
+    let write = !matches!(call.method, reqwest::Method::GET | reqwest::Method::HEAD);
+    let path = call
+        .path
+        .split_once('?')
+        .map_or(call.path.as_str(), |(p, _)| p);
     match status {
-        StatusCode::NOT_FOUND => RegistryError::NotFound {
+        StatusCode::NOT_FOUND if !write => RegistryError::NotFound {
             reference: call.subject.clone(),
         },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::Unauthorized {
             reference: call.subject.clone(),
             registry: call.registry.to_string(),
-            detail: format!("HTTP {}: {detail}", status.as_u16()),
+            detail: match write {
+                true => format!(
+                    "HTTP {} on {} {path}: {detail}",
+                    status.as_u16(),
+                    call.method
+                ),
+                false => format!("HTTP {}: {detail}", status.as_u16()),
+            },
         },
         s => RegistryError::Server {
             reference: call.subject.clone(),
             status: s.as_u16(),
             attempts: 1,
-            detail,
+            detail: match write {
+                true => format!("{} {path}: {detail}", call.method),
+                false => detail,
+            },
         },
     }
 }

@@ -68,33 +68,6 @@ pub trait RegistryWrite: super::Registry {
     ) -> Result<Digest, RegistryError>;
 }
 
-/// The error for a refused write.
-fn write_refusal(call: &Call<'_>, status: StatusCode, body: &[u8]) -> RegistryError {
-    let detail = super::wire::envelope_text(status, body);
-    match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::Unauthorized {
-            reference: call.subject.clone(),
-            registry: call.registry.to_string(),
-            detail: format!(
-                "HTTP {} on {} {}: {detail}",
-                status.as_u16(),
-                call.method,
-                call.path
-            ),
-        },
-        s => RegistryError::Server {
-            reference: call.subject.clone(),
-            status: s.as_u16(),
-            attempts: 1,
-            detail: format!("{} {}: {detail}", call.method, strip_query(&call.path)),
-        },
-    }
-}
-
-fn strip_query(path: &str) -> &str {
-    path.split_once('?').map_or(path, |(p, _)| p)
-}
-
 /// An upload location (absolute or relative to `base`) as (base, path with query) plus
 /// `digest=` appended.
 fn upload_target(base: &str, location: &str, digest: &Digest) -> Result<(String, String), String> {
@@ -237,7 +210,7 @@ impl RegistryWrite for HttpRegistry {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())),
             StatusCode::NOT_FOUND => Ok(None),
-            s => Err(write_refusal(&call, s, &body)),
+            s => Err(super::refusal(&call, s, &body)),
         }
     }
 
@@ -251,7 +224,7 @@ impl RegistryWrite for HttpRegistry {
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            s => Err(write_refusal(&call, s, &body)),
+            s => Err(super::refusal(&call, s, &body)),
         }
     }
 
@@ -278,7 +251,7 @@ impl RegistryWrite for HttpRegistry {
             StatusCode::ACCEPTED => Ok(Mount::Refused {
                 location: location_of(&headers, &call)?,
             }),
-            s => Err(write_refusal(&call, s, &body)),
+            s => Err(super::refusal(&call, s, &body)),
         }
     }
 
@@ -290,7 +263,7 @@ impl RegistryWrite for HttpRegistry {
         let (status, headers, body) = self.send(&call).await?;
         match status {
             StatusCode::ACCEPTED => location_of(&headers, &call),
-            s => Err(write_refusal(&call, s, &body)),
+            s => Err(super::refusal(&call, s, &body)),
         }
     }
 
@@ -307,7 +280,7 @@ impl RegistryWrite for HttpRegistry {
         let (status, _, body) = self.send(&call).await?;
         match status {
             s if s.is_success() => Ok(()),
-            s => Err(write_refusal(&call, s, &body)),
+            s => Err(super::refusal(&call, s, &body)),
         }
     }
 
@@ -338,7 +311,7 @@ impl RegistryWrite for HttpRegistry {
         let body = super::wire::read_bounded(resp, super::wire::MAX_ERROR_BYTES, until)
             .await
             .unwrap_or_default();
-        Err(write_refusal(&call, status, &body))
+        Err(super::refusal(&call, status, &body))
     }
 
     async fn put_manifest(
@@ -358,7 +331,7 @@ impl RegistryWrite for HttpRegistry {
         call.body = Some((bytes, media_type.to_string()));
         let (status, headers, body) = self.send(&call).await?;
         if !status.is_success() {
-            return Err(write_refusal(&call, status, &body));
+            return Err(super::refusal(&call, status, &body));
         }
         let stored = headers
             .get("docker-content-digest")

@@ -8,7 +8,6 @@
 //! bodies without a bound, hides `Retry-After`, and panics on a token that is not a header
 //! value (spec-notes, "Registry client").
 
-use super::auth::{Auth, Scope};
 use super::RegistryError;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -35,7 +34,7 @@ pub const MAX_TOKEN_BYTES: u64 = 1 << 20;
 /// How much of an error body is read for its message.
 pub(super) const MAX_ERROR_BYTES: u64 = 64 << 10;
 /// The longest `Retry-After` honoured when no overall deadline is set.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -99,11 +98,20 @@ pub enum Step<T> {
     },
 }
 
+/// Whose permission a request needs (the token scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Pull,
+    Push,
+}
+
+/// The bottom layer: one connection pool, every request counted (redirect hops included),
+/// each bounded by its timeout and the run's deadline, traced under `--debug`. It knows
+/// nothing of authorization: [`super::auth`] builds on it, [`super::session`] on both.
 pub struct Wire {
     client: reqwest::Client,
     opts: WireOptions,
     requests: Arc<AtomicUsize>,
-    auth: Auth,
 }
 
 impl Wire {
@@ -141,7 +149,6 @@ impl Wire {
             client,
             opts,
             requests,
-            auth: Auth::default(),
         })
     }
 
@@ -159,7 +166,7 @@ impl Wire {
     }
 
     /// The end of this request's time: its own timeout or the run's deadline, whichever first.
-    fn until(&self) -> Instant {
+    pub(super) fn until(&self) -> Instant {
         let own = Instant::now() + self.opts.timeout;
         match self.opts.deadline {
             Some(d) if d < own => d,
@@ -167,7 +174,7 @@ impl Wire {
         }
     }
 
-    fn past_deadline(&self, call: &Call<'_>) -> Option<RegistryError> {
+    pub(super) fn past_deadline(&self, call: &Call<'_>) -> Option<RegistryError> {
         match self.opts.deadline {
             Some(d) if Instant::now() >= d => Some(RegistryError::Deadline {
                 reference: call.subject.clone(),
@@ -241,7 +248,7 @@ impl Wire {
         }
     }
 
-    fn timed_out(&self, call: &Call<'_>) -> RegistryError {
+    pub(super) fn timed_out(&self, call: &Call<'_>) -> RegistryError {
         RegistryError::Timeout {
             reference: call.subject.clone(),
             secs: self.opts.timeout.as_secs(),
@@ -249,175 +256,6 @@ impl Wire {
         }
     }
 
-    /// One request with its authorization; a 401 is answered once (challenge => token or
-    /// Basic) and the request sent again.
-    async fn authorized(
-        &self,
-        call: &Call<'_>,
-        until: Instant,
-    ) -> Result<Step<reqwest::Response>, RegistryError> {
-        let mut header = match self.auth.header(self, call, until).await {
-            Err(e) if transient(&e) => {
-                return Ok(Step::Retry {
-                    error: e,
-                    after: None,
-                })
-            }
-            other => other?,
-        };
-        for round in 0..2 {
-            let url = format!("{}{}", call.base, call.path);
-            let mut req = self.client.request(call.method.clone(), &url);
-            if let Some(a) = &call.accept {
-                req = req.header(reqwest::header::ACCEPT, a);
-            }
-            if let Some((body, ct)) = &call.body {
-                req = req
-                    .header(reqwest::header::CONTENT_TYPE, ct)
-                    .body(body.clone());
-            }
-            if let Some(h) = &header {
-                req = req.header(reqwest::header::AUTHORIZATION, h.clone());
-            }
-            let resp = match self.raw(req, until, call).await? {
-                Step::Done(r) => r,
-                retry => return Ok(retry),
-            };
-            if resp.status() != StatusCode::UNAUTHORIZED || round == 1 {
-                return Ok(Step::Done(resp));
-            }
-            let challenge = resp
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .cloned();
-            let answer = match self
-                .auth
-                .answer(self, call, challenge.as_ref(), until)
-                .await
-            {
-                Err(e) if transient(&e) => {
-                    return Ok(Step::Retry {
-                        error: e,
-                        after: None,
-                    })
-                }
-                other => other?,
-            };
-            match answer {
-                Some(h) if Some(&h) != header.as_ref() => header = Some(h),
-                // Nothing new to offer: the 401 stands.
-                _ => return Ok(Step::Done(resp)),
-            }
-        }
-        unreachable!("the loop returns in its second round")
-    }
-
-    /// Runs `call` until `finish` accepts an answer: retries on 429/5xx, timeouts and broken
-    /// bodies with backoff or the server's `Retry-After`, within the attempts and the deadline.
-    pub async fn exchange<T>(
-        &self,
-        call: &Call<'_>,
-        finish: impl AsyncFn(reqwest::Response, Instant) -> Result<Step<T>, RegistryError>,
-    ) -> Result<T, RegistryError> {
-        let attempts = self.opts.attempts.max(1);
-        let mut last = None;
-        for n in 1..=attempts {
-            if let Some(e) = self.past_deadline(call) {
-                return Err(last.unwrap_or(e));
-            }
-            let until = self.until();
-            let step = match self.authorized(call, until).await? {
-                Step::Done(resp) => match retryable_status(resp.status()) {
-                    true => {
-                        let after = retry_after(resp.headers());
-                        let status = resp.status().as_u16();
-                        let detail = error_text(resp, until).await;
-                        Step::Retry {
-                            error: RegistryError::Server {
-                                reference: call.subject.clone(),
-                                status,
-                                attempts: n,
-                                detail,
-                            },
-                            after,
-                        }
-                    }
-                    false => finish(resp, until).await?,
-                },
-                Step::Retry { error, after } => Step::Retry { error, after },
-            };
-            let (error, after) = match step {
-                Step::Done(v) => return Ok(v),
-                Step::Retry { error, after } => (with_attempts(error, n), after),
-            };
-            if n == attempts {
-                last = Some(error);
-                break;
-            }
-            let wait = after.unwrap_or(Duration::from_millis(200 * (1 << (n - 1))));
-            let budget = match self.opts.deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => MAX_RETRY_AFTER,
-            };
-            if wait > budget {
-                return Err(RegistryError::RetryLater {
-                    reference: call.subject.clone(),
-                    after_secs: wait.as_secs(),
-                    budget_secs: budget.as_secs(),
-                    source: Box::new(error),
-                });
-            }
-            if let Some(t) = &self.opts.trace {
-                t.line(&format!(
-                    "registry retry {} of {attempts} in {} ms: {}",
-                    n + 1,
-                    wait.as_millis(),
-                    error.to_string().lines().next().unwrap_or_default()
-                ));
-            }
-            tokio::time::sleep(wait).await;
-            last = Some(error);
-        }
-        Err(last.unwrap_or_else(|| RegistryError::Other {
-            reference: call.subject.clone(),
-            detail: "no attempt made".into(),
-        }))
-    }
-
-    /// A whole body of at most `limit` bytes (`what` names the bound in the error).
-    pub async fn fetch(
-        &self,
-        call: &Call<'_>,
-        limit: u64,
-        what: &'static str,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
-        self.exchange(call, async |resp, until| {
-            let (status, headers) = (resp.status(), resp.headers().clone());
-            match read_bounded(resp, limit, until).await {
-                Ok(body) => Ok(Step::Done((status, headers, body))),
-                Err(Read::TooLarge) => Err(RegistryError::TooLarge {
-                    reference: call.subject.clone(),
-                    what,
-                    limit,
-                }),
-                Err(Read::Timeout) => Ok(Step::Retry {
-                    error: self.timed_out(call),
-                    after: None,
-                }),
-                Err(Read::Broken(detail)) => Ok(Step::Retry {
-                    error: RegistryError::Unreachable {
-                        registry: call.registry.to_string(),
-                        detail,
-                        hint: String::new(),
-                    },
-                    after: None,
-                }),
-            }
-        })
-        .await
-    }
-
-    /// The answer's headers; the body is left to stream.
     /// A GET of a foreign layer's URL (http or https only): no authorization, one attempt,
     /// counted and traced; a non-2xx answer is an error naming the URL.
     pub async fn get_url(&self, url: &str) -> Result<reqwest::Response, RegistryError> {
@@ -453,49 +291,19 @@ impl Wire {
         }
     }
 
-    pub async fn open(&self, call: &Call<'_>) -> Result<reqwest::Response, RegistryError> {
-        self.exchange(call, async |resp, _| Ok(Step::Done(resp)))
-            .await
-    }
-
-    /// Sends `call` once with a streamed body of `len` bytes (a blob upload): no retry, since
-    /// the stream cannot be replayed; the authorization must already be known (the upload's
-    /// POST took the challenge). Bounded by the run's deadline; the source stream bounds its
-    /// own silences.
-    pub async fn send_stream(
-        &self,
-        call: &Call<'_>,
-        body: reqwest::Body,
-        len: u64,
-        content_type: &str,
-    ) -> Result<reqwest::Response, RegistryError> {
-        if let Some(e) = self.past_deadline(call) {
-            return Err(e);
-        }
-        let until = self
-            .opts
-            .deadline
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        let header = self.auth.header(self, call, until).await?;
-        let url = format!("{}{}", call.base, call.path);
-        let mut req = self
-            .client
-            .request(call.method.clone(), &url)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .header(reqwest::header::CONTENT_LENGTH, len)
-            .body(body);
-        if let Some(h) = header {
-            req = req.header(reqwest::header::AUTHORIZATION, h);
-        }
-        match self.raw(req, until, call).await? {
-            Step::Done(r) => Ok(r),
-            Step::Retry { error, .. } => Err(error),
-        }
-    }
-
     /// The run's deadline, if any.
     pub fn deadline(&self) -> Option<Instant> {
         self.opts.deadline
+    }
+
+    /// Attempts per request.
+    pub(super) fn attempts(&self) -> u32 {
+        self.opts.attempts.max(1)
+    }
+
+    /// The `--debug` sink, when tracing.
+    pub(super) fn trace(&self) -> Option<&crate::trace::Trace> {
+        self.opts.trace.as_ref()
     }
 
     pub(super) fn client(&self) -> &reqwest::Client {
@@ -503,7 +311,7 @@ impl Wire {
     }
 }
 
-fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
+pub(super) fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
     match e {
         RegistryError::Server {
             reference,
@@ -529,7 +337,7 @@ fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
 
 /// A token exchange failure another attempt may fix: the token server timed out or answered
 /// 429/5xx. The request is then retried whole, like any other transient failure.
-fn transient(e: &RegistryError) -> bool {
+pub(super) fn transient(e: &RegistryError) -> bool {
     match e {
         RegistryError::Timeout { .. } => true,
         RegistryError::Server { status, .. } => {
@@ -539,7 +347,7 @@ fn transient(e: &RegistryError) -> bool {
     }
 }
 
-fn retryable_status(s: StatusCode) -> bool {
+pub(super) fn retryable_status(s: StatusCode) -> bool {
     s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
 }
 
