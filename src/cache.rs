@@ -21,7 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The directory's size bound; trimmed to three quarters of it when passed.
 pub const MAX_BYTES: u64 = 64 << 20;
 /// No manifest runref accepts is larger (the manifest read bound's default).
-const MAX_ENTRY: u64 = 4 << 20;
+/// A cached entry is a manifest: the one manifest bound (`RUNREF_MAX_MANIFEST_BYTES`, 4 MiB).
+fn max_entry() -> u64 {
+    crate::registry::wire::Limits::default().manifest
+}
 
 /// The cache directory.
 #[derive(Debug, Clone)]
@@ -65,12 +68,12 @@ impl DiskCache {
     pub fn get(&self, digest: &Digest) -> Option<Vec<u8>> {
         let path = self.path(digest);
         let file = std::fs::File::open(&path).ok()?;
-        if file.metadata().ok()?.len() > MAX_ENTRY {
+        if file.metadata().ok()?.len() > max_entry() {
             let _ = std::fs::remove_file(&path);
             return None;
         }
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(&file, MAX_ENTRY + 1), &mut bytes)
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, max_entry() + 1), &mut bytes)
             .ok()?;
         if digest.verify(&bytes).is_err() {
             let _ = std::fs::remove_file(&path);
@@ -83,7 +86,7 @@ impl DiskCache {
 
     /// Stores `bytes` as `digest` (the caller checked they hash to it).
     pub fn put(&self, digest: &Digest, bytes: &[u8]) {
-        if bytes.len() as u64 > MAX_ENTRY {
+        if bytes.len() as u64 > max_entry() {
             return;
         }
         let Ok(mut tmp) = tempfile::Builder::new()
@@ -220,7 +223,7 @@ mod tests {
         assert_eq!(c.get(&d), None);
         assert!(!c.path(&d).exists());
         // An oversized one likewise, without reading it whole.
-        std::fs::write(c.path(&d), vec![b' '; (MAX_ENTRY + 1) as usize]).unwrap();
+        std::fs::write(c.path(&d), vec![b' '; (max_entry() + 1) as usize]).unwrap();
         assert_eq!(c.get(&d), None);
         assert!(!c.path(&d).exists());
         // Past the bound the least recently read go first.

@@ -99,9 +99,11 @@ fn key_host(key: &str) -> &str {
         .or_else(|| key.strip_prefix("http://"))
         .map(|s| s.split('/').next().unwrap_or(s))
         .unwrap_or(key);
-    match k {
-        "registry-1.docker.io" | "docker.io" => "index.docker.io",
-        k => k,
+    // Docker Hub's credentials are kept under its legacy index name, whichever alias is read.
+    if crate::reference::DOCKER_HUB_HOSTS.contains(&k) {
+        "index.docker.io"
+    } else {
+        k
     }
 }
 

@@ -148,13 +148,6 @@ pub struct Index {
     pub annotations: BTreeMap<String, String>,
 }
 
-impl Index {
-    /// Entries that are runnable images (attestations excluded).
-    pub fn runnable(&self) -> impl Iterator<Item = &Descriptor> {
-        self.manifests.iter().filter(|d| !d.is_attestation())
-    }
-}
-
 /// An OCI image manifest or Docker v2 manifest.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -272,11 +265,6 @@ impl ImageConfig {
         Platform::new(&self.os, &self.architecture, self.variant.as_deref())
             .with_os_version(self.os_version.as_deref())
     }
-
-    /// The last diff ID: what lifecycle records as the run image's `top-layer`.
-    pub fn top_layer(&self) -> Option<&str> {
-        self.rootfs.diff_ids.last().map(String::as_str)
-    }
 }
 
 #[cfg(test)]
@@ -300,7 +288,9 @@ mod tests {
     /// Runnable entries for a platform (the selection itself is `view::RemoteView::entry_for`).
     fn matching(idx: &Index, p: &str) -> usize {
         let p: Platform = p.parse().unwrap();
-        idx.runnable()
+        idx.manifests
+            .iter()
+            .filter(|d| !d.is_attestation())
             .filter(|d| d.platform().is_some_and(|x| x.matches(&p)))
             .count()
     }
@@ -315,8 +305,8 @@ mod tests {
         assert!(!idx.manifests[0].is_attestation());
         assert!(idx.manifests[1].is_attestation());
         assert_eq!(idx.manifests[1].attests(), Some(D1));
-        let runnable: Vec<_> = idx.runnable().collect();
-        assert_eq!(runnable.len(), 1);
+        let runnable = idx.manifests.iter().filter(|d| !d.is_attestation()).count();
+        assert_eq!(runnable, 1);
         assert_eq!(matching(&idx, "linux/amd64"), 1);
         assert_eq!(
             matching(&idx, "unknown/unknown"),
@@ -395,6 +385,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.platform().to_string(), "linux/arm64");
-        assert_eq!(c.top_layer(), Some("sha256:b"));
     }
 }

@@ -15,7 +15,8 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// is Docker Hub's API endpoint, which the Engine keeps as a host of its own in image names, so
 /// runref treats it as Docker Hub for registry reads and matching but queries the daemon with
 /// the name as written too.
-const DOCKER_HUB_HOSTS: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
+/// Docker Hub's host names, the one list (credentials, matching, endpoints use it).
+pub const DOCKER_HUB_HOSTS: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
 /// distribution/reference >= v0.6.0: the repository path (not the registry) may have at most
 /// this many characters; for a one-part Docker Hub name the implied `library/` counts.
 const PATH_MAX: usize = 255;
