@@ -881,38 +881,30 @@ fn rule_repository_and_platform(
     } else {
         matching.to_vec()
     };
-    // The target is only the daemon's platform (nothing proved the reference's) and the
-    // daemon holds the repository for other platforms too: a match by repository and a
-    // guessed platform is two guesses, and a cross-arch build would get the wrong run image
-    // (found by a newcomer: both platforms pulled, never, no --platform => amd64 written).
-    let others: Vec<String> = f
-        .repo_images
-        .iter()
-        .flatten()
-        .filter(|i| !i.provides(p))
-        .filter_map(|i| i.platform.as_ref().map(|q| format!("{} ({q})", i.id)))
-        .collect();
-    // The containerd store below API 1.48 lists no manifests: an index image there may hold
-    // other platforms unseen (26.1 showed the amd64 index to a newcomer's arm64 reference).
-    let unseen = matching.iter().any(|i| {
-        i.manifests.is_empty()
-            && f.daemon.as_ref().is_some_and(|info| info.containerd_store)
-            && i.has_repo_digest(n, i.id.digest())
-    });
-    if !inp.platform_given && !matching.is_empty() && (!others.is_empty() || unseen) {
-        let also = if others.is_empty() {
-            "an index whose other platforms this daemon does not list (containerd image store below Engine API 1.48)"
-                .to_string()
-        } else {
-            format!("other platforms too ({})", others.join(", "))
+    // The target is only the daemon's platform (nothing proved the reference's platform):
+    // matching by repository and a guessed platform is two guesses, and a cross-arch build
+    // gets the wrong run image with exit 0 (a newcomer got the amd64 image written for an
+    // arm64 reference; podman 5.8 even drops the names of the arm64 image when amd64 is pulled
+    // last, so the daemon shows only amd64). Refused with what works.
+    if !inp.platform_given && !matching.is_empty() {
+        let others: Vec<String> = f
+            .repo_images
+            .iter()
+            .flatten()
+            .filter(|i| !i.provides(p))
+            .filter_map(|i| i.platform.as_ref().map(|q| format!("{} ({q})", i.id)))
+            .collect();
+        let also = match others.is_empty() {
+            true => String::new(),
+            false => format!(" and for other platforms too ({})", others.join(", ")),
         };
         return Some(fail(
             FailReason::Ambiguous,
             format!(
-                "the daemon holds {} for {p} ({}) and {also}, and which platform {} is cannot be told without \
-                 the registry; {p} is only the default (the daemon's platform): pass --platform with the build's \
-                 target, or run with --pull-policy if-not-present so runref reads the reference's platform from \
-                 the registry",
+                "the daemon holds {} for {p} ({}){also}, but nothing shows that {} is the {p} image: {p} is \
+                 only the default (the daemon's platform) and the reference's own platform cannot be told \
+                 without the registry; pass --platform with the build's target, or run with --pull-policy \
+                 if-not-present so runref reads the reference's platform from the registry",
                 n.name(),
                 matching.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
                 n.with_digest(d)

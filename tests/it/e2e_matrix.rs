@@ -125,6 +125,16 @@ fn both_platforms_present_the_written_reference_is_the_targets() {
                     .contains("linux/amd64"),
                 "{j}"
             );
+        } else if engine.forgets_replaced_pulls {
+            // podman 5.8: the amd64 pull took the arm64 image's names; under never the daemon
+            // alone cannot show it, so runref refuses (nothing written, no registry contact).
+            assert_eq!(o.status.code(), Some(1), "{what}: {j}");
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                before_text,
+                "{what}"
+            );
+            assert_eq!(j["registry_requests"], 0, "{what}");
         } else {
             assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
             assert_eq!(j["after"], want.as_str(), "{what}: {j}");
@@ -490,7 +500,7 @@ fn the_references_own_platform_is_the_target_when_none_is_given() {
         let (_d, path) = restorer_file(&per_arch);
         let before = std::fs::read_to_string(&path).unwrap();
         let (o, j) = reconcile(host, &path, &["--pull-policy", "never"]);
-        if daemon_proves {
+        if daemon_proves && !engine.forgets_replaced_pulls {
             assert_eq!(o.status.code(), Some(0), "{what}: {j}");
             assert_eq!(j["platform"], "linux/arm64", "{what}: {j}");
             let after = j["after"].as_str().unwrap().to_string();

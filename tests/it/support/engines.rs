@@ -26,6 +26,9 @@ pub struct Engine {
     /// How the engine is told to pull a Docker Hub name: podman's compat API wants it
     /// qualified (short names need a prompt it cannot show).
     pub qualify_hub_names: bool,
+    /// Pulling another platform of a tag drops the earlier image's names and digests (podman
+    /// 5.8): the daemon alone can no longer show the earlier platform's image.
+    pub forgets_replaced_pulls: bool,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ pub const ENGINES: &[Engine] = &[
         lists_manifests: false,
         repo_digests_synthesized: false,
         qualify_hub_names: false,
+        forgets_replaced_pulls: false,
     },
     Engine {
         name: "docker 28.5 (containerd store)",
@@ -71,6 +75,7 @@ pub const ENGINES: &[Engine] = &[
         lists_manifests: true,
         repo_digests_synthesized: true,
         qualify_hub_names: false,
+        forgets_replaced_pulls: false,
     },
     Engine {
         name: "docker 26.1 (containerd store)",
@@ -82,6 +87,7 @@ pub const ENGINES: &[Engine] = &[
         lists_manifests: false,
         repo_digests_synthesized: true,
         qualify_hub_names: false,
+        forgets_replaced_pulls: false,
     },
     Engine {
         name: "podman 4.3",
@@ -93,5 +99,18 @@ pub const ENGINES: &[Engine] = &[
         lists_manifests: false,
         repo_digests_synthesized: true,
         qualify_hub_names: true,
+        forgets_replaced_pulls: false,
+    },
+    Engine {
+        name: "podman 5.8",
+        host: |e| &e.podman5_host,
+        store: "podman",
+        store_unasked: Some("podman"),
+        holds_per_arch_digest: true,
+        id_is_index: false,
+        lists_manifests: false,
+        repo_digests_synthesized: true,
+        qualify_hub_names: true,
+        forgets_replaced_pulls: true,
     },
 ];

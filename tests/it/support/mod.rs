@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 pub struct Env {
     pub docker_host: String,
     pub podman_host: String,
+    /// podman 5.8 (Debian sid), API 1.44.
+    pub podman5_host: String,
     pub registry: String,
     pub registry_log: PathBuf,
     /// dockerd's tcp listener with --tlsverify, and the client certificates for it.
@@ -48,6 +50,7 @@ impl Env {
             for k in [
                 "RUNREF_TEST_DOCKER_HOST",
                 "RUNREF_TEST_PODMAN_HOST",
+                "RUNREF_TEST_PODMAN5_HOST",
                 "RUNREF_TEST_REGISTRY",
                 "RUNREF_TEST_REGISTRY_LOG",
                 "RUNREF_TEST_DOCKER_TLS_HOST",
@@ -62,7 +65,7 @@ impl Env {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 11 {
+            if vars.len() < 12 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -91,6 +94,7 @@ impl Env {
             Env {
                 docker_host: get("RUNREF_TEST_DOCKER_HOST"),
                 podman_host: get("RUNREF_TEST_PODMAN_HOST"),
+                podman5_host: get("RUNREF_TEST_PODMAN5_HOST"),
                 registry: get("RUNREF_TEST_REGISTRY"),
                 registry_log: get("RUNREF_TEST_REGISTRY_LOG").into(),
                 docker_tls_host: get("RUNREF_TEST_DOCKER_TLS_HOST"),
