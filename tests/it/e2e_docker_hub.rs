@@ -126,7 +126,11 @@ fn every_spelling_reconciles_on_every_engine(image: HubImage) {
                     "json",
                 ],
             );
-            if engine.holds_per_arch_digest {
+            // podman 5.8 resolves the per-arch digest too, but no longer under the
+            // `registry-1.docker.io` spelling: there the exporter's lookup fails, and says so.
+            let resolves = engine.holds_per_arch_digest
+                && (engine.registry1_is_hub || !spelling.starts_with("registry-1.docker.io/"));
+            if resolves {
                 assert_eq!(j["export_will_work"], true, "{what}: {j}");
                 assert_eq!(o.status.code(), Some(0), "{what}");
             } else {

@@ -29,6 +29,9 @@ pub struct Engine {
     /// Pulling another platform of a tag drops the earlier image's names and digests (podman
     /// 5.8): the daemon alone can no longer show the earlier platform's image.
     pub forgets_replaced_pulls: bool,
+    /// A lookup spelled `registry-1.docker.io/...` finds Docker Hub images (podman 4.3 does;
+    /// Docker keeps it a host of its own; podman 5.8 no longer normalises it).
+    pub registry1_is_hub: bool,
 }
 
 impl Engine {
@@ -64,6 +67,7 @@ pub const ENGINES: &[Engine] = &[
         repo_digests_synthesized: false,
         qualify_hub_names: false,
         forgets_replaced_pulls: false,
+        registry1_is_hub: false,
     },
     Engine {
         name: "docker 28.5 (containerd store)",
@@ -76,6 +80,7 @@ pub const ENGINES: &[Engine] = &[
         repo_digests_synthesized: true,
         qualify_hub_names: false,
         forgets_replaced_pulls: false,
+        registry1_is_hub: false,
     },
     Engine {
         name: "docker 26.1 (containerd store)",
@@ -88,6 +93,7 @@ pub const ENGINES: &[Engine] = &[
         repo_digests_synthesized: true,
         qualify_hub_names: false,
         forgets_replaced_pulls: false,
+        registry1_is_hub: false,
     },
     Engine {
         name: "podman 4.3",
@@ -100,6 +106,7 @@ pub const ENGINES: &[Engine] = &[
         repo_digests_synthesized: true,
         qualify_hub_names: true,
         forgets_replaced_pulls: false,
+        registry1_is_hub: true,
     },
     Engine {
         name: "podman 5.8",
@@ -112,5 +119,6 @@ pub const ENGINES: &[Engine] = &[
         repo_digests_synthesized: true,
         qualify_hub_names: true,
         forgets_replaced_pulls: true,
+        registry1_is_hub: false,
     },
 ];
