@@ -192,8 +192,12 @@ pub fn inspect(docker: &Docker, name: &str) -> Option<bollard::models::ImageInsp
     })
 }
 
-/// What the exporter's lookup of `reference` (an inspect without platform) gives, asked of
-/// the daemon directly: the platform as `os/arch[/variant]`, normalised.
+/// What the exporter's lookups of `reference` give, asked of the daemon directly, as
+/// `os/arch[/variant]`, normalised. Both lifecycle lookups (imgutil `local/new.go`): up to
+/// lifecycle 0.21.8 one inspect without platform; from 0.21.9, on a daemon of API >= 1.49, also
+/// an inspect with the requested platform (falling back to the first answer on 404). The
+/// second is asked with the platform the first gave, which is the target wherever a test
+/// passes; when the two disagree the answer says so, and the test's comparison fails.
 pub fn exporter_lookup(host: &str, reference: &str) -> Option<String> {
     let i = inspect(&connect(host), reference)?;
     let p = runref::platform::Platform::new(
@@ -201,7 +205,51 @@ pub fn exporter_lookup(host: &str, reference: &str) -> Option<String> {
         i.architecture.as_deref().unwrap_or(""),
         i.variant.as_deref(),
     );
-    Some(p.to_string())
+    let Some(sock) = host.strip_prefix("unix://") else {
+        return Some(p.to_string());
+    };
+    let curl = |url: String| {
+        let o = Command::new("curl")
+            .args(["-s", "--unix-socket", sock])
+            .arg(url)
+            .output()
+            .expect("curl runs");
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default()
+    };
+    let api = curl("http://x/version".into())["ApiVersion"]
+        .as_str()
+        .unwrap_or("0.0")
+        .to_string();
+    let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));
+    let at_least_149 = (
+        major.parse::<u32>().unwrap_or(0),
+        minor.parse::<u32>().unwrap_or(0),
+    ) >= (1, 49);
+    if !at_least_149 {
+        return Some(p.to_string());
+    }
+    let mut want = serde_json::json!({"os": p.os(), "architecture": p.arch()});
+    if let Some(v) = p.variant() {
+        want["variant"] = v.into();
+    }
+    let q: String = url::form_urlencoded::byte_serialize(want.to_string().as_bytes()).collect();
+    let j = curl(format!(
+        "http://x/v1.49/images/{reference}/json?platform={q}"
+    ));
+    if j.get("Id").is_none() {
+        // 404: lifecycle falls back to the first answer.
+        return Some(p.to_string());
+    }
+    let second = runref::platform::Platform::new(
+        j["Os"].as_str().unwrap_or(""),
+        j["Architecture"].as_str().unwrap_or(""),
+        j["Variant"].as_str(),
+    );
+    if second == p {
+        Some(p.to_string())
+    } else {
+        Some(format!("{p} without a platform, {second} with it"))
+    }
 }
 
 /// Path of the built runref binary.
