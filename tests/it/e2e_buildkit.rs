@@ -101,6 +101,14 @@ fn build(compression: Option<&str>) -> Built {
     }
 }
 
+/// `runref index create TARGET PARTS... --content`, its output and JSON.
+fn join_with_content(target: &str, parts: &[String]) -> (std::process::Output, Value) {
+    let mut args = vec!["index", "create", target];
+    args.extend(parts.iter().map(String::as_str));
+    args.push("--content");
+    runref_json("unix:///nonexistent.sock", &args)
+}
+
 /// The layer media types of one platform's manifest, read with curl (not runref).
 fn layer_types(repo: &str, index_digest: &str, platform: &str) -> Vec<String> {
     let get = |r: &str| -> Value {
@@ -204,17 +212,9 @@ fn zstd_and_uncompressed_layers_are_proven_copied_and_joined() {
         assert_eq!(o.status.code(), Some(0), "{j}");
         parts.push(format!("{part}:v1"));
     }
-    let joined = format!("{}/{}:v1", env.registry, unique("zstd-joined"));
-    let (o, j) = runref_json(
-        "unix:///nonexistent.sock",
-        &[
-            "index",
-            "create",
-            &joined,
-            &parts[0],
-            &parts[1],
-            "--content",
-        ],
+    let (o, j) = join_with_content(
+        &format!("{}/{}:v1", env.registry, unique("zstd-joined")),
+        &parts,
     );
     assert_eq!(o.status.code(), Some(0), "{j}");
     assert_eq!(j["readback"]["content"], true, "{j}");
@@ -389,17 +389,7 @@ fn buildkit_image_split_by_copy_and_joined_by_index_create() {
         parts.push(part);
     }
     let joined = format!("{}/{}:v1", env.registry, unique("buildkit-joined"));
-    let (o, j) = runref_json(
-        "unix:///nonexistent.sock",
-        &[
-            "index",
-            "create",
-            &joined,
-            &parts[0],
-            &parts[1],
-            "--content",
-        ],
-    );
+    let (o, j) = join_with_content(&joined, &parts);
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
     assert_eq!(j["verified"], true);
     let (_, original) = runref_json(
