@@ -196,6 +196,10 @@ impl<R: Registry> Registry for Cached<'_, R> {
         self.inner.requests()
     }
 
+    fn http_fallbacks(&self) -> usize {
+        self.inner.http_fallbacks()
+    }
+
     fn cache_hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
     }

@@ -59,6 +59,9 @@ pub struct DiagnoseReport {
     /// The command that fixes the case, when one does.
     pub fix: Option<String>,
     pub registry_requests: usize,
+    /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
+    /// one per host; a registry's access log never sees them).
+    pub registry_http_fallbacks: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: crate::registry::Endpoints,
     /// The Docker context the daemon was reached through, when one was (set by the CLI).
@@ -140,6 +143,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         top_layer: None,
         fix: None,
         registry_requests: 0,
+        registry_http_fallbacks: 0,
         registry_endpoints: Default::default(),
         docker_context: None,
     };
@@ -204,6 +208,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
             };
         }
         report.registry_requests = reg.requests();
+        report.registry_http_fallbacks = reg.http_fallbacks();
         report.registry_endpoints = reg.endpoints();
     }
     // The platform the build targets: given, else what the restorer chose, else the daemon's.
@@ -239,6 +244,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
                         let p = Depth::Platform(target.clone());
                         let asked = resolve(reg, &name, &p).await;
                         report.registry_requests = reg.requests();
+                        report.registry_http_fallbacks = reg.http_fallbacks();
                         report.registry_endpoints = reg.endpoints();
                         matches!(asked, Err(e) if e.is_not_found())
                     }

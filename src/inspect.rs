@@ -35,6 +35,9 @@ pub struct InspectReport {
     pub registry_error: Option<String>,
     pub link: Option<Link>,
     pub registry_requests: usize,
+    /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
+    /// one per host; a registry's access log never sees them).
+    pub registry_http_fallbacks: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: crate::registry::Endpoints,
     /// The Docker context the daemon was reached through, when one was (set by the CLI).
@@ -156,6 +159,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
                     )),
                     link: None,
                     registry_requests: reg.requests(),
+                    registry_http_fallbacks: reg.http_fallbacks(),
                     registry_endpoints: reg.endpoints(),
                     docker_context: None,
                 }
@@ -200,6 +204,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
         registry_error: None,
         link: None,
         registry_requests: 0,
+        registry_http_fallbacks: 0,
         registry_endpoints: Default::default(),
         docker_context: None,
     };
@@ -245,6 +250,7 @@ pub async fn inspect<D: Daemon, R: Registry>(
         report.link = Some(link(img, repo, view));
     }
     report.registry_requests = reg.requests();
+    report.registry_http_fallbacks = reg.http_fallbacks();
     report.registry_endpoints = reg.endpoints();
     report
 }

@@ -30,9 +30,9 @@ pub struct MirrorError {
 impl FromStr for Mirror {
     type Err = MirrorError;
 
-    /// `http://host:port`, `https://host`, or a bare `host[:port]` (HTTPS unless the host is
-    /// loopback or listed with `--insecure-registry`); one trailing `/` is allowed, a path is
-    /// not (the Engine refuses mirror paths too).
+    /// `http://host:port`, `https://host`, or a bare `host[:port]` (HTTPS; an insecure host,
+    /// loopback or `--insecure-registry`, falls back to HTTP); one trailing `/` is allowed, a
+    /// path is not (the Engine refuses mirror paths too).
     fn from_str(input: &str) -> Result<Mirror, MirrorError> {
         let err = |reason| MirrorError {
             input: input.into(),

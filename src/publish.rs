@@ -147,6 +147,9 @@ pub struct PublishReport {
     /// Pushed and proven by the read-back (a dry run: the plan is sound).
     pub verified: bool,
     pub registry_requests: usize,
+    /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
+    /// one per host; a registry's access log never sees them).
+    pub registry_http_fallbacks: usize,
 }
 
 impl PublishReport {
@@ -715,6 +718,7 @@ pub async fn create<R: RegistryWrite>(
         readback: None,
         verified: false,
         registry_requests: 0,
+        registry_http_fallbacks: 0,
     };
     conclude(
         reg,
@@ -886,6 +890,7 @@ pub async fn copy<R: RegistryWrite>(
         readback: None,
         verified: false,
         registry_requests: 0,
+        registry_http_fallbacks: 0,
     };
     let expected = if read.is_index { expected } else { vec![] };
     conclude(reg, &target.bare(), report, &top, expected, !full, opts).await
@@ -981,6 +986,7 @@ fn up_to_date_report<R: Registry>(
         readback: None,
         verified: true,
         registry_requests: reg.requests(),
+        registry_http_fallbacks: reg.http_fallbacks(),
     }
 }
 
@@ -998,6 +1004,7 @@ async fn reprove<R: RegistryWrite>(
         done.verified = rb.verified;
         done.readback = Some(rb);
         done.registry_requests = reg.requests();
+        done.registry_http_fallbacks = reg.http_fallbacks();
     }
     Ok(done)
 }
@@ -1036,6 +1043,7 @@ async fn conclude<R: RegistryWrite>(
         }
     }
     report.registry_requests = reg.requests();
+    report.registry_http_fallbacks = reg.http_fallbacks();
     Ok(report)
 }
 

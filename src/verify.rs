@@ -116,6 +116,9 @@ pub struct VerifyReport {
     #[serde(skip)]
     pub allow_extra: bool,
     pub registry_requests: usize,
+    /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
+    /// one per host; a registry's access log never sees them).
+    pub registry_http_fallbacks: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
     pub registry_endpoints: crate::registry::Endpoints,
 }
@@ -534,6 +537,7 @@ pub async fn verify<R: Registry>(
         problems,
         allow_extra: opts.allow_extra,
         registry_requests: reg.requests(),
+        registry_http_fallbacks: reg.http_fallbacks(),
         registry_endpoints: reg.endpoints(),
     })
 }

@@ -33,6 +33,7 @@ Environment (an empty variable is unset):
   RUNREF_PULL_POLICY         reconcile --pull-policy
   RUNREF_REGISTRY_MIRRORS    --registry-mirror (comma-separated)
   RUNREF_INSECURE_REGISTRIES --insecure-registry (comma-separated)
+  RUNREF_CERT_DIR            --cert-dir
   RUNREF_CACHE_DIR           reconcile --cache-dir (else $XDG_CACHE_HOME/runref/manifests)
   RUNREF_NO_CACHE            reconcile --no-cache
   RUNREF_LAYER_PARALLELISM   layers decompressed at once per entry (default: the cores)
@@ -41,7 +42,9 @@ Environment (an empty variable is unset):
   RUNREF_MAX_ANALYZED_BYTES  largest analyzed.toml read (16 MiB)
   RUNREF_MAX_ZSTD_WINDOW     largest zstd window a layer may ask for (128 MiB)
   DOCKER_HOST, DOCKER_CONTEXT, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG
-                             as the docker CLI reads them (contexts included)";
+                             as the docker CLI reads them (contexts included)
+  SSL_CERT_FILE, SSL_CERT_DIR
+                             the system's CA roots, as OpenSSL-based tools read them";
 
 #[derive(Parser, Debug)]
 #[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -91,6 +94,7 @@ pub enum IndexCommand {
 static NO_COMMON: std::sync::LazyLock<Common> = std::sync::LazyLock::new(|| Common {
     format: Format::Text,
     insecure_registry: vec![],
+    cert_dir: None,
     timeout: Duration::from_secs(30),
     deadline: Duration::from_secs(900),
     registry_mirror: vec![],
@@ -440,8 +444,9 @@ pub struct Common {
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Registry host[:port] that speaks plain HTTP (loopback hosts always may); repeatable or
-    /// comma-separated
+    /// Registry host[:port] or CIDR to reach without TLS verification, then over plain HTTP
+    /// when it has no HTTPS (as Docker's insecure-registries; loopback hosts always are);
+    /// repeatable or comma-separated
     #[arg(
         long = "insecure-registry",
         env = "RUNREF_INSECURE_REGISTRIES",
@@ -449,6 +454,11 @@ pub struct Common {
         value_name = "HOST[:PORT]"
     )]
     pub insecure_registry: Vec<String>,
+    /// Directory of CA certificates (*.crt) and a client certificate (*.cert with its *.key)
+    /// for every registry of the run, instead of /etc/docker/certs.d/HOST[:PORT],
+    /// ~/.config/docker/certs.d, /etc/containers/certs.d and ~/.config/containers/certs.d
+    #[arg(long, env = "RUNREF_CERT_DIR", value_name = "DIR")]
+    pub cert_dir: Option<std::path::PathBuf>,
     /// How long to wait for each request, its body included: seconds (30, 1.5) or a duration
     /// (5s, 2m, 1m30s)
     #[arg(long, default_value = "30", value_name = "DURATION", value_parser = parse_duration)]
@@ -514,6 +524,7 @@ impl Common {
     pub fn registry_options(&self) -> RegistryOptions {
         RegistryOptions {
             insecure: self.insecure_registry.clone(),
+            cert_dir: self.cert_dir.clone(),
             timeout: self.timeout,
             mirrors: self.registry_mirror.clone(),
             deadline: Some(tokio::time::Instant::now() + self.deadline()),

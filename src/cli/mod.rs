@@ -191,7 +191,7 @@ fn json_asked() -> bool {
 }
 
 /// The variable families runref reads (its own, lifecycle's, the docker CLI's).
-const ENV_PREFIXES: &[&str] = &["RUNREF_", "CNB_", "DOCKER_"];
+const ENV_PREFIXES: &[&str] = &["RUNREF_", "CNB_", "DOCKER_", "SSL_CERT_"];
 
 /// Every variable runref reads means "unset" when empty, as lifecycle reads `CNB_USE_DAEMON`
 /// (an empty one was "invalid value '' for '--daemon'", a flag the user never passed). Called
@@ -335,14 +335,10 @@ enum Use<'a> {
 
 impl Context {
     /// Connects to the daemon when `daemon` (lazily: the first request opens it) and builds
-    /// the registry client for `hosts`; with a daemon, Docker Hub names are also read through
+    /// the registry client; with a daemon, Docker Hub names are also read through
     /// the daemon's own mirrors (asked only if a Docker Hub name is read).
     /// Also returns why an `IfReachable` daemon could not be had.
-    fn new(
-        common: &Common,
-        hosts: &[String],
-        daemon: Use,
-    ) -> Result<(Context, Option<String>), String> {
+    fn new(common: &Common, daemon: Use) -> Result<(Context, Option<String>), String> {
         let (host, context) = match &daemon {
             Use::Required(h) | Use::IfReachable(h) => {
                 (h.docker_host.as_deref(), h.context.as_deref())
@@ -365,14 +361,17 @@ impl Context {
                 Err(e) => (None, Some(e.to_string())),
             },
         };
-        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let mut registry =
-            HttpRegistry::new(common.registry_options(), &hosts).map_err(|e| e.to_string())?;
+            HttpRegistry::new(common.registry_options()).map_err(|e| e.to_string())?;
         if let Some(d) = &daemon {
-            let d = d.clone();
-            registry = registry.with_daemon_mirrors(Box::pin(async move {
-                d.registry_mirrors().await.unwrap_or_default()
-            }));
+            let (m, i) = (d.clone(), d.clone());
+            registry = registry
+                .with_daemon_mirrors(Box::pin(async move {
+                    m.registry_mirrors().await.unwrap_or_default()
+                }))
+                .with_daemon_insecure(Box::pin(async move {
+                    i.insecure_registries().await.unwrap_or_default()
+                }));
         }
         Ok((
             Context {
@@ -383,19 +382,6 @@ impl Context {
             unreachable,
         ))
     }
-}
-
-/// The registry hosts named by `[run-image]` (reference and image), for the HTTP allowance.
-fn run_image_hosts(file: &AnalyzedFile) -> Vec<String> {
-    file.view()
-        .ok()
-        .and_then(|v| v.run_image)
-        .into_iter()
-        .flat_map(|r| [r.reference, r.image])
-        .flatten()
-        .filter_map(|s| s.parse::<Reference>().ok())
-        .map(|r| r.registry().to_string())
-        .collect()
 }
 
 async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
@@ -416,7 +402,7 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     } else {
         Use::None
     };
-    let ctx = match Context::new(&a.common, &run_image_hosts(&file), daemon) {
+    let ctx = match Context::new(&a.common, daemon) {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
@@ -472,16 +458,12 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
         Ok(i) => i,
         Err(e) => return fail(format, exit::USAGE, &e.to_string()),
     };
-    let hosts = match &image {
-        ImageRef::Name(n) => vec![n.registry().to_string()],
-        ImageRef::Id(_) => vec![],
-    };
     let daemon = if a.no_daemon {
         Use::None
     } else {
         Use::IfReachable(&a.host)
     };
-    let (ctx, unreachable) = match Context::new(&a.common, &hosts, daemon) {
+    let (ctx, unreachable) = match Context::new(&a.common, daemon) {
         Ok(c) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
@@ -529,7 +511,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         }
         (None, None) => return fail(format, exit::USAGE, "give IMAGE@DIGEST or --metadata-file"),
     };
-    let ctx = match Context::new(&a.common, &[reference.registry().to_string()], Use::None) {
+    let ctx = match Context::new(&a.common, Use::None) {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
@@ -558,7 +540,7 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         Ok(f) => f,
         Err(e) => return fail(format, exit::USAGE, &e.to_string()),
     };
-    let ctx = match Context::new(&a.common, &run_image_hosts(&file), Use::Required(&a.host)) {
+    let ctx = match Context::new(&a.common, Use::Required(&a.host)) {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
@@ -621,9 +603,8 @@ fn publish_outcome(
     }
 }
 
-/// The names of `index create` / `copy`, parsed once: the target, the sources, and every
-/// registry host (for the plain-HTTP allowance).
-type PublishNames = (Reference, Vec<Reference>, Vec<String>);
+/// The names of `index create` / `copy`, parsed once: the target and the sources.
+type PublishNames = (Reference, Vec<Reference>);
 
 fn publish_names(target: &str, sources: &[String]) -> Result<PublishNames, String> {
     let t: Reference = target.parse().map_err(|e| format!("TARGET: {e}"))?;
@@ -631,20 +612,16 @@ fn publish_names(target: &str, sources: &[String]) -> Result<PublishNames, Strin
         .iter()
         .map(|s| s.parse().map_err(|e| format!("SOURCE: {e}")))
         .collect::<Result<Vec<Reference>, String>>()?;
-    let hosts = std::iter::once(&t)
-        .chain(&srcs)
-        .map(|r| r.registry().to_string())
-        .collect();
-    Ok((t, srcs, hosts))
+    Ok((t, srcs))
 }
 
 async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
-    let (target, sources, hosts) = match publish_names(&a.target, &a.sources) {
+    let (target, sources) = match publish_names(&a.target, &a.sources) {
         Ok(n) => n,
         Err(e) => return fail(format, exit::USAGE, &e),
     };
-    let ctx = match Context::new(&a.common, &hosts, Use::None) {
+    let ctx = match Context::new(&a.common, Use::None) {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
@@ -655,11 +632,11 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
 
 async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
-    let (target, sources, hosts) = match publish_names(&a.target, std::slice::from_ref(&a.source)) {
+    let (target, sources) = match publish_names(&a.target, std::slice::from_ref(&a.source)) {
         Ok(n) => n,
         Err(e) => return fail(format, exit::USAGE, &e),
     };
-    let ctx = match Context::new(&a.common, &hosts, Use::None) {
+    let ctx = match Context::new(&a.common, Use::None) {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };

@@ -178,6 +178,11 @@ pub trait Daemon {
     async fn registry_mirrors(&self) -> Result<Vec<String>, DaemonError> {
         Ok(vec![])
     }
+    /// The registries the daemon reaches without TLS verification (`/info`: index entries
+    /// marked not secure, and the insecure CIDRs); none by default.
+    async fn insecure_registries(&self) -> Result<Vec<String>, DaemonError> {
+        Ok(vec![])
+    }
     /// Makes a single-platform image record for `platform` out of the multi-platform image
     /// `image`, without registry contact (containerd store, API >= 1.48): export that platform,
     /// check the archive holds exactly `manifest`, load it. Returns the new image's ID, which is
@@ -579,6 +584,16 @@ impl Daemon for EngineDaemon {
             .unwrap_or_default())
     }
 
+    async fn insecure_registries(&self) -> Result<Vec<String>, DaemonError> {
+        Ok(self
+            .system_info()
+            .await?
+            .registry_config
+            .as_ref()
+            .map(insecure_of)
+            .unwrap_or_default())
+    }
+
     /// Every inspection asks `manifests=1` already.
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {
         self.inspect(name).await
@@ -736,6 +751,20 @@ pub fn detail(e: &bollard::errors::Error) -> String {
 /// Docker Hub mirrors from `/info`: the Engine lists them in `RegistryConfig.Mirrors` as URLs;
 /// podman in `IndexConfigs["docker.io"].Mirrors` as bare hosts, whose own `IndexConfigs` entry
 /// says whether they are `Secure` (HTTPS) or not.
+/// The daemon's insecure registries: `IndexConfigs` entries with `Secure: false` (its
+/// `insecure-registries` names) and `InsecureRegistryCIDRs`.
+pub fn insecure_of(c: &bollard::models::RegistryServiceConfig) -> Vec<String> {
+    let names = c
+        .index_configs
+        .iter()
+        .flatten()
+        .filter(|(_, i)| i.secure == Some(false))
+        .map(|(name, _)| name.clone());
+    names
+        .chain(c.insecure_registry_cidrs.iter().flatten().cloned())
+        .collect()
+}
+
 pub fn mirrors_of(c: &bollard::models::RegistryServiceConfig) -> Vec<String> {
     let index = c.index_configs.as_ref();
     let secure = |host: &str| {

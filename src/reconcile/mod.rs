@@ -64,6 +64,9 @@ pub struct Report {
     /// `--dry-run`/`--check`: a single-platform record would be made (`after` is its ID).
     pub would_materialize: bool,
     pub registry_requests: usize,
+    /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
+    /// one per host; a registry's access log never sees them).
+    pub registry_http_fallbacks: usize,
     /// Manifests read from the on-disk cache instead of the registry (`--cache-dir`).
     pub registry_cache_hits: usize,
     /// Registry => the endpoint that answered (a mirror for Docker Hub names, when one did).
@@ -551,6 +554,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
         would_pull,
         would_materialize,
         registry_requests: registry.requests(),
+        registry_http_fallbacks: registry.http_fallbacks(),
         registry_cache_hits: registry.cache_hits(),
         registry_endpoints: registry.endpoints(),
         docker_context: None,

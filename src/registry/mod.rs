@@ -1,9 +1,11 @@
 //! The registry side: manifests by tag or digest (all four media types at once, bytes verified
 //! against the digest), config blobs, layer streams, read through Docker Hub mirrors where
-//! configured; plain HTTP only for loopback hosts or `--insecure-registry`. The HTTP exchange
-//! itself (auth, retries, bounds, deadlines, the request count) is `wire`.
+//! configured; HTTPS first everywhere, plain HTTP only after an insecure host (loopback,
+//! `--insecure-registry`, the daemon's) refused it (`hosts`). The HTTP exchange itself (auth,
+//! retries, bounds, deadlines, the request count) is `wire`.
 
 mod auth;
+pub mod hosts;
 pub mod push;
 pub mod session;
 pub mod wire;
@@ -137,6 +139,11 @@ pub trait Registry {
     }
     /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
     fn requests(&self) -> usize;
+    /// Of [`Registry::requests`], the HTTPS attempts insecure hosts refused before plain HTTP
+    /// answered: at most one per host and run.
+    fn http_fallbacks(&self) -> usize {
+        0
+    }
     /// Manifests served from the on-disk cache instead (no request sent).
     fn cache_hits(&self) -> usize {
         0
@@ -179,8 +186,15 @@ fn raise_hint(what: &str) -> &'static str {
 /// Registry client options.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
-    /// `host[:port]` that speak plain HTTP (loopback hosts always may).
+    /// `host[:port]` names and CIDRs tried over HTTPS without verification, then plain HTTP
+    /// (loopback hosts always are), as Docker's `insecure-registries`.
     pub insecure: Vec<String>,
+    /// `host[:port]` reached over plain HTTP only, never HTTPS (oras `--plain-http`, regclient
+    /// `tls = "disabled"`).
+    pub plain_http: Vec<String>,
+    /// `--cert-dir`: CA roots (`*.crt`) and a client certificate (`*.cert` + `*.key`) for every
+    /// host, instead of the certs.d directories.
+    pub cert_dir: Option<std::path::PathBuf>,
     pub timeout: Duration,
     /// Attempts per request on 429/5xx/timeouts (>= 1).
     pub attempts: u32,
@@ -197,6 +211,8 @@ impl Default for RegistryOptions {
     fn default() -> Self {
         RegistryOptions {
             insecure: vec![],
+            plain_http: vec![],
+            cert_dir: None,
             timeout: Duration::from_secs(30),
             attempts: 3,
             mirrors: vec![],
@@ -239,8 +255,11 @@ pub struct HttpRegistry {
     /// The layered exchange: transport (counted, bounded) <- auth <- session.
     wire: session::Session,
     opts: RegistryOptions,
-    http_hosts: Vec<String>,
     daemon_mirrors: Mutex<Option<MirrorSource>>,
+    /// The daemon's insecure registries, asked at most once, when a host not already insecure
+    /// is first read (what the daemon pulls without verification, runref reads so too).
+    daemon_insecure: Mutex<Option<MirrorSource>>,
+    insecure: tokio::sync::OnceCell<Vec<String>>,
     hub: tokio::sync::OnceCell<Vec<Mirror>>,
     answered: Mutex<Endpoints>,
 }
@@ -259,30 +278,59 @@ pub fn install_tls_provider() {
 }
 
 impl HttpRegistry {
-    /// A client that may use plain HTTP for `hosts` that are loopback or listed as insecure.
-    pub fn new(opts: RegistryOptions, hosts: &[&str]) -> Result<HttpRegistry, RegistryError> {
+    /// A client over `opts`; each host's TLS configuration is read at its first request.
+    pub fn new(opts: RegistryOptions) -> Result<HttpRegistry, RegistryError> {
         install_tls_provider();
-        let http_hosts: Vec<String> = hosts
-            .iter()
-            .filter(|h| is_loopback(h) || opts.insecure.iter().any(|i| i == *h))
-            .map(|h| h.to_string())
-            .chain(opts.insecure.iter().cloned())
-            .collect();
         let wire = Wire::new(WireOptions {
             timeout: opts.timeout,
             attempts: opts.attempts,
             deadline: opts.deadline,
             limits: opts.limits,
             trace: opts.trace.clone(),
+            hosts: hosts::HostSources {
+                cert_dir: opts.cert_dir.clone(),
+                roots: hosts::HostSources::system_roots(),
+                insecure: opts.insecure.clone(),
+            },
         })?;
         Ok(HttpRegistry {
             wire: session::Session::new(wire),
             opts,
-            http_hosts,
             daemon_mirrors: Mutex::new(None),
+            daemon_insecure: Mutex::new(None),
+            insecure: tokio::sync::OnceCell::new(),
             hub: tokio::sync::OnceCell::new(),
             answered: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Also reaches the registries `source` yields (the daemon's insecure ones) as insecure.
+    pub fn with_daemon_insecure(self, source: MirrorSource) -> HttpRegistry {
+        if let Ok(mut m) = self.daemon_insecure.lock() {
+            *m = Some(source);
+        }
+        self
+    }
+
+    /// Tells the wire that `host` is insecure when the daemon says so (asked once per run,
+    /// and only for a host not insecure already).
+    async fn learn_insecure(&self, host: &str) {
+        if hosts::is_insecure(host, &self.opts.insecure) {
+            return;
+        }
+        let listed = self
+            .insecure
+            .get_or_init(|| async {
+                let source = self.daemon_insecure.lock().ok().and_then(|mut m| m.take());
+                match source {
+                    Some(f) => f.await,
+                    None => vec![],
+                }
+            })
+            .await;
+        if hosts::is_insecure(host, listed) {
+            self.wire.add_insecure(host);
+        }
     }
 
     /// Also reads Docker Hub names through the mirrors `source` yields (the daemon's own).
@@ -293,8 +341,13 @@ impl HttpRegistry {
         self
     }
 
-    fn speaks_http(&self, host: &str) -> bool {
-        is_loopback(host) || self.http_hosts.iter().any(|i| i == host)
+    /// `http` for the hosts told to speak plain HTTP only, else `https` (an insecure host
+    /// falls back to HTTP in the wire, once per run).
+    fn scheme(&self, host: &str) -> &'static str {
+        match self.opts.plain_http.iter().any(|h| h == host) {
+            true => "http",
+            false => "https",
+        }
     }
 
     async fn hub(&self) -> &[Mirror] {
@@ -314,10 +367,10 @@ impl HttpRegistry {
     /// answered last first), then Docker Hub; for any other name its registry.
     async fn endpoints(&self, reference: &Reference) -> Vec<Endpoint> {
         let registry = reference.registry().to_string();
-        let scheme = |http: bool| if http { "http" } else { "https" };
         if !reference.is_docker_hub() {
+            self.learn_insecure(&registry).await;
             return vec![Endpoint {
-                url: format!("{}://{registry}", scheme(self.speaks_http(&registry))),
+                url: format!("{}://{registry}", self.scheme(&registry)),
                 host: registry,
                 mirror: false,
             }];
@@ -330,7 +383,7 @@ impl HttpRegistry {
                 host: m.host.clone(),
                 url: format!(
                     "{}://{}",
-                    scheme(m.http || self.speaks_http(&m.host)),
+                    if m.http { "http" } else { self.scheme(&m.host) },
                     m.host
                 ),
                 mirror: true,
@@ -346,7 +399,9 @@ impl HttpRegistry {
             .lock()
             .ok()
             .and_then(|a| a.get(&registry).map(|b| b.url.clone()));
-        if let Some(i) = last.and_then(|l| out.iter().position(|e| e.url == l)) {
+        if let Some(i) =
+            last.and_then(|l| out.iter().position(|e| self.wire.effective(&e.url) == l))
+        {
             let e = out.remove(i);
             out.insert(0, e);
         }
@@ -367,7 +422,7 @@ impl HttpRegistry {
                 Ok(v) => {
                     if let Ok(mut a) = self.answered.lock() {
                         let by = AnsweredBy {
-                            url: ep.url.clone(),
+                            url: self.wire.effective(&ep.url),
                             mirror: ep.mirror,
                         };
                         a.insert(reference.registry().to_string(), by);
@@ -550,6 +605,10 @@ impl Registry for HttpRegistry {
 
     fn requests(&self) -> usize {
         self.wire.requests()
+    }
+
+    fn http_fallbacks(&self) -> usize {
+        self.wire.http_fallbacks()
     }
 
     fn endpoints(&self) -> Endpoints {

@@ -101,13 +101,8 @@ impl HttpRegistry {
                 mirror: false,
             };
         }
-        let scheme = if self.speaks_http(&registry) {
-            "http"
-        } else {
-            "https"
-        };
         Endpoint {
-            url: format!("{scheme}://{registry}"),
+            url: format!("{}://{registry}", self.scheme(&registry)),
             host: registry,
             mirror: false,
         }

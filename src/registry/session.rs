@@ -34,6 +34,21 @@ impl Session {
         self.wire.requests()
     }
 
+    /// `base` with the scheme its host answered on (after an HTTPS-to-HTTP fallback).
+    pub fn effective(&self, base: &str) -> String {
+        self.wire.effective(base)
+    }
+
+    /// Marks `host` insecure for the rest of the run (unless it was reached already).
+    pub fn add_insecure(&self, host: &str) {
+        self.wire.add_insecure(host)
+    }
+
+    /// HTTPS attempts insecure hosts refused before plain HTTP answered.
+    pub fn http_fallbacks(&self) -> usize {
+        self.wire.http_fallbacks()
+    }
+
     pub fn limits(&self) -> super::wire::Limits {
         self.wire.limits()
     }

@@ -8,12 +8,14 @@
 //! bodies without a bound, hides `Retry-After`, and panics on a token that is not a header
 //! value (spec-notes, "Registry client").
 
+use super::hosts::{HostConfig, HostSources};
 use super::RegistryError;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -65,6 +67,8 @@ pub struct WireOptions {
     pub limits: Limits,
     /// `--debug`: every request as one line.
     pub trace: Option<crate::trace::Trace>,
+    /// Where each host's scheme rule, CA roots and client certificate come from.
+    pub hosts: HostSources,
 }
 
 /// One request: where, what, and how it is shown in errors.
@@ -105,50 +109,112 @@ pub enum Scope {
     Push,
 }
 
-/// The bottom layer: one connection pool, every request counted (redirect hops included),
-/// each bounded by its timeout and the run's deadline, traced under `--debug`. It knows
-/// nothing of authorization: [`super::auth`] builds on it, [`super::session`] on both.
+/// The bottom layer: a connection pool per host configuration, every request counted (redirect
+/// hops and the HTTPS attempt an insecure host refused included), each bounded by its timeout
+/// and the run's deadline, traced under `--debug`. It knows nothing of authorization:
+/// [`super::auth`] builds on it, [`super::session`] on both.
 pub struct Wire {
+    /// Builds every request, and sends those of hosts with nothing beyond the system's trust.
     client: reqwest::Client,
     opts: WireOptions,
     requests: Arc<AtomicUsize>,
+    /// `host[:port]` => how it is reached, resolved at its first request.
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+    /// HTTPS attempts an insecure host refused before plain HTTP answered.
+    fallbacks: AtomicUsize,
+}
+
+/// One host as the run reaches it.
+struct Host {
+    config: HostConfig,
+    client: reqwest::Client,
+    /// For an insecure host: the scheme that answered (None until one did).
+    scheme: Mutex<Option<&'static str>>,
+    /// Held by the first request to an insecure host until its scheme is known, so concurrent
+    /// first requests do not each pay the HTTPS attempt.
+    probe: tokio::sync::Mutex<()>,
 }
 
 impl Wire {
     pub fn new(opts: WireOptions) -> Result<Wire, RegistryError> {
         let requests = Arc::new(AtomicUsize::new(0));
-        let hops = requests.clone();
-        let trace = opts.trace.clone();
-        // Each redirect hop is one more request on the wire; reqwest drops credentials when a
-        // redirect leaves the host.
-        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 {
-                attempt.error("more than 5 redirects")
-            } else {
-                hops.fetch_add(1, Ordering::Relaxed);
-                if let Some(t) = &trace {
-                    t.line(&format!(
-                        "registry redirect ({}) -> {}",
-                        attempt.status(),
-                        crate::trace::redact(attempt.url().as_str())
-                    ));
-                }
-                attempt.follow()
-            }
-        });
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("runref/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
-            .redirect(redirect)
-            .build()
-            .map_err(|e| RegistryError::Other {
+        let client = build_client(&opts, &requests, &HostConfig::default()).map_err(|e| {
+            RegistryError::Other {
                 reference: String::new(),
                 detail: format!("cannot build the registry client: {e}"),
-            })?;
+            }
+        })?;
         Ok(Wire {
             client,
             opts,
             requests,
+            hosts: Mutex::new(HashMap::new()),
+            fallbacks: AtomicUsize::new(0),
+        })
+    }
+
+    /// Marks `host` insecure for the rest of the run (the daemon lists it so), unless it was
+    /// already reached.
+    pub fn add_insecure(&self, host: &str) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if !hosts.contains_key(host) && !self.opts.hosts.insecure.iter().any(|h| h == host) {
+            let mut sources = self.opts.hosts.clone();
+            sources.insecure.push(host.to_string());
+            if let Ok(h) = self.make_host(host, &sources) {
+                hosts.insert(host.to_string(), Arc::new(h));
+            }
+        }
+    }
+
+    /// `base` (`https://host[:port]`) with the scheme its host answered on.
+    pub fn effective(&self, base: &str) -> String {
+        let Ok(url) = url::Url::parse(base) else {
+            return base.to_string();
+        };
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let http = hosts
+            .get(&host_key(&url))
+            .is_some_and(|h| *h.scheme.lock().unwrap_or_else(|e| e.into_inner()) == Some("http"));
+        match (http, base.strip_prefix("https://")) {
+            (true, Some(rest)) => format!("http://{rest}"),
+            _ => base.to_string(),
+        }
+    }
+
+    /// HTTPS attempts that insecure hosts refused before plain HTTP answered (each counted in
+    /// [`Wire::requests`], none in a registry's access log).
+    pub fn http_fallbacks(&self) -> usize {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// How `key` (`host[:port]`) is reached; resolved once per run.
+    fn host(&self, key: &str, call: &Call<'_>) -> Result<Arc<Host>, RegistryError> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = hosts.get(key) {
+            return Ok(h.clone());
+        }
+        let h = Arc::new(self.make_host(key, &self.opts.hosts).map_err(|detail| {
+            RegistryError::Unreachable {
+                registry: call.registry.to_string(),
+                detail: format!("{key}: {detail}"),
+                hint: String::new(),
+            }
+        })?);
+        hosts.insert(key.to_string(), h.clone());
+        Ok(h)
+    }
+
+    fn make_host(&self, key: &str, sources: &HostSources) -> Result<Host, String> {
+        let config = super::hosts::resolve(key, sources).map_err(|e| e.to_string())?;
+        let client = match config.is_plain() {
+            true => self.client.clone(),
+            false => build_client(&self.opts, &self.requests, &config)?,
+        };
+        Ok(Host {
+            config,
+            client,
+            scheme: Mutex::new(None),
+            probe: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -183,19 +249,66 @@ impl Wire {
         }
     }
 
-    /// Sends one HTTP request within `until`, counted.
+    /// Sends one HTTP request within `until`, counted, through its host's configuration: an
+    /// insecure host is tried over HTTPS without verification and, when that connection fails,
+    /// over plain HTTP; the scheme that answered is kept for the rest of the run.
     pub(super) async fn raw(
         &self,
         req: reqwest::RequestBuilder,
         until: Instant,
         call: &Call<'_>,
     ) -> Result<Step<reqwest::Response>, RegistryError> {
+        let (_, request) = req.build_split();
+        let mut request =
+            request.map_err(|e| unreachable(call.registry, &e, &HostConfig::default()))?;
+        let key = host_key(request.url());
+        let host = self.host(&key, call)?;
+        let may_fall_back = host.config.insecure && request.url().scheme() == "https";
+        let known = || *host.scheme.lock().unwrap_or_else(|e| e.into_inner());
+        let _probing = match may_fall_back && known().is_none() {
+            true => Some(host.probe.lock().await),
+            false => None,
+        };
+        let known = known();
+        if may_fall_back && known == Some("http") {
+            let _ = request.url_mut().set_scheme("http");
+        }
+        let second = match may_fall_back && known.is_none() {
+            true => request.try_clone(),
+            false => None,
+        };
+        let mut answer = self.send(&host.client, request, until).await;
+        if let Some(mut second) = second {
+            let refused = matches!(&answer, Ok(Err(e)) if e.is_connect());
+            let scheme = if refused { "http" } else { "https" };
+            if refused || matches!(&answer, Ok(Ok(_))) {
+                *host.scheme.lock().unwrap_or_else(|e| e.into_inner()) = Some(scheme);
+            }
+            if refused {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if let Some(t) = &self.opts.trace {
+                    t.line(&format!(
+                        "registry {key}: no HTTPS there (insecure host); plain HTTP from now on"
+                    ));
+                }
+                let _ = second.url_mut().set_scheme("http");
+                answer = self.send(&host.client, second, until).await;
+            }
+        }
+        self.answer(answer, call, &host.config)
+    }
+
+    /// One request on the wire: counted, bounded by `until`, traced under `--debug`.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        until: Instant,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let Some(trace) = &self.opts.trace else {
-            return self.answer(tokio::time::timeout_at(until, req.send()).await, call);
+            return tokio::time::timeout_at(until, client.execute(request)).await;
         };
-        let (client, request) = req.build_split();
-        let request = request.map_err(|e| unreachable(call.registry, &e))?;
         let (method, url) = (request.method().to_string(), request.url().to_string());
         let started = std::time::Instant::now();
         let answer = tokio::time::timeout_at(until, client.execute(request)).await;
@@ -217,7 +330,7 @@ impl Wire {
             took: started.elapsed(),
             note: &note,
         });
-        self.answer(answer, call)
+        answer
     }
 
     /// What a sent request's outcome means: an answer, a retry, or an error.
@@ -225,6 +338,7 @@ impl Wire {
         &self,
         answer: Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>,
         call: &Call<'_>,
+        host: &HostConfig,
     ) -> Result<Step<reqwest::Response>, RegistryError> {
         match answer {
             Err(_) => Ok(Step::Retry {
@@ -236,7 +350,7 @@ impl Wire {
                 after: None,
             }),
             Ok(Err(e)) => {
-                let error = unreachable(call.registry, &e);
+                let error = unreachable(call.registry, &e, host);
                 if e.is_connect() || e.is_builder() || e.is_redirect() {
                     Err(error)
                 } else {
@@ -513,25 +627,154 @@ pub fn verified_stream(
     .boxed()
 }
 
-pub(super) fn unreachable(registry: &str, e: &reqwest::Error) -> RegistryError {
+pub(super) fn unreachable(registry: &str, e: &reqwest::Error, host: &HostConfig) -> RegistryError {
     let detail = error_chain(e);
-    let hint = if detail.contains("InvalidContentType")
-        || detail.contains("invalid HTTP version")
-        || detail.contains("record overflow")
-        || detail.contains("wrong version number")
-        || detail.contains("CorruptMessage")
-    {
-        format!(
-            "\n  the registry seems to speak plain HTTP; if you trust it, add --insecure-registry {registry}"
-        )
-    } else {
-        String::new()
-    };
     RegistryError::Unreachable {
         registry: registry.to_string(),
+        hint: tls_hint(registry, &detail, host),
         detail,
-        hint,
     }
+}
+
+/// What to do about a failed connection, from the TLS verifier's or the server's reason.
+fn tls_hint(registry: &str, detail: &str, host: &HostConfig) -> String {
+    let has = |words: &[&str]| words.iter().any(|w| detail.contains(w));
+    let looked_in = || {
+        host.looked_in
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if has(&[
+        "InvalidContentType",
+        "invalid HTTP version",
+        "record overflow",
+        "wrong version number",
+        "CorruptMessage",
+    ]) {
+        if host.insecure {
+            return String::new();
+        }
+        return format!(
+            "\n  the registry seems to speak plain HTTP; if you trust it, add --insecure-registry {registry}"
+        );
+    }
+    if has(&[
+        "UnknownIssuer",
+        "unknown issuer",
+        "self-signed",
+        "SelfSigned",
+    ]) {
+        return format!(
+            "\n  the certificate of {registry} is signed by a CA this machine does not trust: put that CA in /etc/docker/certs.d/{registry}/ca.crt (where Docker and podman read it too) or in a directory given with --cert-dir; to skip verification of a registry you trust, add --insecure-registry {registry}"
+        );
+    }
+    if has(&["xpired", "not valid yet", "NotValidYet"]) {
+        return format!(
+            "\n  the certificate of {registry} has expired or is not valid yet: renew it on the registry, and check this machine's clock"
+        );
+    }
+    if has(&["not valid for name", "NotValidForName"]) {
+        return format!(
+            "\n  the certificate of {registry} is not issued for that name: use a name the certificate lists, or reissue it with this one"
+        );
+    }
+    if has(&[
+        "CertificateRequired",
+        "BadCertificate",
+        "UnknownCA",
+        "HandshakeFailure",
+        "AccessDenied",
+    ]) {
+        return match &host.identity {
+            Some(id) => format!(
+                "\n  {registry} refused the client certificate {} (key {}): check that its CA is one the registry trusts",
+                id.cert.display(),
+                id.key.display()
+            ),
+            None => format!(
+                "\n  {registry} asks for a client certificate: runref looked for a *.cert with its *.key in {}; put them there or give their directory with --cert-dir",
+                looked_in()
+            ),
+        };
+    }
+    // TLS 1.3: a registry that wants a client certificate accepts the handshake, then closes
+    // the connection at the first request.
+    if host.identity.is_none() && !host.insecure && has(&["connection closed", "Canceled"]) {
+        return format!(
+            "\n  {registry} closed the connection after the TLS handshake, as a registry that asks for a client certificate does: runref found none in {}; put a *.cert with its *.key there, or give their directory with --cert-dir",
+            looked_in()
+        );
+    }
+    String::new()
+}
+
+/// The `host[:port]` a URL names, as image references write it.
+fn host_key(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// A client for one host configuration: its CA roots added to the system's, its client
+/// certificate, no verification for an insecure host; redirect hops counted and traced.
+fn build_client(
+    opts: &WireOptions,
+    requests: &Arc<AtomicUsize>,
+    config: &HostConfig,
+) -> Result<reqwest::Client, String> {
+    let hops = requests.clone();
+    let trace = opts.trace.clone();
+    // Each redirect hop is one more request on the wire; reqwest drops credentials when a
+    // redirect leaves the host.
+    let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            hops.fetch_add(1, Ordering::Relaxed);
+            if let Some(t) = &trace {
+                t.line(&format!(
+                    "registry redirect ({}) -> {}",
+                    attempt.status(),
+                    crate::trace::redact(attempt.url().as_str())
+                ));
+            }
+            attempt.follow()
+        }
+    });
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("runref/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
+        .redirect(redirect);
+    let mut roots = Vec::new();
+    for (path, pem) in &config.roots {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{}: holds no PEM certificate", path.display()));
+        }
+        roots.extend(certs);
+    }
+    if !roots.is_empty() {
+        builder = builder.tls_certs_merge(roots);
+    }
+    if let Some(id) = &config.identity {
+        let identity = reqwest::Identity::from_pem(&id.pem).map_err(|e| {
+            format!(
+                "client certificate {} with key {}: {e}",
+                id.cert.display(),
+                id.key.display()
+            )
+        })?;
+        builder = builder.identity(identity);
+    }
+    if config.insecure {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|e| error_chain(&e))
 }
 
 pub(super) fn error_chain(e: &dyn std::error::Error) -> String {

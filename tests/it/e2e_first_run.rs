@@ -157,7 +157,7 @@ fn a_single_manifest_copy_is_summarised_as_one() {
     // Run again: up to date, two HEADs.
     let (_, j) = runref_json(NO_DAEMON, &["copy", &format!("{repo}:v1"), &fresh]);
     assert_eq!(
-        (j["up_to_date"].as_bool(), j["registry_requests"].as_u64()),
+        (j["up_to_date"].as_bool(), Some(registry_saw(&j))),
         (Some(true), Some(2)),
         "{j}"
     );
@@ -375,9 +375,17 @@ fn debug_traces_every_request() {
         .lines()
         .filter(|l| l.starts_with("debug: registry GET") || l.starts_with("debug: registry HEAD"))
         .count();
+    // Every attempt is a line, the HTTPS one the plain loopback registry refused included,
+    // and that fallback is said once.
     assert_eq!(
         lines as u64,
         j["registry_requests"].as_u64().unwrap(),
+        "{trace}"
+    );
+    assert_eq!(j["registry_http_fallbacks"], 1, "{j}");
+    assert_eq!(
+        trace.matches("plain HTTP from now on").count(),
+        1,
         "{trace}"
     );
     let plain = runref(

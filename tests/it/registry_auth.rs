@@ -55,7 +55,11 @@ async fn docker_config_credentials_are_used_and_never_printed() {
         .parse()
         .unwrap();
 
-    let reg = HttpRegistry::new(RegistryOptions::default(), &[&addr]).unwrap();
+    let reg = HttpRegistry::new(RegistryOptions {
+        plain_http: vec![addr.clone()],
+        ..RegistryOptions::default()
+    })
+    .unwrap();
     let f = reg.manifest(&r).await.expect("authenticated fetch");
     assert_eq!(f.digest, Digest::of(BODY.as_bytes()));
     assert!(seen
@@ -70,7 +74,11 @@ async fn docker_config_credentials_are_used_and_never_printed() {
         format!(r#"{{"auths":{{"{addr}":{{"auth":"cnVucmVmOndyb25nLXMzY3IzdC1QYTU1"}}}}}}"#),
     )
     .unwrap();
-    let reg = HttpRegistry::new(RegistryOptions::default(), &[&addr]).unwrap();
+    let reg = HttpRegistry::new(RegistryOptions {
+        plain_http: vec![addr.clone()],
+        ..RegistryOptions::default()
+    })
+    .unwrap();
     let e = reg.manifest(&r).await.unwrap_err().to_string();
     assert!(e.contains("docker login"), "{e}");
     assert!(

@@ -67,28 +67,23 @@ async fn serve(fault: Fault) -> (String, Arc<AtomicUsize>) {
 }
 
 fn client(addr: &str, timeout_ms: u64) -> HttpRegistry {
-    HttpRegistry::new(
-        RegistryOptions {
-            insecure: vec![],
-            timeout: Duration::from_millis(timeout_ms),
-            attempts: 3,
-            ..RegistryOptions::default()
-        },
-        &[addr],
-    )
+    HttpRegistry::new(RegistryOptions {
+        plain_http: vec![addr.to_string()],
+        timeout: Duration::from_millis(timeout_ms),
+        attempts: 3,
+        ..RegistryOptions::default()
+    })
     .unwrap()
 }
 
 /// A client with a per-request `timeout` and a run deadline `deadline` from now.
 fn client_within(addr: &str, timeout: Duration, deadline: Duration) -> HttpRegistry {
-    HttpRegistry::new(
-        RegistryOptions {
-            timeout,
-            deadline: Some(tokio::time::Instant::now() + deadline),
-            ..RegistryOptions::default()
-        },
-        &[addr],
-    )
+    HttpRegistry::new(RegistryOptions {
+        plain_http: vec![addr.to_string()],
+        timeout,
+        deadline: Some(tokio::time::Instant::now() + deadline),
+        ..RegistryOptions::default()
+    })
     .unwrap()
 }
 

@@ -62,6 +62,14 @@ where
                 loop {
                     // One request: its head, then as many body bytes as its Content-Length says.
                     let head_end = loop {
+                        // A TLS handshake record (a client trying HTTPS first): answered as Go's
+                        // net/http answers one on a plain listener, 400 and close.
+                        if pending.first() == Some(&0x16) {
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                                .await;
+                            return;
+                        }
                         if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
                             break i + 4;
                         }

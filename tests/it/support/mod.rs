@@ -32,6 +32,15 @@ pub struct Env {
     pub docker_config: PathBuf,
     /// Debian's busybox-static per Debian architecture: `<dir>/<arch>/x/bin/busybox`.
     pub busybox_dir: PathBuf,
+    /// Registries with TLS from a private CA, reached under `tls_name` (a hosts entry naming
+    /// `tls_address`, this machine's non-loopback address): "tls" on `tls_port`, "mtls" (a
+    /// client certificate required) on `mtls_port`; the CA and client pair in `registry_pki`
+    /// (`ca.crt`, `client.cert`, `client.key`), also in /etc/docker/certs.d/NAME:PORT/.
+    pub tls_name: String,
+    pub tls_address: String,
+    pub tls_port: String,
+    pub mtls_port: String,
+    pub registry_pki: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -60,12 +69,17 @@ impl Env {
                 "RUNREF_TEST_DOCKER_CLI",
                 "RUNREF_TEST_DOCKER_CONFIG",
                 "RUNREF_TEST_BUSYBOX_DIR",
+                "RUNREF_TEST_TLS_NAME",
+                "RUNREF_TEST_TLS_ADDRESS",
+                "RUNREF_TEST_TLS_PORT",
+                "RUNREF_TEST_MTLS_PORT",
+                "RUNREF_TEST_REGISTRY_PKI",
             ] {
                 if let Some(v) = var(k) {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 12 {
+            if vars.len() < 17 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -104,6 +118,11 @@ impl Env {
                 docker_cli: get("RUNREF_TEST_DOCKER_CLI").into(),
                 docker_config: get("RUNREF_TEST_DOCKER_CONFIG").into(),
                 busybox_dir: get("RUNREF_TEST_BUSYBOX_DIR").into(),
+                tls_name: get("RUNREF_TEST_TLS_NAME"),
+                tls_address: get("RUNREF_TEST_TLS_ADDRESS"),
+                tls_port: get("RUNREF_TEST_TLS_PORT"),
+                mtls_port: get("RUNREF_TEST_MTLS_PORT"),
+                registry_pki: get("RUNREF_TEST_REGISTRY_PKI").into(),
             }
         })
     }
@@ -324,4 +343,17 @@ pub fn stdout(o: &std::process::Output) -> String {
 
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The requests a registry saw, from a JSON report: `registry_requests` less the HTTPS
+/// attempts the plain-HTTP loopback registry refused before HTTP answered
+/// (`registry_http_fallbacks`: at most one per host and run, and these runs read one host).
+pub fn registry_saw(j: &serde_json::Value) -> u64 {
+    let all = j["registry_requests"].as_u64().expect("registry_requests");
+    let fallbacks = j["registry_http_fallbacks"].as_u64().unwrap_or(0);
+    assert!(
+        fallbacks <= 1,
+        "more than one HTTPS attempt for one host: {j}"
+    );
+    all - fallbacks
 }
