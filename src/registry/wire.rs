@@ -795,3 +795,92 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
 pub(super) fn header_value(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The verifier's and the server's reasons, as rustls 0.23 words them, to the advice.
+    #[test]
+    fn tls_failures_say_what_to_do() {
+        let secure = HostConfig {
+            looked_in: vec![PathBuf::from("/etc/docker/certs.d/r.example:5000")],
+            ..HostConfig::default()
+        };
+        let with_id = HostConfig {
+            identity: Some(super::super::hosts::Identity {
+                cert: PathBuf::from("/d/client.cert"),
+                key: PathBuf::from("/d/client.key"),
+                pem: vec![],
+            }),
+            ..HostConfig::default()
+        };
+        let insecure = HostConfig {
+            insecure: true,
+            ..HostConfig::default()
+        };
+        let r = "r.example:5000";
+        for (detail, host, want) in [
+            (
+                "client error (Connect): invalid peer certificate: UnknownIssuer",
+                &secure,
+                "/etc/docker/certs.d/r.example:5000/ca.crt",
+            ),
+            (
+                "invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0",
+                &secure,
+                "has expired",
+            ),
+            (
+                "invalid peer certificate: certificate not valid for name \"10.0.0.1\"; certificate is only valid for DnsName(\"r.example\")",
+                &secure,
+                "not issued for that name",
+            ),
+            (
+                "received fatal alert: CertificateRequired",
+                &secure,
+                "looked for a *.cert with its *.key in /etc/docker/certs.d/r.example:5000",
+            ),
+            (
+                "received fatal alert: UnknownCA",
+                &with_id,
+                "refused the client certificate /d/client.cert",
+            ),
+            (
+                "client error (Canceled): operation was canceled: connection closed",
+                &secure,
+                "closed the connection after the TLS handshake",
+            ),
+            (
+                "received corrupt message of type InvalidContentType",
+                &secure,
+                "--insecure-registry r.example:5000",
+            ),
+        ] {
+            let hint = tls_hint(r, detail, host);
+            assert!(hint.contains(want), "{detail}: {hint}");
+        }
+        // An insecure host's HTTPS refusal is the fallback, not advice.
+        assert_eq!(
+            tls_hint(
+                r,
+                "received corrupt message of type InvalidContentType",
+                &insecure
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn host_keys_as_references_write_them() {
+        for (url, key) in [
+            ("https://r.example:5000/v2/", "r.example:5000"),
+            ("https://r.example/v2/", "r.example"),
+            ("http://127.0.0.1:80/v2/", "127.0.0.1"),
+            ("https://[::1]:5000/v2/", "[::1]:5000"),
+        ] {
+            assert_eq!(host_key(&url::Url::parse(url).unwrap()), key, "{url}");
+        }
+    }
+}
