@@ -161,7 +161,7 @@ impl HttpRegistry {
         call: &Call<'_>,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, Bytes), RegistryError> {
         self.wire
-            .fetch(call, super::wire::MAX_ERROR_BYTES, "answer")
+            .fetch(call, super::wire::MAX_ERROR_BYTES, "response")
             .await
     }
 }

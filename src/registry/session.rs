@@ -210,6 +210,10 @@ impl Session {
     ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
         self.exchange(call, async |resp, until| {
             let (status, headers) = (resp.status(), resp.headers().clone());
+            // A HEAD has no body: its Content-Length is the GET's (a 1 MB blob's), not a bound.
+            if call.method == reqwest::Method::HEAD {
+                return Ok(Step::Done((status, headers, Bytes::new())));
+            }
             match read_bounded(resp, limit, until).await {
                 Ok(body) => Ok(Step::Done((status, headers, body))),
                 Err(Read::TooLarge) => Err(RegistryError::TooLarge {

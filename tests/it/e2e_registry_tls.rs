@@ -348,3 +348,39 @@ fn the_daemons_insecure_registries_are_honoured() {
         "28.5 does not list it: {j}"
     );
 }
+
+/// A copy into an HTTPS registry that already holds a large blob: the blob's HEAD over HTTP/2
+/// carries the blob's Content-Length (1 MB here), which is not a body to bound (it was read
+/// as one and refused: "the registry sent a response larger than 65536 bytes", found by the
+/// newcomer pass; HTTP/1.1 hid it).
+#[test]
+fn a_large_blob_already_in_an_https_registry_is_found_by_its_head() {
+    use crate::support::fixture::{build_single, push, ImageSpec, LayerCompression};
+    let env = Env::get();
+    let mut spec = ImageSpec::new("linux/amd64").compressed(LayerCompression::Uncompressed);
+    spec.trailing_zeros = 1 << 20;
+    let built = build_single(&spec, &unique("big"), "v1");
+    let src = format!("{}/{}", env.registry, unique("tlsbig"));
+    push(&built, "v1", &format!("{src}:v1"));
+    let target = format!("{}/{}", tls(env), unique("tlsbig"));
+    for tag in ["v1", "v2"] {
+        let o = runref_plain(&[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{target}:{tag}"),
+            "--format",
+            "json",
+        ]);
+        let j = json_of(&o);
+        assert_eq!(o.status.code(), Some(0), "{tag}: {j}\n{}", stderr(&o));
+    }
+    // The second run found the tag's digest there: its HEADs only, nothing written.
+    let o = runref_plain(&[
+        "copy",
+        &format!("{src}:v1"),
+        &format!("{target}:v3"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
