@@ -451,13 +451,14 @@ pub struct Common {
         long = "insecure-registry",
         env = "RUNREF_INSECURE_REGISTRIES",
         value_delimiter = ',',
-        value_name = "HOST[:PORT]"
+        value_name = "HOST[:PORT]",
+        value_parser = parse_insecure
     )]
     pub insecure_registry: Vec<String>,
     /// Directory of CA certificates (*.crt) and a client certificate (*.cert with its *.key)
     /// for every registry of the run, instead of /etc/docker/certs.d/HOST[:PORT],
     /// ~/.config/docker/certs.d, /etc/containers/certs.d and ~/.config/containers/certs.d
-    #[arg(long, env = "RUNREF_CERT_DIR", value_name = "DIR")]
+    #[arg(long, env = "RUNREF_CERT_DIR", value_name = "DIR", value_parser = parse_cert_dir)]
     pub cert_dir: Option<std::path::PathBuf>,
     /// How long to wait for each request, its body included: seconds (30, 1.5) or a duration
     /// (5s, 2m, 1m30s)
@@ -481,6 +482,44 @@ pub struct Common {
     /// retries and redirects marked; credentials never)
     #[arg(long)]
     pub debug: bool,
+}
+
+/// An `--insecure-registry` entry as dockerd accepts one: `host[:port]` (no scheme, no path) or
+/// a CIDR; dockerd refuses `http://...` too, and a value copied from daemon.json is where that
+/// mistake is made.
+pub fn parse_insecure(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if t.contains("://") {
+        return Err("give HOST[:PORT] without a scheme (as dockerd's insecure-registries)".into());
+    }
+    if let Some((net, bits)) = t.split_once('/') {
+        let max = match net.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => 32,
+            Ok(std::net::IpAddr::V6(_)) => 128,
+            Err(_) => {
+                return Err("a CIDR is ADDRESS/BITS (10.0.0.0/8); a path is not allowed".into())
+            }
+        };
+        return match bits.parse::<u8>() {
+            Ok(b) if b <= max => Ok(t.to_string()),
+            _ => Err(format!("the prefix length must be 0 to {max}")),
+        };
+    }
+    if !crate::reference::is_valid_registry_host(t) {
+        return Err("not a registry HOST[:PORT]".into());
+    }
+    Ok(t.to_string())
+}
+
+/// `--cert-dir` must be a directory: a file or a missing path would be read as "no
+/// certificates" and the advice would send the user back to the flag they gave.
+pub fn parse_cert_dir(text: &str) -> Result<std::path::PathBuf, String> {
+    let p = std::path::PathBuf::from(text);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Ok(p),
+        Ok(_) => Err(format!("{text} is not a directory")),
+        Err(e) => Err(format!("{text}: {e}")),
+    }
 }
 
 /// The longest `--timeout` or `--deadline` accepted: a week is longer than any build waits.

@@ -17,8 +17,8 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// The most entries of one certificate directory looked at.
-pub const MAX_CERT_FILES: usize = 64;
+/// The most entries of one certificate directory looked at (`/etc/ssl/certs` holds ~300).
+pub const MAX_CERT_FILES: usize = 1024;
 /// The largest certificate or key file read.
 pub const MAX_CERT_BYTES: u64 = 1 << 20;
 
@@ -71,6 +71,8 @@ pub struct HostConfig {
     pub identity: Option<Identity>,
     /// The directories that were looked in, for errors.
     pub looked_in: Vec<PathBuf>,
+    /// `--cert-dir`, when it replaced the certs.d directories.
+    pub cert_dir: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -96,6 +98,7 @@ pub enum HostError {
 pub fn resolve(host: &str, sources: &HostSources) -> Result<HostConfig, HostError> {
     let mut config = HostConfig {
         insecure: is_insecure(host, &sources.insecure),
+        cert_dir: sources.cert_dir.clone(),
         ..HostConfig::default()
     };
     let dirs: Vec<PathBuf> = match &sources.cert_dir {

@@ -288,11 +288,12 @@ impl Wire {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
                 if let Some(t) = &self.opts.trace {
                     t.line(&format!(
-                        "registry {key}: no HTTPS there (insecure host); plain HTTP from now on"
+                        "registry {key}: the HTTPS connection failed (insecure host); plain HTTP from now on"
                     ));
                 }
                 let _ = second.url_mut().set_scheme("http");
-                answer = self.send(&host.client, second, until).await;
+                // Its own time: the HTTPS attempt may have used all of the first one's.
+                answer = self.send(&host.client, second, self.until()).await;
             }
         }
         self.answer(answer, call, &host.config)
@@ -666,6 +667,12 @@ fn tls_hint(registry: &str, detail: &str, host: &HostConfig) -> String {
         "self-signed",
         "SelfSigned",
     ]) {
+        if let Some(dir) = &host.cert_dir {
+            return format!(
+                "\n  the certificate of {registry} is signed by a CA this run does not trust: --cert-dir {} replaces the certs.d directories and holds no *.crt of that CA; put it there, or drop --cert-dir to use /etc/docker/certs.d/{registry}/ca.crt; to skip verification of a registry you trust, add --insecure-registry {registry}",
+                dir.display()
+            );
+        }
         return format!(
             "\n  the certificate of {registry} is signed by a CA this machine does not trust: put that CA in /etc/docker/certs.d/{registry}/ca.crt (where Docker and podman read it too) or in a directory given with --cert-dir; to skip verification of a registry you trust, add --insecure-registry {registry}"
         );
@@ -751,8 +758,13 @@ fn build_client(
         .redirect(redirect);
     let mut roots = Vec::new();
     for (path, pem) in &config.roots {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            format!(
+                "{}: not a PEM certificate: {}",
+                path.display(),
+                error_chain(&e)
+            )
+        })?;
         if certs.is_empty() {
             return Err(format!("{}: holds no PEM certificate", path.display()));
         }
@@ -764,9 +776,10 @@ fn build_client(
     if let Some(id) = &config.identity {
         let identity = reqwest::Identity::from_pem(&id.pem).map_err(|e| {
             format!(
-                "client certificate {} with key {}: {e}",
+                "client certificate {} with key {}: not a PEM certificate and key ({})",
                 id.cert.display(),
-                id.key.display()
+                id.key.display(),
+                error_chain(&e)
             )
         })?;
         builder = builder.identity(identity);
