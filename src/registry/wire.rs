@@ -708,7 +708,10 @@ fn tls_hint(registry: &str, detail: &str, host: &HostConfig) -> String {
     }
     // TLS 1.3: a registry that wants a client certificate accepts the handshake, then closes
     // the connection at the first request.
-    if host.identity.is_none() && !host.insecure && has(&["connection closed", "Canceled"]) {
+    if host.identity.is_none()
+        && !host.insecure
+        && has(&["connection closed", "channel closed", "Canceled"])
+    {
         return format!(
             "\n  {registry} closed the connection after the TLS handshake, as a registry that asks for a client certificate does: runref found none in {}; put a *.cert with its *.key there, or give their directory with --cert-dir",
             looked_in()
@@ -869,6 +872,11 @@ mod tests {
                 "received corrupt message of type InvalidContentType",
                 &secure,
                 "--insecure-registry r.example:5000",
+            ),
+            (
+                "client error (SendRequest): channel closed",
+                &secure,
+                "closed the connection after the TLS handshake",
             ),
         ] {
             let hint = tls_hint(r, detail, host);

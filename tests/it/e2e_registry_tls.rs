@@ -248,70 +248,35 @@ fn reconcile_against_a_private_ca_registry_on_every_engine() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let arm = built.image("linux/arm64");
         let per_arch = format!("{repo}@{}", arm.manifest_digest);
-        let (_d, path) = analyzed_file(&format!("[run-image]\n  reference = \"{per_arch}\"\n"));
-        let p = path.to_str().unwrap();
-        let o = runref(
-            host,
-            &[
+        // Each policy pulls (the daemon with the certs.d CA) and writes an image the
+        // exporter's lookup finds as arm64.
+        for (reference, policy) in [
+            (per_arch, "if-not-present"),
+            (format!("{repo}:v1"), "always"),
+        ] {
+            let what = format!("{} {policy}", engine.name);
+            let (_d, path) =
+                analyzed_file(&format!("[run-image]\n  reference = \"{reference}\"\n"));
+            let args = [
                 "reconcile",
-                p,
-                "--daemon",
-                "--platform",
-                "linux/arm64",
-                "--format",
-                "json",
-            ],
-        );
-        let j = json_of(&o);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}: {j}\n{}",
-            engine.name,
-            stderr(&o)
-        );
-        assert_eq!(j["decision"], "pulled", "{}: {j}", engine.name);
-        let written = j["after"].as_str().unwrap().to_string();
-        assert_eq!(
-            exporter_lookup(host, &written).as_deref(),
-            Some("linux/arm64"),
-            "{}",
-            engine.name
-        );
-
-        let (_d, path) = analyzed_file(&format!("[run-image]\n  reference = \"{repo}:v1\"\n"));
-        let p = path.to_str().unwrap();
-        let o = runref(
-            host,
-            &[
-                "reconcile",
-                p,
+                path.to_str().unwrap(),
                 "--daemon",
                 "--platform",
                 "linux/arm64",
                 "--pull-policy",
-                "always",
-                "--format",
-                "json",
-            ],
-        );
-        let j = json_of(&o);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}: {j}\n{}",
-            engine.name,
-            stderr(&o)
-        );
-        assert_eq!(j["decision"], "pulled", "{}: {j}", engine.name);
-        assert_eq!(j["registry_http_fallbacks"], 0, "{}: {j}", engine.name);
-        let written = j["after"].as_str().unwrap().to_string();
-        assert_eq!(
-            exporter_lookup(host, &written).as_deref(),
-            Some("linux/arm64"),
-            "{}",
-            engine.name
-        );
+                policy,
+            ];
+            let (o, j) = runref_json(host, &args);
+            assert_eq!(o.status.code(), Some(0), "{what}: {j}\n{}", stderr(&o));
+            assert_eq!(j["decision"], "pulled", "{what}: {j}");
+            assert_eq!(j["registry_http_fallbacks"], 0, "{what}: {j}");
+            let written = j["after"].as_str().unwrap().to_string();
+            assert_eq!(
+                exporter_lookup(host, &written).as_deref(),
+                Some("linux/arm64"),
+                "{what}"
+            );
+        }
     }
 }
 
