@@ -55,6 +55,8 @@ pub struct DiagnoseReport {
     pub local_images: Vec<DaemonSide>,
     /// What the registry says the reference's digest is (unless --daemon-only).
     pub registry_platform: Option<Platform>,
+    /// Why the registry could not say (unreachable, untrusted certificate, refused, ...).
+    pub registry_error: Option<String>,
     pub top_layer: Option<TopLayer>,
     /// The command that fixes the case, when one does.
     pub fix: Option<String>,
@@ -142,6 +144,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         registry_platform: None,
         top_layer: None,
         fix: None,
+        registry_error: None,
         registry_requests: 0,
         registry_http_fallbacks: 0,
         registry_endpoints: Default::default(),
@@ -199,13 +202,19 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     };
     if let (Some(reg), Some(n), Some(_)) = (registry, &repo, &digest) {
         let p = given.clone().unwrap_or_else(|| info.platform_or_host());
-        if let Ok(view) = resolve(reg, n, &Depth::Platform(p.clone())).await {
+        match resolve(reg, n, &Depth::Platform(p.clone())).await {
             // The digest's own platform: a single manifest's config, or the platform whose
             // entry it is when it named an index.
-            report.registry_platform = match view.entries.as_slice() {
-                [single] if !view.is_index => single.config_platform.clone(),
-                _ => view.entry_for(&p).map(|_| p.clone()),
-            };
+            Ok(view) => {
+                report.registry_platform = match view.entries.as_slice() {
+                    [single] if !view.is_index => single.config_platform.clone(),
+                    _ => view.entry_for(&p).map(|_| p.clone()),
+                }
+            }
+            // Not found is an answer (the digest is in no registry); anything else leaves the
+            // platform unknown, and says why.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => report.registry_error = Some(e.to_string()),
         }
         report.registry_requests = reg.requests();
         report.registry_http_fallbacks = reg.http_fallbacks();
@@ -224,7 +233,11 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     }
     let defaulted = given.is_none() && report.registry_platform.is_none();
     let hint = if defaulted {
-        format!(" ({target} is only the daemon's platform; pass --platform if the build targets another)")
+        let why = match &report.registry_error {
+            Some(_) => "the registry could not say which platform the digest is (below), so ",
+            None => "",
+        };
+        format!(" ({why}{target} is only the daemon's platform; pass --platform if the build targets another)")
     } else {
         String::new()
     };

@@ -44,7 +44,8 @@ Environment (an empty variable is unset):
   DOCKER_HOST, DOCKER_CONTEXT, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG
                              as the docker CLI reads them (contexts included)
   SSL_CERT_FILE, SSL_CERT_DIR
-                             the system's CA roots, as OpenSSL-based tools read them";
+                             the system's CA roots, as OpenSSL-based tools read them
+  CONTAINERS_REGISTRIES_CONF podman's registries.conf (--registries-conf), as podman reads it";
 
 #[derive(Parser, Debug)]
 #[command(name = "runref", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -95,6 +96,7 @@ static NO_COMMON: std::sync::LazyLock<Common> = std::sync::LazyLock::new(|| Comm
     format: Format::Text,
     insecure_registry: vec![],
     cert_dir: None,
+    registries_conf: None,
     timeout: Duration::from_secs(30),
     deadline: Duration::from_secs(900),
     registry_mirror: vec![],
@@ -460,6 +462,12 @@ pub struct Common {
     /// ~/.config/docker/certs.d, /etc/containers/certs.d and ~/.config/containers/certs.d
     #[arg(long, env = "RUNREF_CERT_DIR", value_name = "DIR", value_parser = parse_cert_dir)]
     pub cert_dir: Option<std::path::PathBuf>,
+    /// podman's registries.conf to follow (mirrors, prefix rewrites, insecure, blocked), even
+    /// with a Docker daemon [default: $CONTAINERS_REGISTRIES_CONF, else
+    /// /etc/containers/registries.conf and registries.conf.d/, followed when the daemon is
+    /// podman or there is none]
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<std::path::PathBuf>,
     /// How long to wait for each request, its body included: seconds (30, 1.5) or a duration
     /// (5s, 2m, 1m30s)
     #[arg(long, default_value = "30", value_name = "DURATION", value_parser = parse_duration)]

@@ -13,6 +13,7 @@ use crate::cache::{Cached, DiskCache};
 use crate::daemon::{Daemon, DaemonTarget, EngineDaemon};
 use crate::reconcile::decide::Mode;
 use crate::reference::{ImageRef, Reference};
+use crate::registry::conf::RegistriesConf;
 use crate::registry::HttpRegistry;
 use anyhow::Context as _;
 use std::io::{IsTerminal, Write};
@@ -361,8 +362,10 @@ impl Context {
                 Err(e) => (None, Some(e.to_string())),
             },
         };
-        let mut registry =
-            HttpRegistry::new(common.registry_options()).map_err(|e| e.to_string())?;
+        let mut opts = common.registry_options();
+        opts.registries_conf =
+            RegistriesConf::load(common.registries_conf.as_deref()).map_err(|e| e.to_string())?;
+        let mut registry = HttpRegistry::new(opts).map_err(|e| e.to_string())?;
         if let Some(d) = &daemon {
             let (m, i) = (d.clone(), d.clone());
             registry = registry
@@ -372,6 +375,17 @@ impl Context {
                 .with_daemon_insecure(Box::pin(async move {
                     i.insecure_registries().await.unwrap_or_default()
                 }));
+            // The system's registries.conf is podman's: followed when the daemon is podman
+            // (its /info, asked only when a name the file routes is read); a file given with
+            // --registries-conf is followed whatever the daemon.
+            if common.registries_conf.is_none() {
+                let p = d.clone();
+                registry = registry.with_conf_gate(Box::pin(async move {
+                    p.info()
+                        .await
+                        .is_ok_and(|i| i.engine == crate::daemon::Engine::Podman)
+                }));
+            }
         }
         Ok((
             Context {

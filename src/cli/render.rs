@@ -404,6 +404,9 @@ pub fn diagnose(out: &mut dyn Write, r: &DiagnoseReport) -> io::Result<()> {
         writeln!(out, "  platform: {p}")?;
     }
     mirrors(out, &r.registry_endpoints)?;
+    if let Some(e) = &r.registry_error {
+        writeln!(out, "  registry: {e}")?;
+    }
     writeln!(
         out,
         "  export: {}",

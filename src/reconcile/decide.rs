@@ -491,7 +491,19 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
             ),
             _ => "check the registry and credentials (the daemon holds no image of it to use instead)".into(),
         };
-        return fail(FailReason::PullFailed, format!("{e}\n  {next}"));
+        // The daemon verifies the registry with its own trust, not runref's.
+        let tls = [
+            "x509",
+            "certificate",
+            "tls:",
+            "http: server gave HTTP response to HTTPS",
+        ];
+        let trust = if tls.iter().any(|w| e.contains(w)) {
+            "\n  the daemon itself could not verify the registry: it reads the CA from /etc/docker/certs.d/HOST:PORT/ca.crt (podman: /etc/containers/certs.d too), or lists the registry in its insecure-registries (podman: insecure = true in registries.conf); runref's --cert-dir and --insecure-registry do not reach the daemon"
+        } else {
+            ""
+        };
+        return fail(FailReason::PullFailed, format!("{e}\n  {next}{trust}"));
     }
     if inp.policy == PullPolicy::Always {
         if let Some(Ok(())) = &f.pulled {

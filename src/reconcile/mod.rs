@@ -296,10 +296,18 @@ async fn reference_target<D: Daemon, R: Registry>(
             target::TargetStep::Ask(r) => asked = Some(registry_view(registry, &r, inp).await),
         }
     };
-    if let (None, Some(Err(e))) = (&chosen, &asked) {
+    // Why the registry could not say: the read failed, or (the manifest read, from the cache
+    // or the wire) its config could not be (a newcomer saw a cached manifest hide an untrusted
+    // certificate).
+    let unsaid = match (&chosen, &asked) {
+        (None, Some(Err(e))) => Some(e.message.clone()),
+        (None, Some(Ok(v))) => v.entries.iter().find_map(|e| e.error.clone()),
+        _ => None,
+    };
+    if let Some(why) = unsaid {
         warnings.push(format!(
-            "the registry could not say which platform {} is ({}); the target is {}, the default",
-            inp.reference, e.message, inp.platform
+            "the registry could not say which platform {} is ({why}); the target is {}, the default",
+            inp.reference, inp.platform
         ));
     }
     // Registry mode resolves the reference itself when it is in the run image's repository:

@@ -5,6 +5,7 @@
 //! retries, bounds, deadlines, the request count) is `wire`.
 
 mod auth;
+pub mod conf;
 pub mod hosts;
 pub mod push;
 pub mod session;
@@ -62,6 +63,12 @@ pub enum RegistryError {
     },
     #[error("{reference}: {detail}")]
     Other { reference: String, detail: String },
+    #[error("{reference}: blocked by {file} ([[registry]] {prefix:?} has blocked = true), as podman would refuse it; change that entry or give another file with --registries-conf")]
+    Blocked {
+        reference: String,
+        prefix: String,
+        file: String,
+    },
     #[error("{detail}; fix the helper or its entry in the Docker config (DOCKER_CONFIG)")]
     Credentials { registry: String, detail: String },
     #[error(
@@ -195,6 +202,9 @@ pub struct RegistryOptions {
     /// `--cert-dir`: CA roots (`*.crt`) and a client certificate (`*.cert` + `*.key`) for every
     /// host, instead of the certs.d directories.
     pub cert_dir: Option<std::path::PathBuf>,
+    /// podman's registries.conf, when one is in force (see [`conf`]); followed unless the
+    /// gate set with [`HttpRegistry::with_conf_gate`] says otherwise.
+    pub registries_conf: Option<conf::RegistriesConf>,
     pub timeout: Duration,
     /// Attempts per request on 429/5xx/timeouts (>= 1).
     pub attempts: u32,
@@ -213,6 +223,7 @@ impl Default for RegistryOptions {
             insecure: vec![],
             plain_http: vec![],
             cert_dir: None,
+            registries_conf: None,
             timeout: Duration::from_secs(30),
             attempts: 3,
             mirrors: vec![],
@@ -260,6 +271,10 @@ pub struct HttpRegistry {
     /// is first read (what the daemon pulls without verification, runref reads so too).
     daemon_insecure: Mutex<Option<MirrorSource>>,
     insecure: tokio::sync::OnceCell<Vec<String>>,
+    /// Whether registries.conf is followed: asked at most once (is the daemon podman?), when
+    /// a name the file routes is first read.
+    conf_gate: Mutex<Option<Pin<Box<dyn Future<Output = bool> + Send>>>>,
+    conf_applies: tokio::sync::OnceCell<bool>,
     hub: tokio::sync::OnceCell<Vec<Mirror>>,
     answered: Mutex<Endpoints>,
 }
@@ -270,6 +285,14 @@ struct Endpoint {
     host: String,
     url: String,
     mirror: bool,
+    /// The repository there, when registries.conf rewrote the name (else the reference's).
+    repository: Option<String>,
+}
+
+impl Endpoint {
+    fn repo<'a>(&'a self, own: &'a str) -> &'a str {
+        self.repository.as_deref().unwrap_or(own)
+    }
 }
 
 /// Installs the ring TLS provider once; reqwest panics without a process-wide provider.
@@ -299,9 +322,38 @@ impl HttpRegistry {
             daemon_mirrors: Mutex::new(None),
             daemon_insecure: Mutex::new(None),
             insecure: tokio::sync::OnceCell::new(),
+            conf_gate: Mutex::new(None),
+            conf_applies: tokio::sync::OnceCell::new(),
             hub: tokio::sync::OnceCell::new(),
             answered: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// registries.conf is followed only when `gate` yields true (asked once, when a name the
+    /// file routes is first read): the daemon is podman.
+    pub fn with_conf_gate(self, gate: Pin<Box<dyn Future<Output = bool> + Send>>) -> HttpRegistry {
+        if let Ok(mut g) = self.conf_gate.lock() {
+            *g = Some(gate);
+        }
+        self
+    }
+
+    /// Where registries.conf sends reads of `reference`, when it is followed and routes it.
+    async fn route(&self, reference: &Reference) -> Option<conf::Route> {
+        let conf = self.opts.registries_conf.as_ref()?;
+        let name = format!("{}/{}", reference.registry(), reference.repository());
+        let route = conf.route(&name, reference.digest().is_some())?;
+        let applies = self
+            .conf_applies
+            .get_or_init(|| async {
+                let gate = self.conf_gate.lock().ok().and_then(|mut g| g.take());
+                match gate {
+                    Some(g) => g.await,
+                    None => true,
+                }
+            })
+            .await;
+        applies.then_some(route)
     }
 
     /// Also reaches the registries `source` yields (the daemon's insecure ones) as insecure.
@@ -365,15 +417,48 @@ impl HttpRegistry {
 
     /// Where reads of `reference` go, in order: for Docker Hub names the mirrors (the one that
     /// answered last first), then Docker Hub; for any other name its registry.
-    async fn endpoints(&self, reference: &Reference) -> Vec<Endpoint> {
+    async fn endpoints(&self, reference: &Reference) -> Result<Vec<Endpoint>, RegistryError> {
         let registry = reference.registry().to_string();
+        match self.route(reference).await {
+            Some(conf::Route::Blocked { prefix, file }) => {
+                return Err(RegistryError::Blocked {
+                    reference: reference.to_string(),
+                    prefix,
+                    file: file.display().to_string(),
+                })
+            }
+            Some(conf::Route::To(places)) => {
+                return Ok(places
+                    .into_iter()
+                    .map(|p| {
+                        if p.insecure {
+                            self.wire.add_insecure(&p.host);
+                        }
+                        let url = match p.host.as_str() {
+                            crate::reference::DOCKER_HUB => {
+                                format!("https://{DOCKER_HUB_ENDPOINT}")
+                            }
+                            h => format!("{}://{h}", self.scheme(h)),
+                        };
+                        Endpoint {
+                            url,
+                            host: p.host,
+                            mirror: p.mirror,
+                            repository: Some(p.repository),
+                        }
+                    })
+                    .collect())
+            }
+            None => {}
+        }
         if !reference.is_docker_hub() {
             self.learn_insecure(&registry).await;
-            return vec![Endpoint {
+            return Ok(vec![Endpoint {
                 url: format!("{}://{registry}", self.scheme(&registry)),
                 host: registry,
                 mirror: false,
-            }];
+                repository: None,
+            }]);
         }
         let mut out: Vec<Endpoint> = self
             .hub()
@@ -387,12 +472,14 @@ impl HttpRegistry {
                     m.host
                 ),
                 mirror: true,
+                repository: None,
             })
             .collect();
         out.push(Endpoint {
             url: format!("https://{DOCKER_HUB_ENDPOINT}"),
             host: registry.clone(),
             mirror: false,
+            repository: None,
         });
         let last = self
             .answered
@@ -405,7 +492,7 @@ impl HttpRegistry {
             let e = out.remove(i);
             out.insert(0, e);
         }
-        out
+        Ok(out)
     }
 
     /// Runs `op` at each endpoint of `reference` until one answers. A mirror's failure of any
@@ -417,7 +504,7 @@ impl HttpRegistry {
         op: impl AsyncFn(&Endpoint) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
         let mut tried: Vec<String> = Vec::new();
-        for ep in self.endpoints(reference).await {
+        for ep in self.endpoints(reference).await? {
             match op(&ep).await {
                 Ok(v) => {
                     if let Ok(mut a) = self.answered.lock() {
@@ -542,8 +629,9 @@ impl Registry for HttpRegistry {
         let limit = self.wire.limits().manifest;
         let (bytes, header) = self
             .across(reference, async |ep| {
+                let repo = ep.repo(&repo);
                 let path = format!("/v2/{repo}/manifests/{}", manifest_tail(reference));
-                let call = self.get(ep, reference, &repo, path, Some(ACCEPT.join(", ")));
+                let call = self.get(ep, reference, repo, path, Some(ACCEPT.join(", ")));
                 let (status, headers, body) = self.wire.fetch(&call, limit, "manifest").await?;
                 if !status.is_success() {
                     return Err(refusal(&call, status, &body));
@@ -584,8 +672,9 @@ impl Registry for HttpRegistry {
         let limit = self.wire.limits().config;
         let bytes = self
             .across(repo, async |ep| {
+                let repository = ep.repo(&repository);
                 let path = format!("/v2/{repository}/blobs/{digest}");
-                let call = self.get(ep, &subject, &repository, path, None);
+                let call = self.get(ep, &subject, repository, path, None);
                 let (status, _, body) = self.wire.fetch(&call, limit, "config").await?;
                 if !status.is_success() {
                     return Err(refusal(&call, status, &body));
@@ -638,8 +727,9 @@ impl Registry for HttpRegistry {
         let repository = repo.repository();
         let resp = self
             .across(repo, async |ep| {
+                let repository = ep.repo(&repository);
                 let path = format!("/v2/{repository}/blobs/{digest}");
-                let call = self.get(ep, &subject, &repository, path, None);
+                let call = self.get(ep, &subject, repository, path, None);
                 let resp = self.wire.open(&call).await?;
                 if !resp.status().is_success() {
                     let status = resp.status();

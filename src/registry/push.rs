@@ -99,12 +99,14 @@ impl HttpRegistry {
                 url: format!("https://{DOCKER_HUB_ENDPOINT}"),
                 host: registry,
                 mirror: false,
+                repository: None,
             };
         }
         Endpoint {
             url: format!("{}://{registry}", self.scheme(&registry)),
             host: registry,
             mirror: false,
+            repository: None,
         }
     }
 
@@ -151,6 +153,7 @@ impl HttpRegistry {
             url: base,
             host: ep.host,
             mirror: false,
+            repository: None,
         };
         Ok((ep, subject, target.repository(), path))
     }

@@ -176,6 +176,10 @@ impl Session {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => MAX_RETRY_AFTER,
             };
+            if wait > budget && after.is_none() {
+                // Our own backoff would pass the deadline: the last failure is the answer.
+                return Err(error);
+            }
             if wait > budget {
                 return Err(RegistryError::RetryLater {
                     reference: call.subject.clone(),

@@ -673,6 +673,21 @@ fn always_pull_failure_fails() {
     let f = failure(run(&inp, &w).0);
     assert_eq!(f.reason, FailReason::PullFailed);
     assert!(f.message.contains("manifest unknown"));
+    assert!(!f.message.contains("certs.d"), "{}", f.message);
+    // The daemon's own trust failed (runref's --cert-dir does not reach it): said so.
+    let w = World {
+        pull: Some(Err(
+            "Get \"https://r.example:5000/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority".into(),
+        )),
+        ..Default::default()
+    };
+    let f = failure(run(&inp, &w).0);
+    assert!(
+        f.message.contains("the daemon itself could not verify")
+            && f.message.contains("/etc/docker/certs.d/HOST:PORT/ca.crt"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
