@@ -710,7 +710,14 @@ fn tls_hint(registry: &str, detail: &str, host: &HostConfig) -> String {
     // the connection at the first request.
     if host.identity.is_none()
         && !host.insecure
-        && has(&["connection closed", "channel closed", "Canceled"])
+        && has(&[
+            "connection closed",
+            "channel closed",
+            "Canceled",
+            "broken pipe",
+            "stream closed",
+            "connection reset",
+        ])
     {
         return format!(
             "\n  {registry} closed the connection after the TLS handshake, as a registry that asks for a client certificate does: runref found none in {}; put a *.cert with its *.key there, or give their directory with --cert-dir",
@@ -875,6 +882,11 @@ mod tests {
             ),
             (
                 "client error (SendRequest): channel closed",
+                &secure,
+                "closed the connection after the TLS handshake",
+            ),
+            (
+                "client error (SendRequest): connection error: stream closed because of a broken pipe",
                 &secure,
                 "closed the connection after the TLS handshake",
             ),

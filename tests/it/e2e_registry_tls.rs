@@ -78,8 +78,17 @@ fn private_ca_registries_are_reached_with_the_daemons_certs_d() {
     assert_eq!(j["digest"], built.index_digest.to_string(), "{j}");
     // The source is the plain loopback registry: one HTTPS attempt, then HTTP for the run.
     assert_eq!(j["registry_http_fallbacks"], 1, "{j}");
-    // skopeo, reading the same certs.d, sees the same digest.
+    // skopeo, reading the same certs.d, sees the same digest; so does crane (go-containerregistry
+    // reads no certs.d: the CA goes in SSL_CERT_FILE, as Go's TLS reads it).
     assert_eq!(skopeo_digest(&target, &[]), built.index_digest.to_string());
+    let ca = env.registry_pki.join("ca.crt");
+    let o = peer(
+        "crane",
+        &["digest", &target],
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "crane: {}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), built.index_digest.to_string(), "crane");
 
     // verify by name: no fallback (the registry speaks HTTPS), every request in its log.
     let path = name.clone();
@@ -288,11 +297,12 @@ fn reconcile_against_a_private_ca_registry_on_every_engine() {
 #[test]
 fn the_daemons_insecure_registries_are_honoured() {
     let env = Env::get();
-    let (src, _) = push_new(
+    let (src, built) = push_new(
         "tlsinsecure",
         IndexSpec::new("tlsinsecure", &["linux/amd64"]),
     );
-    let image = format!("{}/{}:v1", tls(env), unique("tlsinsecure"));
+    let repo = format!("{}/{}", tls(env), unique("tlsinsecure"));
+    let image = format!("{repo}:v1");
     let o = runref_plain(&["copy", &format!("{src}:v1"), &image]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let empty = tempfile::tempdir().unwrap();
@@ -311,6 +321,20 @@ fn the_daemons_insecure_registries_are_honoured() {
             .unwrap_or("")
             .contains("does not trust"),
         "28.5 does not list it: {j}"
+    );
+    // diagnose says the registry could not be read, instead of a silent default platform.
+    let per_arch = format!("{repo}@{}", built.image("linux/amd64").manifest_digest);
+    let (_d, path) = analyzed_file(&format!("[run-image]\n  reference = \"{per_arch}\"\n"));
+    let (_, j) = runref_json(
+        &env.docker28_host,
+        &["diagnose", path.to_str().unwrap(), "--cert-dir", dir],
+    );
+    assert!(
+        j["registry_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not trust"),
+        "diagnose: {j}"
     );
 }
 
@@ -348,4 +372,132 @@ fn a_large_blob_already_in_an_https_registry_is_found_by_its_head() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// podman's registries.conf (issue 20, item 3): a prefix rewritten to another location, a
+/// mirror read first (insecure, plain HTTP), a blocked registry; followed without a daemon and
+/// with podman, ignored with the Engine (its own configuration wins), `--registries-conf`
+/// followed whatever the daemon.
+#[test]
+fn registries_conf_rewrites_mirrors_and_blocks_as_podman_does() {
+    let env = Env::get();
+    let (src, _) = push_new("conf", IndexSpec::new("conf", &["linux/amd64"]));
+    let path = src.split_once('/').unwrap().1.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let verify = |image: &str, envs: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            image,
+            "--platforms",
+            "linux/amd64",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let o = runref_with("unix:///nonexistent.sock", envs, &args);
+        let j = json_of(&o);
+        (o, j)
+    };
+
+    // A prefix rewritten to the plain registry: the name resolves nowhere else.
+    let rewrite = write(
+        "rewrite.conf",
+        format!(
+            "[[registry]]\nprefix = \"rewrite.runref.test\"\nlocation = \"{}\"\n",
+            env.registry
+        ),
+    );
+    let image = format!("rewrite.runref.test/{path}:v1");
+    let (o, j) = verify(&image, &[], &["--registries-conf", &rewrite]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(
+        j["registry_endpoints"]["rewrite.runref.test"],
+        format!("http://{}", env.registry),
+        "{j}"
+    );
+    // CONTAINERS_REGISTRIES_CONF is podman's own variable: the same without the flag.
+    let (o, j) = verify(&image, &[("CONTAINERS_REGISTRIES_CONF", &rewrite)], &[]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+
+    // A mirror first: the image is only in the (plain, insecure) mirror, not at the location.
+    let mirrored = write(
+        "mirror.conf",
+        format!(
+            "[[registry]]\nlocation = \"{}\"\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
+            tls(env),
+            env.registry
+        ),
+    );
+    let image = format!("{}/{path}:v1", tls(env));
+    let (o, j) = verify(&image, &[], &["--registries-conf", &mirrored]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(
+        j["registry_endpoints"][tls(env)],
+        format!("http://{}", env.registry),
+        "read through the mirror: {j}"
+    );
+
+    // blocked: refused before any request, naming the file.
+    let blocked = write(
+        "blocked.conf",
+        format!(
+            "[[registry]]\nlocation = \"{}\"\nblocked = true\n",
+            tls(env)
+        ),
+    );
+    let before = tls_log_requests(env, "registry-tls", &path);
+    let (o, j) = verify(&image, &[], &["--registries-conf", &blocked]);
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    assert!(
+        j.to_string().contains(&format!("blocked by {blocked}")),
+        "{j}"
+    );
+    assert_eq!(
+        tls_log_requests(env, "registry-tls", &path),
+        before,
+        "blocked: no request"
+    );
+
+    // The system's file is podman's: with podman as the daemon it is followed (blocked), with
+    // the Engine it is not (the Engine's own configuration decides what it pulls).
+    let inspect = |host: &str| {
+        let o = runref_with(
+            host,
+            &[("CONTAINERS_REGISTRIES_CONF", &blocked)],
+            &[
+                "inspect",
+                &format!("{}/{}:v1", tls(env), unique("nothere")),
+                "--format",
+                "json",
+            ],
+        );
+        json_of(&o)
+    };
+    let j = inspect(&env.podman_host);
+    assert!(
+        j["registry_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("blocked by"),
+        "podman: {j}"
+    );
+    let j = inspect(&env.docker_host);
+    assert!(
+        !j["registry_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("blocked by"),
+        "the Engine: {j}"
+    );
+
+    // A file that does not parse is an error naming it.
+    let bad = write("bad.conf", "[[registry]\n".into());
+    let (o, j) = verify(&image, &[], &["--registries-conf", &bad]);
+    assert_ne!(o.status.code(), Some(0), "{j}");
+    assert!(j.to_string().contains("bad.conf"), "{j}");
 }

@@ -41,6 +41,8 @@ pub struct Env {
     pub tls_port: String,
     pub mtls_port: String,
     pub registry_pki: PathBuf,
+    /// crane, oras, cosign and notation from Debian sid.
+    pub peers_bin: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -74,12 +76,13 @@ impl Env {
                 "RUNREF_TEST_TLS_PORT",
                 "RUNREF_TEST_MTLS_PORT",
                 "RUNREF_TEST_REGISTRY_PKI",
+                "RUNREF_TEST_PEERS_BIN",
             ] {
                 if let Some(v) = var(k) {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 17 {
+            if vars.len() < 18 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -123,6 +126,7 @@ impl Env {
                 tls_port: get("RUNREF_TEST_TLS_PORT"),
                 mtls_port: get("RUNREF_TEST_MTLS_PORT"),
                 registry_pki: get("RUNREF_TEST_REGISTRY_PKI").into(),
+                peers_bin: get("RUNREF_TEST_PEERS_BIN").into(),
             }
         })
     }
@@ -356,4 +360,14 @@ pub fn registry_saw(j: &serde_json::Value) -> u64 {
         "more than one HTTPS attempt for one host: {j}"
     );
     all - fallbacks
+}
+
+/// Runs a peer tool from Debian sid (`crane`, `oras`, `cosign`, `notation`) with `envs`.
+pub fn peer(tool: &str, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    Command::new(Env::get().peers_bin.join(tool))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("DOCKER_CONFIG", empty_docker_config())
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"))
 }
