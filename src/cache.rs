@@ -192,6 +192,18 @@ impl<R: Registry> Registry for Cached<'_, R> {
         self.inner.blob_stream(repo, digest).await
     }
 
+    async fn referrers_api(
+        &self,
+        repo: &crate::reference::Reference,
+        subject: &crate::digest::Digest,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        self.inner.referrers_api(repo, subject).await
+    }
+
+    async fn tags(&self, repo: &crate::reference::Reference) -> Result<Vec<String>, RegistryError> {
+        self.inner.tags(repo).await
+    }
+
     fn requests(&self) -> usize {
         self.inner.requests()
     }

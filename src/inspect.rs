@@ -34,6 +34,10 @@ pub struct InspectReport {
     pub registry: Option<RemoteView>,
     pub registry_error: Option<String>,
     pub link: Option<Link>,
+    /// Signatures, SBOMs and attestations attached by subject to the index and its entries
+    /// (only subjects that have any; `--no-referrers` asks none).
+    pub referrers: Vec<crate::referrers::SubjectReferrers>,
+    pub referrers_error: Option<String>,
     pub registry_requests: usize,
     /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
     /// one per host; a registry's access log never sees them).
@@ -158,6 +162,8 @@ pub async fn inspect<D: Daemon, R: Registry>(
                          for a registry name write it in full (docker.io/library/{prefix}) or use --no-daemon"
                     )),
                     link: None,
+                    referrers: vec![],
+                    referrers_error: None,
                     registry_requests: reg.requests(),
                     registry_http_fallbacks: reg.http_fallbacks(),
                     registry_endpoints: reg.endpoints(),
@@ -203,6 +209,8 @@ pub async fn inspect<D: Daemon, R: Registry>(
         registry: None,
         registry_error: None,
         link: None,
+        referrers: vec![],
+        referrers_error: None,
         registry_requests: 0,
         registry_http_fallbacks: 0,
         registry_endpoints: Default::default(),
@@ -253,4 +261,35 @@ pub async fn inspect<D: Daemon, R: Registry>(
     report.registry_http_fallbacks = reg.http_fallbacks();
     report.registry_endpoints = reg.endpoints();
     report
+}
+
+/// Adds the referrers of the registry side's index and of each image entry (BuildKit's
+/// attestation entries are inside the index already), read in `name`'s repository.
+pub async fn add_referrers<R: Registry>(report: &mut InspectReport, reg: &R, name: &Reference) {
+    let Some(view) = &report.registry else {
+        return;
+    };
+    let mut subjects = vec![view.digest.clone()];
+    if view.is_index {
+        subjects.extend(
+            view.entries
+                .iter()
+                .filter(|e| !e.attestation)
+                .map(|e| e.digest.clone()),
+        );
+    }
+    let mut discovery = crate::referrers::Discovery::new(reg, name);
+    for subject in &subjects {
+        match discovery.of(subject).await {
+            Ok(r) if !r.is_empty() => report.referrers.push(r),
+            Ok(_) => {}
+            Err(e) => {
+                report.referrers_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    report.registry_requests = reg.requests();
+    report.registry_http_fallbacks = reg.http_fallbacks();
+    report.registry_endpoints = reg.endpoints();
 }

@@ -35,6 +35,7 @@ pub mod proof;
 pub mod publish;
 pub mod reconcile;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 pub mod resolve;
 pub mod trace;

@@ -628,6 +628,7 @@ async fn read_back<R: Registry>(
         content: opts.verify_content,
         allow_nondistributable: opts.allow_nondistributable,
         progress: opts.progress.clone(),
+        required_referrers: vec![],
     };
     let r = crate::verify::verify(reg, at, &opts).await?;
     Ok(Readback {

@@ -24,6 +24,9 @@ pub struct VerifyOptions {
     pub allow_nondistributable: bool,
     /// Bytes of layers scanned, for a progress bar.
     pub progress: Option<crate::progress::Progress>,
+    /// `--require-referrer`: artifact types that must be attached by subject, to the index or
+    /// else to every verified platform's manifest.
+    pub required_referrers: Vec<String>,
 }
 
 /// A reason verification failed. JSON: `{"kind": "...", ...}`.
@@ -65,6 +68,14 @@ pub enum Problem {
     },
     /// An attestation whose subject (`vnd.docker.reference.digest`) is not an entry of the index.
     AttestationOutside { digest: Digest, attests: String },
+    /// `--require-referrer`: no referrer of that artifact type names the subject (neither the
+    /// index nor this platform's manifest).
+    ReferrerMissing {
+        subject: Digest,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        platform: Option<Platform>,
+        artifact_type: String,
+    },
     /// A manifest, config or layer could not be read; `platform` is the entry's, when known.
     Unreadable {
         digest: Digest,
@@ -115,6 +126,8 @@ pub struct VerifyReport {
     /// `--allow-extra`: platforms beyond `expected` were accepted (text only).
     #[serde(skip)]
     pub allow_extra: bool,
+    /// With `--require-referrer`: the referrers read, per subject.
+    pub referrers: Vec<crate::referrers::SubjectReferrers>,
     pub registry_requests: usize,
     /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
     /// one per host; a registry's access log never sees them).
@@ -526,6 +539,25 @@ pub async fn verify<R: Registry>(
             }
         }
     }
+    let referrers = match opts.required_referrers.is_empty() {
+        true => vec![],
+        false => {
+            let subjects: Vec<(Digest, Option<Platform>)> = platforms
+                .iter()
+                .filter(|p| p.digest != view.digest)
+                .map(|p| (p.digest.clone(), p.platform.clone()))
+                .collect();
+            required(
+                reg,
+                reference,
+                &view.digest,
+                &subjects,
+                &opts.required_referrers,
+                &mut problems,
+            )
+            .await
+        }
+    };
     Ok(VerifyReport {
         verified_digest: view.reference.to_string(),
         resolved_from: view.resolved_from.clone(),
@@ -536,10 +568,88 @@ pub async fn verify<R: Registry>(
         attestations_ignored: view.entries.iter().filter(|e| e.attestation).count(),
         problems,
         allow_extra: opts.allow_extra,
+        referrers,
         registry_requests: reg.requests(),
         registry_http_fallbacks: reg.http_fallbacks(),
         registry_endpoints: reg.endpoints(),
     })
+}
+
+/// cosign's digest tags, as the artifact types they stand for.
+fn cosign_tag_type(tag: &str) -> Option<&'static str> {
+    match tag.rsplit_once('.')?.1 {
+        "sig" => Some("application/vnd.dev.cosign.simplesigning.v1+json"),
+        "att" => Some("application/vnd.dsse.envelope.v1+json"),
+        _ => None,
+    }
+}
+
+/// `--require-referrer`: each type must name the index (`top`), else every platform manifest
+/// of `entries`; what is missing becomes a problem. Returns the referrers read.
+async fn required<R: Registry>(
+    reg: &R,
+    reference: &Reference,
+    top: &Digest,
+    entries: &[(Digest, Option<Platform>)],
+    types: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<crate::referrers::SubjectReferrers> {
+    let mut discovery = crate::referrers::Discovery::new(reg, reference);
+    let mut found = Vec::new();
+    let has = |s: &crate::referrers::SubjectReferrers, t: &str| {
+        s.artifact_types().contains(&t)
+            || s.cosign_tags
+                .iter()
+                .any(|c| cosign_tag_type(&c.tag) == Some(t))
+    };
+    let index = match discovery.of(top).await {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(Problem::Unreadable {
+                digest: top.clone(),
+                platform: None,
+                error: format!("its referrers: {e}"),
+            });
+            return found;
+        }
+    };
+    let missing: Vec<&String> = types.iter().filter(|t| !has(&index, t)).collect();
+    found.push(index);
+    if missing.is_empty() {
+        return found;
+    }
+    if entries.is_empty() {
+        for t in missing {
+            problems.push(Problem::ReferrerMissing {
+                subject: top.clone(),
+                platform: None,
+                artifact_type: t.clone(),
+            });
+        }
+        return found;
+    }
+    for (digest, platform) in entries {
+        match discovery.of(digest).await {
+            Ok(r) => {
+                for t in &missing {
+                    if !has(&r, t) {
+                        problems.push(Problem::ReferrerMissing {
+                            subject: digest.clone(),
+                            platform: platform.clone(),
+                            artifact_type: t.to_string(),
+                        });
+                    }
+                }
+                found.push(r);
+            }
+            Err(e) => problems.push(Problem::Unreadable {
+                digest: digest.clone(),
+                platform: platform.clone(),
+                error: format!("its referrers: {e}"),
+            }),
+        }
+    }
+    found
 }
 
 #[cfg(test)]

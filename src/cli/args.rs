@@ -188,6 +188,9 @@ pub struct InspectArgs {
     /// Registry side only
     #[arg(long)]
     pub no_daemon: bool,
+    /// Do not look for referrers (signatures, SBOMs attached by subject; cosign's tags)
+    #[arg(long)]
+    pub no_referrers: bool,
     #[command(flatten)]
     pub host: DaemonHost,
     #[command(flatten)]
@@ -212,6 +215,12 @@ pub struct VerifyArgs {
     /// else from their urls; by default they are counted and left unread
     #[arg(long)]
     pub allow_nondistributable: bool,
+    /// Require a referrer of this artifact type (an SBOM: application/spdx+json; a cosign
+    /// bundle: application/vnd.dev.sigstore.bundle.v0.3+json; a cosign .sig tag:
+    /// application/vnd.dev.cosign.simplesigning.v1+json) on the index, else on every verified
+    /// platform; repeatable
+    #[arg(long, value_name = "TYPE")]
+    pub require_referrer: Vec<String>,
     /// buildx --metadata-file JSON (containerimage.digest, image.name)
     #[arg(long, conflicts_with = "image")]
     pub metadata_file: Option<PathBuf>,

@@ -488,6 +488,9 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
         &ctx.registry,
     )
     .await;
+    if let (ImageRef::Name(name), false) = (&image, a.no_referrers) {
+        crate::inspect::add_referrers(&mut r, &ctx.registry, name).await;
+    }
     if unreachable.is_some() {
         r.daemon_error = unreachable;
     }
@@ -535,6 +538,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         content: a.content,
         allow_nondistributable: a.allow_nondistributable,
         progress: meter(format),
+        required_referrers: a.require_referrer,
     };
     match crate::verify::verify(&ctx.registry, &reference, &opts).await {
         Ok(r) => output(

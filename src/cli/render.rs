@@ -302,6 +302,7 @@ pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         (None, Some(e)) => writeln!(out, "├─ registry: {e}")?,
         (None, None) => writeln!(out, "├─ registry: not asked")?,
     }
+    referrers(out, &r.referrers, r.referrers_error.as_deref())?;
     match &r.link {
         Some(l) => writeln!(
             out,
@@ -388,6 +389,18 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
             if c { " and executables" } else { "" }
         ),
     };
+    for s in &r.referrers {
+        let types = s.artifact_types();
+        let short = s
+            .subject
+            .parse::<crate::digest::Digest>()
+            .map_or(s.subject.clone(), |d| d.short());
+        if !types.is_empty() || !s.cosign_tags.is_empty() {
+            let tags = s.cosign_tags.iter().map(|t| format!("cosign tag {}", t.tag));
+            let all: Vec<String> = types.iter().map(|t| t.to_string()).chain(tags).collect();
+            writeln!(out, "  referrers of {short} (via {}): {}", s.via, all.join(", "))?;
+        }
+    }
     if r.verified {
         writeln!(out, "verified: {checked}")
     } else {
@@ -466,6 +479,11 @@ pub fn problem(p: &Problem) -> String {
             "{platform}: {} runnable entries ({})",
             digests.len(),
             digests.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
+        ),
+        Problem::ReferrerMissing { subject, platform, artifact_type } => format!(
+            "{}: no referrer of type {artifact_type} names {} (nor the index); attach one (cosign sign, oras attach) or drop --require-referrer",
+            platform.as_ref().map_or("the image".into(), |p| p.to_string()),
+            subject.short()
         ),
         Problem::Unexpected { platform, digest } => {
             format!("{platform}: not expected ({}); use --allow-extra to accept it", digest.short())
@@ -717,4 +735,66 @@ mod tests {
             "  docker.io read through mirror http://10.0.0.5:5000\n"
         );
     }
+}
+
+/// Referrers under their subjects: artifact type, digest, size, creation time, and what else
+/// people look for; a signature of an SBOM under the SBOM.
+fn referrers(
+    out: &mut dyn Write,
+    subjects: &[crate::referrers::SubjectReferrers],
+    error: Option<&str>,
+) -> io::Result<()> {
+    fn walk(
+        out: &mut dyn Write,
+        rs: &[crate::referrers::Referrer],
+        indent: usize,
+    ) -> io::Result<()> {
+        for r in rs {
+            let short = r
+                .digest
+                .parse::<crate::digest::Digest>()
+                .map_or(r.digest.clone(), |d| d.short());
+            let created = r
+                .annotations
+                .get("org.opencontainers.image.created")
+                .map(|c| format!("  created {c}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "│  {:indent$}<- {} {short} {} B{created}{}",
+                "",
+                r.artifact_type.as_deref().unwrap_or("(no artifact type)"),
+                r.size,
+                r.error
+                    .as_ref()
+                    .map(|e| format!("  (unreadable: {e})"))
+                    .unwrap_or_default(),
+            )?;
+            walk(out, &r.referrers, indent + 3)?;
+        }
+        Ok(())
+    }
+    if let Some(e) = error {
+        writeln!(out, "├─ referrers: {e}")?;
+    }
+    for s in subjects {
+        let short = s
+            .subject
+            .parse::<crate::digest::Digest>()
+            .map_or(s.subject.clone(), |d| d.short());
+        writeln!(out, "├─ referrers of {short} (via {}):", s.via)?;
+        walk(out, &s.referrers, 0)?;
+        for t in &s.cosign_tags {
+            writeln!(
+                out,
+                "│  <- cosign tag {}{}",
+                t.tag,
+                t.digest
+                    .as_ref()
+                    .map(|d| format!(" = {d}"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -144,6 +144,21 @@ pub trait Registry {
             detail: "this source cannot fetch a layer from its urls".into(),
         })
     }
+    /// The OCI 1.1 referrers API's index of the manifests whose `subject` is `subject`; None
+    /// where the registry has no such API (it answered 404), or the source has no API.
+    async fn referrers_api(
+        &self,
+        repo: &Reference,
+        subject: &Digest,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let _ = (repo, subject);
+        Ok(None)
+    }
+    /// The repository's tags (bounded; none where the source lists none).
+    async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        let _ = repo;
+        Ok(vec![])
+    }
     /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
     fn requests(&self) -> usize;
     /// Of [`Registry::requests`], the HTTPS attempts insecure hosts refused before plain HTTP
@@ -180,6 +195,23 @@ impl serde::Serialize for AnsweredBy {
 
 /// Registry => the endpoint that answered last.
 pub type Endpoints = BTreeMap<String, AnsweredBy>;
+
+/// Pages of a paginated list (tags, referrers) followed.
+const MAX_PAGES: usize = 10;
+/// Tags of a repository read.
+const MAX_TAGS: usize = 10_000;
+
+/// The next page of a paginated answer: `Link: </v2/...?last=x>; rel="next"` (a path on the
+/// same registry; other forms end the list).
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let v = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    let (target, params) = v.split_once(';')?;
+    if !params.contains("rel=\"next\"") {
+        return None;
+    }
+    let t = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+    t.starts_with("/v2/").then(|| t.to_string())
+}
 
 /// How to raise a byte bound, named in its error.
 fn raise_hint(what: &str) -> &'static str {
@@ -275,6 +307,8 @@ pub struct HttpRegistry {
     /// a name the file routes is first read.
     conf_gate: Mutex<Option<Pin<Box<dyn Future<Output = bool> + Send>>>>,
     conf_applies: tokio::sync::OnceCell<bool>,
+    /// Registries that answered 404 to the referrers API this run (the tag schema is used).
+    no_referrers_api: Mutex<std::collections::HashSet<String>>,
     hub: tokio::sync::OnceCell<Vec<Mirror>>,
     answered: Mutex<Endpoints>,
 }
@@ -324,6 +358,7 @@ impl HttpRegistry {
             insecure: tokio::sync::OnceCell::new(),
             conf_gate: Mutex::new(None),
             conf_applies: tokio::sync::OnceCell::new(),
+            no_referrers_api: Mutex::new(std::collections::HashSet::new()),
             hub: tokio::sync::OnceCell::new(),
             answered: Mutex::new(BTreeMap::new()),
         })
@@ -690,6 +725,104 @@ impl Registry for HttpRegistry {
             .verify(&bytes)
             .map_err(|e| bad(ManifestError::Digest(e)))?;
         ImageConfig::parse(&bytes).map_err(bad)
+    }
+
+    async fn referrers_api(
+        &self,
+        repo: &Reference,
+        subject: &Digest,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let registry = repo.registry().to_string();
+        if self
+            .no_referrers_api
+            .lock()
+            .is_ok_and(|n| n.contains(&registry))
+        {
+            return Ok(None);
+        }
+        let repository = repo.repository();
+        let reference = repo.with_digest(subject);
+        let limit = self.wire.limits().manifest;
+        let mut manifests: Vec<serde_json::Value> = Vec::new();
+        let mut next = Some(format!("/v2/{{repo}}/referrers/{subject}"));
+        let mut pages = 0;
+        while let Some(tail) = next.take() {
+            pages += 1;
+            let page = self
+                .across(repo, async |ep| {
+                    let r = ep.repo(&repository);
+                    let path = tail.replace("{repo}", r);
+                    let accept = Some("application/vnd.oci.image.index.v1+json".to_string());
+                    let call = self.get(ep, &reference, r, path, accept);
+                    let (status, headers, body) =
+                        self.wire.fetch(&call, limit, "referrers index").await?;
+                    match status {
+                        StatusCode::NOT_FOUND => Ok(None),
+                        s if s.is_success() => Ok(Some((headers, body))),
+                        s => Err(refusal(&call, s, &body)),
+                    }
+                })
+                .await?;
+            let Some((headers, body)) = page else {
+                if pages == 1 {
+                    if let Ok(mut n) = self.no_referrers_api.lock() {
+                        n.insert(registry);
+                    }
+                    return Ok(None);
+                }
+                break;
+            };
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            manifests.extend(v["manifests"].as_array().cloned().unwrap_or_default());
+            if pages < MAX_PAGES && manifests.len() < crate::referrers::MAX_PER_SUBJECT {
+                next = next_link(&headers)
+                    .map(|n| n.replacen(&format!("/v2/{repository}/"), "/v2/{repo}/", 1));
+            }
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        Ok(Some(index.to_string().into_bytes()))
+    }
+
+    async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        let repository = repo.repository();
+        let limit = self.wire.limits().manifest;
+        let mut tags = Vec::new();
+        let mut next = Some("/v2/{repo}/tags/list?n=1000".to_string());
+        let mut pages = 0;
+        while let Some(tail) = next.take() {
+            pages += 1;
+            let page = self
+                .across(repo, async |ep| {
+                    let r = ep.repo(&repository);
+                    let path = tail.replace("{repo}", r);
+                    let call = self.get(ep, repo, r, path, None);
+                    let (status, headers, body) = self.wire.fetch(&call, limit, "tag list").await?;
+                    match status {
+                        StatusCode::NOT_FOUND => Ok(None),
+                        s if s.is_success() => Ok(Some((headers, body))),
+                        s => Err(refusal(&call, s, &body)),
+                    }
+                })
+                .await?;
+            let Some((headers, body)) = page else { break };
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            tags.extend(
+                v["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string)),
+            );
+            if pages < MAX_PAGES && tags.len() < MAX_TAGS {
+                next = next_link(&headers)
+                    .map(|n| n.replacen(&format!("/v2/{repository}/"), "/v2/{repo}/", 1));
+            }
+        }
+        Ok(tags)
     }
 
     fn requests(&self) -> usize {

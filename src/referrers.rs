@@ -1,0 +1,312 @@
+//! Referrers: signatures, SBOMs and attestations attached to an image from outside, by
+//! `subject` (OCI distribution-spec 1.1 "Listing Referrers" and "Referrers Tag Schema"), and
+//! cosign's older digest tags (`sha256-<hex>.sig`, `.att`, `.sbom`).
+//!
+//! Discovery order, per repository and run (spec-notes, "Referrers"): the referrers API
+//! (`GET /v2/<name>/referrers/<digest>`) on the first subject; a 404 means the registry has
+//! none, remembered for the run, and the tag schema is used instead: the repository's tag list,
+//! read once, says which subjects have a fallback tag `sha256-<hex>` (an index of referrer
+//! descriptors) and which have cosign tags, so a subject without referrers costs nothing more.
+//! Each referrer's manifest is read (digest checked) for its artifact type (`artifactType`, else
+//! its config's media type: cosign writes the config's type into the fallback index), its
+//! annotations, and its own referrers (signatures of SBOMs), to a bounded depth, loops cut.
+
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::registry::{Registry, RegistryError};
+use std::collections::{BTreeMap, HashSet};
+
+/// Referrers read per subject.
+pub const MAX_PER_SUBJECT: usize = 256;
+/// Referrers of referrers, levels below the image.
+pub const MAX_DEPTH: usize = 3;
+/// Referrers read per run.
+pub const MAX_TOTAL: usize = 1024;
+
+/// The annotations shown: what people look for (creation time, sigstore and notary markers).
+fn kept(key: &str) -> bool {
+    key == "org.opencontainers.image.created"
+        || key.starts_with("dev.sigstore.")
+        || key.starts_with("io.cncf.notary.")
+}
+
+/// One referrer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Referrer {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    /// The manifest's `artifactType`, else its config's media type, else the descriptor's.
+    pub artifact_type: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Its own referrers (a signature of an SBOM).
+    pub referrers: Vec<Referrer>,
+    /// Why its manifest could not be read (the descriptor is shown as listed).
+    pub error: Option<String>,
+}
+
+/// A cosign digest tag (`sha256-<hex>.sig`, `.att`, `.sbom`) and the manifest it names.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CosignTag {
+    pub tag: String,
+    pub digest: Option<String>,
+}
+
+/// The referrers of one subject.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubjectReferrers {
+    pub subject: String,
+    /// `referrers-api` or `tag-schema`.
+    pub via: &'static str,
+    pub referrers: Vec<Referrer>,
+    pub cosign_tags: Vec<CosignTag>,
+}
+
+impl SubjectReferrers {
+    /// Every artifact type here, its referrers' included.
+    pub fn artifact_types(&self) -> Vec<&str> {
+        fn walk<'a>(rs: &'a [Referrer], out: &mut Vec<&'a str>) {
+            for r in rs {
+                out.extend(r.artifact_type.as_deref());
+                walk(&r.referrers, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.referrers, &mut out);
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.referrers.is_empty() && self.cosign_tags.is_empty()
+    }
+}
+
+/// A listed descriptor, before its manifest is read.
+struct Listed {
+    digest: Digest,
+    media_type: String,
+    size: u64,
+    artifact_type: Option<String>,
+    annotations: BTreeMap<String, String>,
+}
+
+/// Discovery in one repository for one run: the API's presence and the tag list are learnt
+/// once.
+pub struct Discovery<'a, R: Registry> {
+    reg: &'a R,
+    repo: &'a Reference,
+    api: Option<bool>,
+    tags: Option<HashSet<String>>,
+    seen: HashSet<String>,
+    total: usize,
+}
+
+impl<'a, R: Registry> Discovery<'a, R> {
+    pub fn new(reg: &'a R, repo: &'a Reference) -> Self {
+        Discovery {
+            reg,
+            repo,
+            api: None,
+            tags: None,
+            seen: HashSet::new(),
+            total: 0,
+        }
+    }
+
+    /// The referrers of `subject`, and its cosign tags.
+    pub async fn of(&mut self, subject: &Digest) -> Result<SubjectReferrers, RegistryError> {
+        self.seen.insert(subject.to_string());
+        let referrers = self.level(subject, 0).await?;
+        let present: Vec<String> = {
+            let tags = self.tags().await?;
+            ["sig", "att", "sbom"]
+                .iter()
+                .map(|suffix| format!("sha256-{}.{suffix}", subject.hex()))
+                .filter(|t| tags.contains(t))
+                .collect()
+        };
+        let mut cosign_tags = Vec::new();
+        for tag in present {
+            {
+                let digest = match self.repo.with_tag(&tag).ok() {
+                    Some(r) => self
+                        .reg
+                        .manifest(&r)
+                        .await
+                        .ok()
+                        .map(|f| f.digest.to_string()),
+                    None => None,
+                };
+                cosign_tags.push(CosignTag { tag, digest });
+            }
+        }
+        Ok(SubjectReferrers {
+            subject: subject.to_string(),
+            via: if self.api == Some(true) {
+                "referrers-api"
+            } else {
+                "tag-schema"
+            },
+            referrers,
+            cosign_tags,
+        })
+    }
+
+    async fn tags(&mut self) -> Result<&HashSet<String>, RegistryError> {
+        if self.tags.is_none() {
+            self.tags = Some(self.reg.tags(self.repo).await?.into_iter().collect());
+        }
+        Ok(self.tags.as_ref().expect("just set"))
+    }
+
+    /// The referrers of `subject` at `depth`, each read, their own below them.
+    fn level<'b>(
+        &'b mut self,
+        subject: &'b Digest,
+        depth: usize,
+    ) -> futures_util::future::LocalBoxFuture<'b, Result<Vec<Referrer>, RegistryError>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            let listed = self.list(subject).await?;
+            let mut out = Vec::new();
+            for l in listed.into_iter().take(MAX_PER_SUBJECT) {
+                // A loop (a referrer naming itself or an ancestor) and the run's bound end here.
+                if !self.seen.insert(l.digest.to_string()) || self.total >= MAX_TOTAL {
+                    continue;
+                }
+                self.total += 1;
+                let mut r = Referrer {
+                    digest: l.digest.to_string(),
+                    media_type: l.media_type,
+                    size: l.size,
+                    artifact_type: l.artifact_type,
+                    annotations: l.annotations,
+                    referrers: vec![],
+                    error: None,
+                };
+                match self.reg.manifest(&self.repo.with_digest(&l.digest)).await {
+                    Ok(f) => {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&f.bytes).unwrap_or_default();
+                        let own = v["artifactType"]
+                            .as_str()
+                            .or_else(|| v["config"]["mediaType"].as_str())
+                            .filter(|t| *t != EMPTY);
+                        if let Some(t) = own {
+                            r.artifact_type = Some(t.to_string());
+                        }
+                        r.annotations.extend(annotations(&v["annotations"]));
+                    }
+                    Err(e) => r.error = Some(e.to_string()),
+                }
+                if depth + 1 < MAX_DEPTH {
+                    r.referrers = self.level(&l.digest, depth + 1).await?;
+                }
+                out.push(r);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The descriptors that name `subject`: the API, else the fallback tag's index.
+    async fn list(&mut self, subject: &Digest) -> Result<Vec<Listed>, RegistryError> {
+        if self.api != Some(false) {
+            match self.reg.referrers_api(self.repo, subject).await? {
+                Some(bytes) => {
+                    self.api = Some(true);
+                    return Ok(listed(&bytes));
+                }
+                None => self.api = Some(false),
+            }
+        }
+        let tag = format!("sha256-{}", subject.hex());
+        if !self.tags().await?.contains(&tag) {
+            return Ok(vec![]);
+        }
+        let Some(r) = self.repo.with_tag(&tag).ok() else {
+            return Ok(vec![]);
+        };
+        match self.reg.manifest(&r).await {
+            Ok(f) => Ok(listed(&f.bytes)),
+            Err(e) if e.is_not_found() => Ok(vec![]),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The OCI empty descriptor's media type: no artifact type of its own.
+const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+fn annotations(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| kept(k))
+        .filter_map(|(k, v)| {
+            v.as_str()
+                .map(|s| (k.clone(), s.chars().take(200).collect()))
+        })
+        .collect()
+}
+
+/// The descriptors of a referrers index (API answer or fallback tag), bounded.
+fn listed(bytes: &[u8]) -> Vec<Listed> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    v["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(MAX_PER_SUBJECT)
+        .filter_map(|d| {
+            Some(Listed {
+                digest: d["digest"].as_str()?.parse().ok()?,
+                media_type: d["mediaType"].as_str().unwrap_or("").to_string(),
+                size: d["size"].as_u64().unwrap_or(0),
+                artifact_type: d["artifactType"]
+                    .as_str()
+                    .filter(|t| *t != EMPTY)
+                    .map(str::to_string),
+                annotations: annotations(&d["annotations"]),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_are_read_as_listed_and_bounded() {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "digest": format!("sha256:{}", "a".repeat(64)), "size": 875,
+                 "artifactType": "application/vnd.oci.empty.v1+json"},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "digest": format!("sha256:{}", "b".repeat(64)), "size": 718,
+                 "annotations": {"org.opencontainers.image.created": "2026-12-01T23:09:24Z", "x": "y"},
+                 "artifactType": "application/spdx+json"},
+                {"digest": "not a digest"}
+            ]
+        });
+        let l = listed(index.to_string().as_bytes());
+        assert_eq!(l.len(), 2);
+        // cosign's fallback entry carries the empty config type: no artifact type of its own.
+        assert_eq!(l[0].artifact_type, None);
+        assert_eq!(l[1].artifact_type.as_deref(), Some("application/spdx+json"));
+        assert_eq!(
+            l[1].annotations.len(),
+            1,
+            "only the annotations people look for"
+        );
+        let many = serde_json::json!({"manifests": (0..1000).map(|i| serde_json::json!({
+            "digest": format!("sha256:{:064x}", i), "size": 1})).collect::<Vec<_>>()});
+        assert_eq!(listed(many.to_string().as_bytes()).len(), MAX_PER_SUBJECT);
+        assert!(listed(b"not json").is_empty());
+    }
+}
