@@ -17,6 +17,9 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 
+mod carry;
+pub use carry::{Carried, Carry};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// Bad arguments (exit 2).
@@ -55,6 +58,8 @@ pub struct PublishOptions {
     pub allow_nondistributable: bool,
     /// Bytes copied and scanned, for a progress bar.
     pub progress: Option<crate::progress::Progress>,
+    /// copy: which referrers (signatures, SBOMs attached by subject) go along.
+    pub referrers: Carry,
 }
 
 /// How a blob reached the target.
@@ -144,6 +149,8 @@ pub struct PublishReport {
     /// --dry-run: the index that would be pushed, its exact bytes.
     pub index: Option<Box<serde_json::value::RawValue>>,
     pub readback: Option<Readback>,
+    /// copy: the referrers carried (null when none were looked for).
+    pub referrers: Option<Carried>,
     /// Pushed and proven by the read-back (a dry run: the plan is sound).
     pub verified: bool,
     pub registry_requests: usize,
@@ -717,6 +724,7 @@ pub async fn create<R: RegistryWrite>(
         summary,
         index: None,
         readback: None,
+        referrers: None,
         verified: false,
         registry_requests: 0,
         registry_http_fallbacks: 0,
@@ -736,6 +744,37 @@ pub async fn create<R: RegistryWrite>(
 /// `runref copy SOURCE TARGET`: all platforms (and attestations kept) is a byte-identical copy,
 /// the index digest preserved; a subset is a new index of those entries.
 pub async fn copy<R: RegistryWrite>(
+    reg: &R,
+    src: &Reference,
+    target: &Reference,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
+    let mut report = copy_image(reg, src, target, opts).await?;
+    if (report.verified || opts.dry_run) && opts.referrers != Carry::None {
+        // The index's own referrers where its digest is kept; each kept entry's always.
+        let mut subjects = Vec::new();
+        if report.digest_preserved == Some(true) || report.up_to_date {
+            subjects.push(report.digest.clone());
+        }
+        for e in report.entries.iter().filter(|e| !e.attestation) {
+            if !subjects.contains(&e.digest) {
+                subjects.push(e.digest.clone());
+            }
+        }
+        let carried =
+            carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
+        if !carried.missing.is_empty() {
+            report.verified = false;
+        }
+        report.referrers = Some(carried);
+        report.registry_requests = reg.requests();
+        report.registry_http_fallbacks = reg.http_fallbacks();
+    }
+    Ok(report)
+}
+
+/// The image itself: planned, pushed by digest, read back, tagged.
+async fn copy_image<R: RegistryWrite>(
     reg: &R,
     src: &Reference,
     target: &Reference,
@@ -889,6 +928,7 @@ pub async fn copy<R: RegistryWrite>(
         summary,
         index: None,
         readback: None,
+        referrers: None,
         verified: false,
         registry_requests: 0,
         registry_http_fallbacks: 0,
@@ -985,6 +1025,7 @@ fn up_to_date_report<R: Registry>(
         summary: Summary::default(),
         index: None,
         readback: None,
+        referrers: None,
         verified: true,
         registry_requests: reg.requests(),
         registry_http_fallbacks: reg.http_fallbacks(),

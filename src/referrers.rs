@@ -99,6 +99,10 @@ pub struct Discovery<'a, R: Registry> {
     tags: Option<HashSet<String>>,
     seen: HashSet<String>,
     total: usize,
+    /// Every referrer manifest read (digest => bytes, media type), for a copy to carry.
+    pub manifests: BTreeMap<String, (Vec<u8>, String)>,
+    /// Each subject's listing as read (the API's answer or the fallback tag's index).
+    pub listings: BTreeMap<String, Vec<u8>>,
 }
 
 impl<'a, R: Registry> Discovery<'a, R> {
@@ -110,6 +114,8 @@ impl<'a, R: Registry> Discovery<'a, R> {
             tags: None,
             seen: HashSet::new(),
             total: 0,
+            manifests: BTreeMap::new(),
+            listings: BTreeMap::new(),
         }
     }
 
@@ -129,12 +135,15 @@ impl<'a, R: Registry> Discovery<'a, R> {
         for tag in present {
             {
                 let digest = match self.repo.with_tag(&tag).ok() {
-                    Some(r) => self
-                        .reg
-                        .manifest(&r)
-                        .await
-                        .ok()
-                        .map(|f| f.digest.to_string()),
+                    Some(r) => match self.reg.manifest(&r).await {
+                        Ok(f) => {
+                            let media_type = f.manifest.media_type().to_string();
+                            self.manifests
+                                .insert(f.digest.to_string(), (f.bytes.clone(), media_type));
+                            Some(f.digest.to_string())
+                        }
+                        Err(_) => None,
+                    },
                     None => None,
                 };
                 cosign_tags.push(CosignTag { tag, digest });
@@ -190,6 +199,10 @@ impl<'a, R: Registry> Discovery<'a, R> {
                     Ok(f) => {
                         let v: serde_json::Value =
                             serde_json::from_slice(&f.bytes).unwrap_or_default();
+                        let media_type =
+                            v["mediaType"].as_str().unwrap_or(&r.media_type).to_string();
+                        self.manifests
+                            .insert(l.digest.to_string(), (f.bytes.clone(), media_type));
                         let own = v["artifactType"]
                             .as_str()
                             .or_else(|| v["config"]["mediaType"].as_str())
@@ -216,7 +229,9 @@ impl<'a, R: Registry> Discovery<'a, R> {
             match self.reg.referrers_api(self.repo, subject).await? {
                 Some(bytes) => {
                     self.api = Some(true);
-                    return Ok(listed(&bytes));
+                    let l = listed(&bytes);
+                    self.listings.insert(subject.to_string(), bytes);
+                    return Ok(l);
                 }
                 None => self.api = Some(false),
             }
@@ -229,7 +244,11 @@ impl<'a, R: Registry> Discovery<'a, R> {
             return Ok(vec![]);
         };
         match self.reg.manifest(&r).await {
-            Ok(f) => Ok(listed(&f.bytes)),
+            Ok(f) => {
+                let l = listed(&f.bytes);
+                self.listings.insert(subject.to_string(), f.bytes);
+                Ok(l)
+            }
             Err(e) if e.is_not_found() => Ok(vec![]),
             Err(e) => Err(e),
         }

@@ -323,6 +323,10 @@ pub struct CopyArgs {
     pub source: String,
     /// Where to: name[:tag]
     pub target: String,
+    /// Referrers to carry (signatures, SBOMs, attestations attached by subject, and cosign's
+    /// .sig/.att/.sbom tags): all, none, or artifact types TYPE[,TYPE...]
+    #[arg(long, default_value = "all", value_name = "all|none|TYPES")]
+    pub referrers: crate::publish::Carry,
     #[command(flatten)]
     pub publish: PublishArgs,
     #[command(flatten)]

@@ -601,6 +601,7 @@ fn publish_options(
         verify_content: p.verify_content,
         allow_nondistributable: p.allow_nondistributable,
         progress: meter(format),
+        referrers: crate::publish::Carry::None,
     }
 }
 
@@ -658,7 +659,8 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let opts = publish_options(&a.publish, false, format);
+    let mut opts = publish_options(&a.publish, false, format);
+    opts.referrers = a.referrers.clone();
     let r = crate::publish::copy(&ctx.registry, &sources[0], &target, &opts).await;
     publish_outcome(format, r)
 }

@@ -396,9 +396,17 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
             .parse::<crate::digest::Digest>()
             .map_or(s.subject.clone(), |d| d.short());
         if !types.is_empty() || !s.cosign_tags.is_empty() {
-            let tags = s.cosign_tags.iter().map(|t| format!("cosign tag {}", t.tag));
+            let tags = s
+                .cosign_tags
+                .iter()
+                .map(|t| format!("cosign tag {}", t.tag));
             let all: Vec<String> = types.iter().map(|t| t.to_string()).chain(tags).collect();
-            writeln!(out, "  referrers of {short} (via {}): {}", s.via, all.join(", "))?;
+            writeln!(
+                out,
+                "  referrers of {short} (via {}): {}",
+                s.via,
+                all.join(", ")
+            )?;
         }
     }
     if r.verified {
@@ -550,6 +558,7 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
                 }
             )?;
         }
+        carried(out, r)?;
         return writeln!(out, "registry requests: {}", r.registry_requests);
     }
     let kind = if r.media_type == crate::manifest::DOCKER_LIST {
@@ -691,50 +700,40 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             )?,
         }
     }
+    carried(out, r)?;
     writeln!(out, "registry requests: {}", r.registry_requests)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::AnsweredBy;
-
-    /// Docker Hub answering itself is not "read through mirror https://registry-1.docker.io"
-    /// (issue 18: the kind was guessed from the URL text).
-    #[test]
-    fn only_a_mirror_is_called_one() {
-        let mut e = Endpoints::new();
-        e.insert(
-            "docker.io".into(),
-            AnsweredBy {
-                url: "https://registry-1.docker.io".into(),
-                mirror: false,
-            },
-        );
-        e.insert(
-            "quay.io".into(),
-            AnsweredBy {
-                url: "https://quay.io".into(),
-                mirror: false,
-            },
-        );
-        let mut out = Vec::new();
-        mirrors(&mut out, &e).unwrap();
-        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
-        e.insert(
-            "docker.io".into(),
-            AnsweredBy {
-                url: "http://10.0.0.5:5000".into(),
-                mirror: true,
-            },
-        );
-        let mut out = Vec::new();
-        mirrors(&mut out, &e).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "  docker.io read through mirror http://10.0.0.5:5000\n"
-        );
+/// copy's referrers: how many went, how the target lists them, what did not arrive.
+fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
+    let Some(c) = &r.referrers else {
+        return Ok(());
+    };
+    if c.referrers == 0 && c.cosign_tags == 0 {
+        return writeln!(out, "referrers: the source has none to carry");
     }
+    let verb = if r.dry_run { "would carry" } else { "carried" };
+    writeln!(
+        out,
+        "referrers {verb}: {} (signatures, SBOMs, attestations by subject) and {} cosign tag(s){}",
+        c.referrers,
+        c.cosign_tags,
+        match c.target_via {
+            Some("tag-schema") => format!(
+                "; listed on the target by fallback tag ({} written)",
+                c.fallback_tags_written
+            ),
+            Some(v) => format!("; listed on the target by its {v}"),
+            None => String::new(),
+        }
+    )?;
+    for m in &c.missing {
+        writeln!(
+            out,
+            "MISMATCH referrer {m} was pushed but the target does not list it"
+        )?;
+    }
+    Ok(())
 }
 
 /// Referrers under their subjects: artifact type, digest, size, creation time, and what else
@@ -797,4 +796,47 @@ fn referrers(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::AnsweredBy;
+
+    /// Docker Hub answering itself is not "read through mirror https://registry-1.docker.io"
+    /// (issue 18: the kind was guessed from the URL text).
+    #[test]
+    fn only_a_mirror_is_called_one() {
+        let mut e = Endpoints::new();
+        e.insert(
+            "docker.io".into(),
+            AnsweredBy {
+                url: "https://registry-1.docker.io".into(),
+                mirror: false,
+            },
+        );
+        e.insert(
+            "quay.io".into(),
+            AnsweredBy {
+                url: "https://quay.io".into(),
+                mirror: false,
+            },
+        );
+        let mut out = Vec::new();
+        mirrors(&mut out, &e).unwrap();
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        e.insert(
+            "docker.io".into(),
+            AnsweredBy {
+                url: "http://10.0.0.5:5000".into(),
+                mirror: true,
+            },
+        );
+        let mut out = Vec::new();
+        mirrors(&mut out, &e).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "  docker.io read through mirror http://10.0.0.5:5000\n"
+        );
+    }
 }

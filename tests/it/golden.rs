@@ -155,6 +155,7 @@ async fn verify_text() {
         content: true,
         allow_nondistributable: false,
         progress: None,
+        required_referrers: vec![],
     };
     let reg = LayoutRegistry::open(&b.layout).unwrap();
     let ok = runref::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/arm64"]))

@@ -191,6 +191,7 @@ fn opts(platforms: &[&str], content: bool) -> VerifyOptions {
         content,
         allow_nondistributable: false,
         progress: None,
+        required_referrers: vec![],
     }
 }
 

@@ -22,6 +22,7 @@ mod e2e_inspect_verify_diagnose;
 mod e2e_matrix;
 mod e2e_publish;
 mod e2e_reconcile;
+mod e2e_referrers;
 mod e2e_registry_tls;
 mod e2e_tls_daemon;
 mod golden;

@@ -1,0 +1,289 @@
+//! `copy` carries referrers (issue 22): the signatures, SBOMs and attestations attached by
+//! subject to the copied index and entries, their own referrers, and cosign's digest tags.
+//! A full copy keeps the digest, so a signature stays valid on the target.
+//!
+//! Each referrer manifest goes to the target by digest with its blobs (mounted within a
+//! registry, else copied). Where the target has the referrers API it indexes them itself;
+//! otherwise the fallback tag `sha256-<hex>` is written: the source's listing as it is where
+//! the target has none (the same bytes, so the same digest), else merged with the target's,
+//! whose entries are all kept (distribution-spec 1.1, "Pushing Manifests with Subject").
+//! cosign's `.sig` / `.att` / `.sbom` tags are pushed as tags. The read-back lists the target's
+//! referrers again and names any that did not arrive.
+
+use super::{transfer, Item, Material, PublishOptions};
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::referrers::{Discovery, SubjectReferrers};
+use crate::registry::{RegistryError, RegistryWrite};
+use bytes::Bytes;
+
+/// Which referrers a copy carries (`--referrers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Carry {
+    /// Every referrer and cosign tag (the default).
+    #[default]
+    All,
+    None,
+    /// Referrers of these artifact types (with their own referrers); cosign tags when
+    /// `application/vnd.dev.cosign.simplesigning.v1+json` (`.sig`) is among them.
+    Types(Vec<String>),
+}
+
+impl std::str::FromStr for Carry {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Carry, String> {
+        match s.trim() {
+            "all" => Ok(Carry::All),
+            "none" => Ok(Carry::None),
+            "" => Err("give all, none, or artifact types (TYPE[,TYPE...])".into()),
+            t => Ok(Carry::Types(
+                t.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// What was carried. JSON: `referrers` of the copy report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Carried {
+    /// Referrer manifests carried (their own referrers included).
+    pub referrers: usize,
+    pub cosign_tags: usize,
+    /// How the target lists them: `referrers-api`, or `tag-schema` (fallback tags written).
+    pub target_via: Option<&'static str>,
+    pub fallback_tags_written: usize,
+    /// Carried referrers the read-back did not find listed on the target.
+    pub missing: Vec<String>,
+    /// Per subject, what the source has.
+    pub source: Vec<SubjectReferrers>,
+}
+
+/// Carries the referrers of `subjects` from `src`'s repository to `target`'s.
+pub async fn carry<R: RegistryWrite>(
+    reg: &R,
+    src: &Reference,
+    target: &Reference,
+    subjects: &[Digest],
+    which: &Carry,
+    opts: &PublishOptions,
+) -> Result<Carried, RegistryError> {
+    let mut out = Carried::default();
+    if *which == Carry::None || src.same_repository(target) {
+        return Ok(out);
+    }
+    let mut found = Discovery::new(reg, src);
+    for s in subjects {
+        let r = found.of(s).await?;
+        if !r.is_empty() {
+            out.source.push(r);
+        }
+    }
+    let wanted = |t: Option<&str>| match which {
+        Carry::Types(ts) => t.is_some_and(|t| ts.iter().any(|x| x == t)),
+        _ => true,
+    };
+    let tags_wanted = match which {
+        Carry::Types(ts) => ts
+            .iter()
+            .any(|t| t == "application/vnd.dev.cosign.simplesigning.v1+json"),
+        _ => true,
+    };
+    // The manifests to carry: each chosen referrer with its own referrers, and the manifests
+    // cosign's tags name.
+    let mut digests: Vec<Digest> = Vec::new();
+    fn collect(
+        rs: &[crate::referrers::Referrer],
+        all: bool,
+        want: &dyn Fn(Option<&str>) -> bool,
+        out: &mut Vec<Digest>,
+    ) {
+        for r in rs {
+            if all || want(r.artifact_type.as_deref()) {
+                if let Ok(d) = r.digest.parse() {
+                    out.push(d);
+                }
+                collect(&r.referrers, true, want, out);
+            }
+        }
+    }
+    let mut tags: Vec<(String, Digest)> = Vec::new();
+    for s in &out.source {
+        collect(&s.referrers, false, &wanted, &mut digests);
+        if tags_wanted {
+            for t in &s.cosign_tags {
+                if let Some(d) = t.digest.as_ref().and_then(|d| d.parse::<Digest>().ok()) {
+                    digests.push(d.clone());
+                    tags.push((t.tag.clone(), d));
+                }
+            }
+        }
+    }
+    digests.dedup();
+    if digests.is_empty() {
+        return Ok(out);
+    }
+    let mut material = Material::default();
+    for d in &digests {
+        let Some((bytes, media_type)) = found.manifests.get(&d.to_string()) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+        let blobs = std::iter::once(&v["config"])
+            .chain(v["layers"].as_array().into_iter().flatten())
+            .filter_map(|b| {
+                Some((
+                    b["digest"].as_str()?.parse().ok()?,
+                    b["size"].as_i64().unwrap_or(0),
+                    false,
+                ))
+            })
+            .collect();
+        material.items.insert(
+            d.clone(),
+            Item {
+                bytes: Bytes::from(bytes.clone()),
+                media_type: media_type.clone(),
+                from: src.with_digest(d),
+                blobs,
+            },
+        );
+    }
+    let carried: Vec<Digest> = material.items.keys().cloned().collect();
+    transfer(reg, target, &carried, true, &material, opts).await?;
+    out.referrers = carried.len() - tags.len().min(carried.len());
+    out.cosign_tags = tags.len();
+    if opts.dry_run {
+        return Ok(out);
+    }
+    for (tag, d) in &tags {
+        if let (Ok(t), Some(item)) = (target.with_tag(tag), material.items.get(d)) {
+            reg.put_manifest(&t, item.bytes.clone(), &item.media_type)
+                .await?;
+        }
+    }
+    // Listing on the target: the API indexes pushed subjects itself; else the fallback tags.
+    let first = out.source.first().map(|s| s.subject.clone());
+    let api = match first.as_ref().and_then(|s| s.parse::<Digest>().ok()) {
+        Some(s) => reg.referrers_api(target, &s).await?.is_some(),
+        None => false,
+    };
+    out.target_via = Some(if api { "referrers-api" } else { "tag-schema" });
+    if !api {
+        // Every listing read, the SBOM's own (its signature's) included, with only what was
+        // carried in it.
+        let carried_set: Vec<String> = carried.iter().map(|d| d.to_string()).collect();
+        for (subject, listing) in &found.listings {
+            let Ok(subject) = subject.parse::<Digest>() else {
+                continue;
+            };
+            let Ok(tag) = target.with_tag(&format!("sha256-{}", subject.hex())) else {
+                continue;
+            };
+            let Some(ours) = only(listing, &carried_set) else {
+                continue;
+            };
+            let bytes = match reg.manifest(&tag).await {
+                Ok(have) => merge(&have.bytes, &ours),
+                Err(e) if e.is_not_found() => Some(ours),
+                Err(e) => return Err(e),
+            };
+            if let Some(b) = bytes {
+                reg.put_manifest(
+                    &tag,
+                    Bytes::from(b),
+                    "application/vnd.oci.image.index.v1+json",
+                )
+                .await?;
+                out.fallback_tags_written += 1;
+            }
+        }
+    }
+    // Read-back: every carried referrer is listed on the target.
+    let mut back = Discovery::new(reg, target);
+    let mut listed: Vec<String> = Vec::new();
+    for s in &out.source {
+        if let Ok(d) = s.subject.parse::<Digest>() {
+            let r = back.of(&d).await?;
+            fn all(rs: &[crate::referrers::Referrer], out: &mut Vec<String>) {
+                for r in rs {
+                    out.push(r.digest.clone());
+                    all(&r.referrers, out);
+                }
+            }
+            all(&r.referrers, &mut listed);
+            listed.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
+        }
+    }
+    out.missing = carried
+        .iter()
+        .map(|d| d.to_string())
+        .filter(|d| !listed.contains(d))
+        .collect();
+    Ok(out)
+}
+
+/// `listing` with only the entries `carried` names: the same bytes when it names only those
+/// (so a fallback index copied whole keeps its digest); None when it names none.
+fn only(listing: &[u8], carried: &[String]) -> Option<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_slice(listing).ok()?;
+    let list = v.get_mut("manifests")?.as_array_mut()?;
+    let before = list.len();
+    list.retain(|d| {
+        d["digest"]
+            .as_str()
+            .is_some_and(|x| carried.iter().any(|c| c == x))
+    });
+    match list.len() {
+        0 => None,
+        n if n == before => Some(listing.to_vec()),
+        _ => serde_json::to_vec(&v).ok(),
+    }
+}
+
+/// The target's fallback index with the source's entries it lacks added (every entry of the
+/// target's kept, in its order); None when it already lists them all.
+fn merge(have: &[u8], ours: &[u8]) -> Option<Vec<u8>> {
+    let mut have: serde_json::Value = serde_json::from_slice(have).ok()?;
+    let ours: serde_json::Value = serde_json::from_slice(ours).ok()?;
+    let list = have.get_mut("manifests")?.as_array_mut()?;
+    let mut added = false;
+    for d in ours["manifests"].as_array().into_iter().flatten() {
+        if !list.iter().any(|x| x["digest"] == d["digest"]) {
+            list.push(d.clone());
+            added = true;
+        }
+    }
+    added.then(|| serde_json::to_vec(&have).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fallback_index_keeps_the_targets_entries() {
+        let have = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:aa","size":1}]}"#;
+        let ours =
+            br#"{"manifests":[{"digest":"sha256:aa","size":1},{"digest":"sha256:bb","size":2}]}"#;
+        let m: serde_json::Value = serde_json::from_slice(&merge(have, ours).unwrap()).unwrap();
+        let digests: Vec<&str> = m["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(digests, ["sha256:aa", "sha256:bb"]);
+        assert!(
+            merge(have, have).is_none(),
+            "nothing to add: nothing written"
+        );
+        assert_eq!("none".parse::<Carry>().unwrap(), Carry::None);
+        assert_eq!(
+            "application/spdx+json".parse::<Carry>().unwrap(),
+            Carry::Types(vec!["application/spdx+json".into()])
+        );
+    }
+}

@@ -1,0 +1,346 @@
+//! Referrers (issue 22) with the real clients from Debian sid against the real registry
+//! (distribution 2.8: no referrers API, so cosign and oras use the tag schema): cosign signs in
+//! both its formats (a sigstore bundle as a referrer of the index, the legacy `.sig` tag of an
+//! entry), oras attaches an SBOM and a signature of that SBOM. runref inspect shows them,
+//! verify can require them, copy carries them (within a registry and to the private-CA one),
+//! and on each mirror `cosign verify` and `oras discover` give what they give on the source;
+//! crane's copy of the same image, beside it, drops them.
+
+use crate::support::fixture::{push_new, unique, IndexSpec};
+use crate::support::*;
+
+const NO_DAEMON: &str = "unix:///nonexistent.sock";
+const SBOM: &str = "application/spdx+json";
+const SBOM_SIG: &str = "application/vnd.example.sbom-signature";
+const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+struct Keys {
+    dir: tempfile::TempDir,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new(Env::get().peers_bin.join("cosign"))
+            .args(["generate-key-pair"])
+            .current_dir(dir.path())
+            .env("COSIGN_PASSWORD", "")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "cosign generate-key-pair: {}",
+            stderr(&o)
+        );
+        Keys { dir }
+    }
+    fn key(&self) -> String {
+        self.dir
+            .path()
+            .join("cosign.key")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+    fn public(&self) -> String {
+        self.dir
+            .path()
+            .join("cosign.pub")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn ok(o: std::process::Output, what: &str) -> String {
+    assert!(o.status.success(), "{what}: {}\n{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+fn sign(keys: &Keys, image: &str, bundle: bool) {
+    let fmt = format!("--new-bundle-format={bundle}");
+    let o = peer(
+        "cosign",
+        &[
+            "sign",
+            "--key",
+            &keys.key(),
+            "--use-signing-config=false",
+            "--tlog-upload=false",
+            &fmt,
+            "--allow-http-registry",
+            "--allow-insecure-registry",
+            "-y",
+            image,
+        ],
+        &[("COSIGN_PASSWORD", "")],
+    );
+    ok(o, "cosign sign");
+}
+
+/// `cosign verify --key` of `image`: true when a signature verifies.
+fn cosign_verifies(keys: &Keys, image: &str, envs: &[(&str, &str)]) -> bool {
+    peer(
+        "cosign",
+        &[
+            "verify",
+            "--key",
+            &keys.public(),
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+            "--allow-insecure-registry",
+            image,
+        ],
+        envs,
+    )
+    .status
+    .success()
+}
+
+/// Attaches `file` of `artifact_type` to `subject` with oras; returns the referrer's digest.
+fn attach(subject: &str, artifact_type: &str, plain: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("file.json");
+    std::fs::write(&f, format!("{{\"kind\":\"{artifact_type}\"}}")).unwrap();
+    let mut args = vec![
+        "attach",
+        "--artifact-type",
+        artifact_type,
+        "--format",
+        "json",
+    ];
+    if plain {
+        args.push("--plain-http");
+    }
+    args.push(subject);
+    let spec = format!("file.json:{artifact_type}");
+    args.push(&spec);
+    let out = std::process::Command::new(Env::get().peers_bin.join("oras"))
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(out, "oras attach")).unwrap();
+    j["digest"].as_str().unwrap().to_string()
+}
+
+/// Every referrer digest `oras discover` lists for `image`, recursively.
+fn oras_discover(image: &str, plain: bool, envs: &[(&str, &str)]) -> Vec<String> {
+    let mut args = vec!["discover", "--format", "json"];
+    if plain {
+        args.push("--plain-http");
+    }
+    args.push(image);
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(peer("oras", &args, envs), "oras discover")).unwrap();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        for r in v["referrers"].as_array().into_iter().flatten() {
+            out.push(r["digest"].as_str().unwrap_or("").to_string());
+            walk(r, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&j, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn copy_carries_what_cosign_and_oras_attached() {
+    let env = Env::get();
+    let keys = Keys::new();
+    let (src, built) = push_new(
+        "signed",
+        IndexSpec::new("signed", &["linux/amd64", "linux/arm64"]).with_attestations(),
+    );
+    let index = format!("{src}@{}", built.index_digest);
+    let amd = format!("{src}@{}", built.image("linux/amd64").manifest_digest);
+    sign(&keys, &index, true);
+    sign(&keys, &amd, false);
+    let sbom = attach(&index, SBOM, true);
+    let sbom_sig = attach(&format!("{src}@{sbom}"), SBOM_SIG, true);
+    let on_source = oras_discover(&index, true, &[]);
+    assert_eq!(
+        on_source.len(),
+        3,
+        "bundle, SBOM, its signature: {on_source:?}"
+    );
+
+    // inspect shows them under the index, the SBOM's signature under the SBOM, and the
+    // entry's cosign tag.
+    let (o, j) = runref_json(NO_DAEMON, &["inspect", &format!("{src}:v1"), "--no-daemon"]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let refs = j["referrers"].to_string();
+    for want in [
+        SBOM,
+        SBOM_SIG,
+        BUNDLE,
+        sbom.as_str(),
+        sbom_sig.as_str(),
+        ".sig",
+    ] {
+        assert!(refs.contains(want), "{want} in {refs}");
+    }
+    let text = stdout(&runref(
+        NO_DAEMON,
+        &["inspect", &format!("{src}:v1"), "--no-daemon"],
+    ));
+    assert!(
+        text.contains("referrers of") && text.contains("cosign tag"),
+        "{text}"
+    );
+
+    // verify --require-referrer: present on the index passes; a type nobody attached fails
+    // with referrer-missing for each platform.
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &index,
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "--require-referrer",
+            SBOM,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &index,
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "--require-referrer",
+            "application/vnd.in-toto+json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    let kinds: Vec<&str> = j["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["referrer-missing", "referrer-missing"], "{j}");
+
+    // copy within the registry and to the private-CA registry: cosign and oras see on each
+    // mirror what they see on the source.
+    let ca = env.registry_pki.join("ca.crt");
+    let tls_env = [("SSL_CERT_FILE", ca.to_str().unwrap())];
+    let mirrors = [
+        (
+            format!("{}/{}", env.registry, unique("signed-mirror")),
+            true,
+            &[][..],
+        ),
+        (
+            format!(
+                "{}:{}/{}",
+                env.tls_name,
+                env.tls_port,
+                unique("signed-mirror")
+            ),
+            false,
+            &tls_env[..],
+        ),
+    ];
+    for (mirror, plain, envs) in &mirrors {
+        let (o, j) = runref_json(
+            NO_DAEMON,
+            &["copy", &format!("{src}:v1"), &format!("{mirror}:v1")],
+        );
+        assert_eq!(o.status.code(), Some(0), "{mirror}: {j}");
+        assert_eq!(j["referrers"]["referrers"], 3, "{j}");
+        assert_eq!(j["referrers"]["cosign_tags"], 1, "{j}");
+        assert_eq!(
+            j["referrers"]["missing"].as_array().unwrap().len(),
+            0,
+            "{j}"
+        );
+        let at = format!("{mirror}@{}", built.index_digest);
+        assert!(
+            cosign_verifies(&keys, &at, envs),
+            "cosign verify of the bundle on {mirror}"
+        );
+        let amd_at = format!("{mirror}@{}", built.image("linux/amd64").manifest_digest);
+        assert!(
+            cosign_verifies(&keys, &amd_at, envs),
+            "cosign verify of the .sig tag on {mirror}"
+        );
+        assert_eq!(
+            oras_discover(&at, *plain, envs),
+            on_source,
+            "oras discover on {mirror}"
+        );
+    }
+
+    // Again: everything is there, nothing written (the fallback index already lists them).
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{}:v1", mirrors[0].0),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["fallback_tags_written"], 0, "{j}");
+
+    // --referrers none carries none; crane's copy, the peer, drops them too.
+    let bare = format!("{}/{}", env.registry, unique("unsigned-mirror"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{bare}:v1"),
+            "--referrers",
+            "none",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert!(!cosign_verifies(
+        &keys,
+        &format!("{bare}@{}", built.index_digest),
+        &[]
+    ));
+    let craned = format!("{}/{}", env.registry, unique("craned"));
+    ok(
+        peer(
+            "crane",
+            &[
+                "copy",
+                "--insecure",
+                &format!("{src}:v1"),
+                &format!("{craned}:v1"),
+            ],
+            &[],
+        ),
+        "crane copy",
+    );
+    assert!(
+        oras_discover(&format!("{craned}@{}", built.index_digest), true, &[]).is_empty(),
+        "crane copy drops the referrers"
+    );
+
+    // --referrers TYPE: only SBOMs (with their own signature).
+    let sboms = format!("{}/{}", env.registry, unique("sbom-mirror"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{sboms}:v1"),
+            "--referrers",
+            SBOM,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let mut want = vec![sbom.clone(), sbom_sig.clone()];
+    want.sort();
+    assert_eq!(
+        oras_discover(&format!("{sboms}@{}", built.index_digest), true, &[]),
+        want
+    );
+}
