@@ -756,7 +756,9 @@ fn a_copy_run_again_costs_only_heads() {
         IndexSpec::new("pub-rerun", &["linux/amd64", "linux/arm64"]).with_attestations(),
     );
     let target = format!("{}/{}", env.registry, unique("pub-rerun-copy"));
-    let copy = || {
+    // Without referrers (--referrers none): HEADs only. With them (the default), the source's
+    // referrers are asked too (below).
+    let copy_with = |referrers: &str| {
         runref_json(
             NO_DAEMON,
             &[
@@ -765,9 +767,12 @@ fn a_copy_run_again_costs_only_heads() {
                 &format!("{target}:v1"),
                 "--tag",
                 "latest",
+                "--referrers",
+                referrers,
             ],
         )
     };
+    let copy = || copy_with("none");
     let (o, j) = copy();
     assert_eq!(o.status.code(), Some(0), "{j}");
     assert_eq!(j["up_to_date"], false);
@@ -788,6 +793,16 @@ fn a_copy_run_again_costs_only_heads() {
         "{s:?} {t:?}"
     );
     assert_eq!(registry_saw(&j), 3, "{j}");
+    // Referrers carried: the API's 404 and the tag list of the source, nothing written.
+    let s0 = log_lines(&src).len();
+    let (o, j) = copy_with("all");
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(registry_saw(&j), 3 + 2, "{j}");
+    let s = &log_lines(&src)[s0..];
+    assert!(
+        s.iter().any(|l| l.contains("/referrers/")) && s.iter().any(|l| l.contains("/tags/list")),
+        "{s:?}"
+    );
     // A platform subset (a new index): re-run, the sources' manifests and configs are read to
     // plan it, then one HEAD of the tag; no blob mount, no manifest PUT.
     let sub = format!("{}/{}", env.registry, unique("pub-rerun-sub"));

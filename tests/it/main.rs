@@ -29,6 +29,7 @@ mod golden;
 mod inproc;
 mod peer_tables;
 mod properties;
+mod referrers_api;
 mod registry_auth;
 mod registry_faults;
 mod resource_bounds;
