@@ -653,6 +653,46 @@ pub async fn create<R: RegistryWrite>(
     sources: &[Reference],
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
+    let mut report = create_index(reg, target, sources, opts).await?;
+    if (report.verified || opts.dry_run) && opts.referrers != Carry::None {
+        // The new index has no referrers yet; each entry keeps its digest, and its own.
+        let mut all = Carried::default();
+        for (i, src) in sources.iter().enumerate() {
+            let subjects: Vec<Digest> = report
+                .entries
+                .iter()
+                .filter(|e| e.source == i && !e.attestation)
+                .map(|e| e.digest.clone())
+                .collect();
+            if subjects.is_empty() {
+                continue;
+            }
+            let c =
+                carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
+            all.referrers += c.referrers;
+            all.cosign_tags += c.cosign_tags;
+            all.fallback_tags_written += c.fallback_tags_written;
+            all.target_via = all.target_via.or(c.target_via);
+            all.missing.extend(c.missing);
+            all.source.extend(c.source);
+        }
+        if !all.missing.is_empty() {
+            report.verified = false;
+        }
+        report.referrers = Some(all);
+        report.registry_requests = reg.requests();
+        report.registry_http_fallbacks = reg.http_fallbacks();
+    }
+    Ok(report)
+}
+
+/// The index itself: planned from the sources, pushed by digest, read back, tagged.
+async fn create_index<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    sources: &[Reference],
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
     if target.digest().is_some() {
         return Err(PublishError::Input(format!(
             "TARGET {target}: give a repository (and tag), not a digest: the digest is the result"

@@ -311,6 +311,10 @@ pub struct IndexCreateArgs {
     /// For two images of one platform, the later SOURCE wins (else refused)
     #[arg(long)]
     pub replace: bool,
+    /// Referrers of the entries to carry (signatures, SBOMs attached by subject, cosign's
+    /// tags): all, none, or artifact types TYPE[,TYPE...]
+    #[arg(long, default_value = "all", value_name = "all|none|TYPES")]
+    pub referrers: crate::publish::Carry,
     #[command(flatten)]
     pub publish: PublishArgs,
     #[command(flatten)]

@@ -644,7 +644,8 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let opts = publish_options(&a.publish, a.replace, format);
+    let mut opts = publish_options(&a.publish, a.replace, format);
+    opts.referrers = a.referrers.clone();
     let r = crate::publish::create(&ctx.registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
 }

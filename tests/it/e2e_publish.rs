@@ -120,6 +120,9 @@ fn index_create_from_two_single_arch_images_in_other_repositories() {
             "1.2",
             "--tag",
             "latest",
+            // The request figures below are the index's own; referrers: e2e_referrers.
+            "--referrers",
+            "none",
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));

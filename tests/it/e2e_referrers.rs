@@ -324,6 +324,39 @@ fn copy_carries_what_cosign_and_oras_attached() {
         "crane copy drops the referrers"
     );
 
+    // A platform subset (a new index) and index create keep the entries' digests, so the
+    // entry's signature goes along; the old index's referrers do not (another digest).
+    let amd_digest = built.image("linux/amd64").manifest_digest.to_string();
+    let sub = format!("{}/{}", env.registry, unique("signed-subset"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{sub}:v1"),
+            "--platforms",
+            "linux/amd64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["cosign_tags"], 1, "{j}");
+    assert!(
+        cosign_verifies(&keys, &format!("{sub}@{amd_digest}"), &[]),
+        "subset"
+    );
+    let joined = format!("{}/{}", env.registry, unique("signed-joined"));
+    let arm = format!("{src}@{}", built.image("linux/arm64").manifest_digest);
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["index", "create", &format!("{joined}:v1"), &amd, &arm],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["cosign_tags"], 1, "{j}");
+    assert!(
+        cosign_verifies(&keys, &format!("{joined}@{amd_digest}"), &[]),
+        "index create"
+    );
+
     // --referrers TYPE: only SBOMs (with their own signature).
     let sboms = format!("{}/{}", env.registry, unique("sbom-mirror"));
     let (o, j) = runref_json(
