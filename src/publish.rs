@@ -801,6 +801,20 @@ pub async fn copy<R: RegistryWrite>(
                 subjects.push(e.digest.clone());
             }
         }
+        // A re-run found the digest there without reading the source: its entries (whose
+        // signatures may be new) are one GET of the target's index away.
+        if report.up_to_date && report.entries.is_empty() {
+            let f = reg
+                .manifest(&target.bare().with_digest(&report.digest))
+                .await?;
+            if let Manifest::Index(ix) = &f.manifest {
+                for d in ix.manifests.iter().filter(|d| !d.is_attestation()) {
+                    if let Ok(d) = d.digest() {
+                        subjects.push(d);
+                    }
+                }
+            }
+        }
         let carried =
             carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
         if !carried.missing.is_empty() {

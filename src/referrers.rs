@@ -103,6 +103,9 @@ pub struct Discovery<'a, R: Registry> {
     pub manifests: BTreeMap<String, (Vec<u8>, String)>,
     /// Each subject's listing as read (the API's answer or the fallback tag's index).
     pub listings: BTreeMap<String, Vec<u8>>,
+    /// Listings only: no referrer manifest is read (artifact types as listed). What a copy
+    /// that carries every referrer needs to compare source and target.
+    pub shallow: bool,
 }
 
 impl<'a, R: Registry> Discovery<'a, R> {
@@ -116,6 +119,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             total: 0,
             manifests: BTreeMap::new(),
             listings: BTreeMap::new(),
+            shallow: false,
         }
     }
 
@@ -195,8 +199,13 @@ impl<'a, R: Registry> Discovery<'a, R> {
                     referrers: vec![],
                     error: None,
                 };
-                match self.reg.manifest(&self.repo.with_digest(&l.digest)).await {
-                    Ok(f) => {
+                let read = match self.shallow {
+                    true => None,
+                    false => Some(self.reg.manifest(&self.repo.with_digest(&l.digest)).await),
+                };
+                match read {
+                    None => {}
+                    Some(Ok(f)) => {
                         let v: serde_json::Value =
                             serde_json::from_slice(&f.bytes).unwrap_or_default();
                         let media_type =
@@ -212,7 +221,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
                         }
                         r.annotations.extend(annotations(&v["annotations"]));
                     }
-                    Err(e) => r.error = Some(e.to_string()),
+                    Some(Err(e)) => r.error = Some(e.to_string()),
                 }
                 if depth + 1 < MAX_DEPTH {
                     r.referrers = self.level(&l.digest, depth + 1).await?;

@@ -55,6 +55,8 @@ pub struct Carried {
     /// How the target lists them: `referrers-api`, or `tag-schema` (fallback tags written).
     pub target_via: Option<&'static str>,
     pub fallback_tags_written: usize,
+    /// Of those, already listed on the target (a re-run): not carried again.
+    pub already_there: usize,
     /// Carried referrers the read-back did not find listed on the target.
     pub missing: Vec<String>,
     /// Per subject, what the source has.
@@ -75,6 +77,8 @@ pub async fn carry<R: RegistryWrite>(
         return Ok(out);
     }
     let mut found = Discovery::new(reg, src);
+    // Every referrer goes: the listings decide, manifests are read only for what is carried.
+    found.shallow = *which == Carry::All;
     for s in subjects {
         let r = found.of(s).await?;
         if !r.is_empty() {
@@ -125,8 +129,44 @@ pub async fn carry<R: RegistryWrite>(
     if digests.is_empty() {
         return Ok(out);
     }
+    // What the target lists already (a re-run): those are not carried again.
+    // The top subjects only: their referrers' own come along in the walk (a nested subject
+    // asked first would be "seen" and hide itself from its parent's listing).
+    let subjects_listed: Vec<Digest> = out
+        .source
+        .iter()
+        .filter_map(|s| s.subject.parse().ok())
+        .collect();
+    let there = listed_on(reg, target, &subjects_listed).await?;
+    let tag_digests: Vec<&Digest> = tags.iter().map(|(_, d)| d).collect();
+    let todo: Vec<Digest> = digests
+        .iter()
+        .filter(|d| !there.contains(&d.to_string()))
+        .cloned()
+        .collect();
+    out.referrers = digests.iter().filter(|d| !tag_digests.contains(d)).count();
+    out.cosign_tags = tags.len();
+    out.already_there = digests.len() - todo.len();
+    if todo.is_empty() {
+        out.target_via = Some("tag-schema");
+        if let Some(s) = subjects_listed.first() {
+            if reg.referrers_api(target, s).await?.is_some() {
+                out.target_via = Some("referrers-api");
+            }
+        }
+        return Ok(out);
+    }
+    for d in &todo {
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            found.manifests.entry(d.to_string())
+        {
+            let f = reg.manifest(&src.with_digest(d)).await?;
+            let media_type = f.manifest.media_type().to_string();
+            slot.insert((f.bytes, media_type));
+        }
+    }
     let mut material = Material::default();
-    for d in &digests {
+    for d in &todo {
         let Some((bytes, media_type)) = found.manifests.get(&d.to_string()) else {
             continue;
         };
@@ -151,14 +191,13 @@ pub async fn carry<R: RegistryWrite>(
             },
         );
     }
-    let carried: Vec<Digest> = material.items.keys().cloned().collect();
-    transfer(reg, target, &carried, true, &material, opts).await?;
-    out.referrers = carried.len() - tags.len().min(carried.len());
-    out.cosign_tags = tags.len();
+    let carried: Vec<Digest> = digests.clone();
+    let moved: Vec<Digest> = material.items.keys().cloned().collect();
+    transfer(reg, target, &moved, true, &material, opts).await?;
     if opts.dry_run {
         return Ok(out);
     }
-    for (tag, d) in &tags {
+    for (tag, d) in tags.iter().filter(|(_, d)| todo.contains(d)) {
         if let (Ok(t), Some(item)) = (target.with_tag(tag), material.items.get(d)) {
             reg.put_manifest(&t, item.bytes.clone(), &item.media_type)
                 .await?;
@@ -222,6 +261,30 @@ pub async fn carry<R: RegistryWrite>(
         .map(|d| d.to_string())
         .filter(|d| !listed.contains(d))
         .collect();
+    Ok(out)
+}
+
+/// Every digest the target lists for `subjects` (their referrers, recursively, and cosign
+/// tags), from the listings alone.
+async fn listed_on<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    subjects: &[Digest],
+) -> Result<Vec<String>, RegistryError> {
+    let mut d = Discovery::new(reg, target);
+    d.shallow = true;
+    let mut out = Vec::new();
+    fn all(rs: &[crate::referrers::Referrer], out: &mut Vec<String>) {
+        for r in rs {
+            out.push(r.digest.clone());
+            all(&r.referrers, out);
+        }
+    }
+    for s in subjects {
+        let r = d.of(s).await?;
+        all(&r.referrers, &mut out);
+        out.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
+    }
     Ok(out)
 }
 

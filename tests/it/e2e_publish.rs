@@ -796,11 +796,12 @@ fn a_copy_run_again_costs_only_heads() {
         "{s:?} {t:?}"
     );
     assert_eq!(registry_saw(&j), 3, "{j}");
-    // Referrers carried: the API's 404 and the tag list of the source, nothing written.
+    // Referrers carried: the source index (its entries are subjects), the API's 404 and the
+    // tag list of the source, nothing written.
     let s0 = log_lines(&src).len();
     let (o, j) = copy_with("all");
     assert_eq!(o.status.code(), Some(0), "{j}");
-    assert_eq!(registry_saw(&j), 3 + 2, "{j}");
+    assert_eq!(registry_saw(&j), 3 + 1 + 2, "{j}");
     let s = &log_lines(&src)[s0..];
     assert!(
         s.iter().any(|l| l.contains("/referrers/")) && s.iter().any(|l| l.contains("/tags/list")),
@@ -818,6 +819,8 @@ fn a_copy_run_again_costs_only_heads() {
                 &format!("{sub}:arm"),
                 "--platforms",
                 "linux/arm64",
+                "--referrers",
+                "none",
             ],
         )
     };

@@ -286,6 +286,15 @@ fn copy_carries_what_cosign_and_oras_attached() {
     );
     assert_eq!(o.status.code(), Some(0), "{j}");
     assert_eq!(j["referrers"]["fallback_tags_written"], 0, "{j}");
+    assert_eq!(
+        j["referrers"]["already_there"], 4,
+        "3 referrers and the .sig: {j}"
+    );
+    let puts = j["registry_requests"].as_u64().unwrap();
+    assert!(
+        puts < 20,
+        "a re-run reads listings, not every referrer again: {j}"
+    );
 
     // --referrers none carries none; crane's copy, the peer, drops them too.
     let bare = format!("{}/{}", env.registry, unique("unsigned-mirror"));
