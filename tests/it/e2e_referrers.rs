@@ -386,3 +386,68 @@ fn copy_carries_what_cosign_and_oras_attached() {
         want
     );
 }
+
+/// notation 1.3 (a test key and certificate it makes, in its own config directory): its
+/// signature, a referrer by the tag schema on distribution 2.8, survives `runref copy`, and
+/// `notation verify` passes on the mirror as on the source.
+#[test]
+fn a_notation_signature_survives_a_copy() {
+    let env = Env::get();
+    let cfg = tempfile::tempdir().unwrap();
+    let xdg = [("XDG_CONFIG_HOME", cfg.path().to_str().unwrap())];
+    ok(
+        peer(
+            "notation",
+            &["cert", "generate-test", "--default", "runref-test"],
+            &xdg,
+        ),
+        "notation cert generate-test",
+    );
+    std::fs::write(
+        cfg.path().join("notation/trustpolicy.json"),
+        r#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:runref-test"],"trustedIdentities":["*"]}]}"#,
+    )
+    .unwrap();
+    let (src, built) = push_new(
+        "notary",
+        IndexSpec::new("notary", &["linux/amd64", "linux/arm64"]),
+    );
+    let at = |repo: &str| format!("{repo}@{}", built.index_digest);
+    ok(
+        peer(
+            "notation",
+            &["sign", "--insecure-registry", &at(&src)],
+            &xdg,
+        ),
+        "notation sign",
+    );
+    let verify = |repo: &str| {
+        peer(
+            "notation",
+            &["verify", "--insecure-registry", &at(repo)],
+            &xdg,
+        )
+        .status
+        .success()
+    };
+    assert!(verify(&src), "on the source");
+    let mirror = format!("{}/{}", env.registry, unique("notary-mirror"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{src}:v1"), &format!("{mirror}:v1")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["referrers"], 1, "{j}");
+    assert!(verify(&mirror), "notation verify on the mirror: {j}");
+    // inspect names it by its artifact type.
+    let (_, j) = runref_json(
+        NO_DAEMON,
+        &["inspect", &format!("{mirror}:v1"), "--no-daemon"],
+    );
+    assert!(
+        j["referrers"]
+            .to_string()
+            .contains("application/vnd.cncf.notary.signature"),
+        "{j}"
+    );
+}
