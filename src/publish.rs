@@ -674,9 +674,11 @@ pub async fn create<R: RegistryWrite>(
             all.fallback_tags_written += c.fallback_tags_written;
             all.target_via = all.target_via.or(c.target_via);
             all.missing.extend(c.missing);
+            all.unreadable.extend(c.unreadable);
+            all.conflicts.extend(c.conflicts);
             all.source.extend(c.source);
         }
-        if !all.missing.is_empty() {
+        if !all.missing.is_empty() || !all.conflicts.is_empty() {
             report.verified = false;
         }
         report.referrers = Some(all);
@@ -817,7 +819,7 @@ pub async fn copy<R: RegistryWrite>(
         }
         let carried =
             carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
-        if !carried.missing.is_empty() {
+        if !carried.missing.is_empty() || !carried.conflicts.is_empty() {
             report.verified = false;
         }
         report.referrers = Some(carried);

@@ -76,6 +76,16 @@ impl SubjectReferrers {
         out
     }
 
+    /// The artifact types of the subject's own referrers (not of referrers of referrers: a
+    /// signature of the SBOM does not sign the image), those whose manifest could be read.
+    pub fn direct_types(&self) -> Vec<&str> {
+        self.referrers
+            .iter()
+            .filter(|r| r.error.is_none())
+            .filter_map(|r| r.artifact_type.as_deref())
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.referrers.is_empty() && self.cosign_tags.is_empty()
     }
@@ -163,6 +173,11 @@ impl<'a, R: Registry> Discovery<'a, R> {
             referrers,
             cosign_tags,
         })
+    }
+
+    /// The repository's tags (read once per discovery).
+    pub async fn tag_set(&mut self) -> Result<HashSet<String>, RegistryError> {
+        Ok(self.tags().await?.clone())
     }
 
     async fn tags(&mut self) -> Result<&HashSet<String>, RegistryError> {

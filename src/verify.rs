@@ -596,11 +596,14 @@ async fn required<R: Registry>(
 ) -> Vec<crate::referrers::SubjectReferrers> {
     let mut discovery = crate::referrers::Discovery::new(reg, reference);
     let mut found = Vec::new();
+    // Only the subject's own referrers count, and only those whose manifest was read: a
+    // signature of the SBOM does not sign the image, and a listed manifest that is gone signs
+    // nothing (both found by the newcomer pass).
     let has = |s: &crate::referrers::SubjectReferrers, t: &str| {
-        s.artifact_types().contains(&t)
+        s.direct_types().contains(&t)
             || s.cosign_tags
                 .iter()
-                .any(|c| cosign_tag_type(&c.tag) == Some(t))
+                .any(|c| c.digest.is_some() && cosign_tag_type(&c.tag) == Some(t))
     };
     let index = match discovery.of(top).await {
         Ok(r) => r,

@@ -219,7 +219,7 @@ pub struct VerifyArgs {
     /// bundle: application/vnd.dev.sigstore.bundle.v0.3+json; a cosign .sig tag:
     /// application/vnd.dev.cosign.simplesigning.v1+json) on the index, else on every verified
     /// platform; repeatable
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long, value_name = "TYPE", value_delimiter = ',', value_parser = parse_artifact_type)]
     pub require_referrer: Vec<String>,
     /// buildx --metadata-file JSON (containerimage.digest, image.name)
     #[arg(long, conflicts_with = "image")]
@@ -534,6 +534,24 @@ pub fn parse_insecure(text: &str) -> Result<String, String> {
         return Err("not a registry HOST[:PORT]".into());
     }
     Ok(t.to_string())
+}
+
+/// An artifact type is a media type (`type/subtype`, RFC 6838's characters): a typo such as
+/// `spdx` would match nothing and pass or fail for the wrong reason.
+pub fn parse_artifact_type(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    let ok = t.split_once('/').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+/".contains(c))
+            && t.matches('/').count() == 1
+    });
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err("an artifact type is a media type, such as application/spdx+json".into())
+    }
 }
 
 /// `--cert-dir` must be a directory: a file or a missing path would be read as "no

@@ -390,7 +390,8 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         ),
     };
     for s in &r.referrers {
-        let types = s.artifact_types();
+        // The subject's own referrers: what --require-referrer counts.
+        let types = s.direct_types();
         let short = s
             .subject
             .parse::<crate::digest::Digest>()
@@ -400,7 +401,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
                 .cosign_tags
                 .iter()
                 .map(|t| format!("cosign tag {}", t.tag));
-            let all: Vec<String> = types.iter().map(|t| t.to_string()).chain(tags).collect();
+            let all: Vec<String> = types.iter().map(|t| clean(t)).chain(tags).collect();
             writeln!(
                 out,
                 "  referrers of {short} (via {}): {}",
@@ -489,9 +490,10 @@ pub fn problem(p: &Problem) -> String {
             digests.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
         ),
         Problem::ReferrerMissing { subject, platform, artifact_type } => format!(
-            "{}: no referrer of type {artifact_type} names {} (nor the index); attach one (cosign sign, oras attach) or drop --require-referrer",
+            "{}: no referrer of type {artifact_type} names {}{}; attach one (cosign sign, oras attach) or drop --require-referrer",
             platform.as_ref().map_or("the image".into(), |p| p.to_string()),
-            subject.short()
+            subject.short(),
+            if platform.is_some() { " (nor the index)" } else { "" }
         ),
         Problem::Unexpected { platform, digest } => {
             format!("{platform}: not expected ({}); use --allow-extra to accept it", digest.short())
@@ -538,7 +540,7 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     if r.up_to_date {
         writeln!(
             out,
-            "{}: up to date: {} already holds the source's digest {} under {} (nothing written)",
+            "{}: up to date: {} already holds the image {} under {} (the image: nothing written)",
             r.command,
             r.target,
             r.digest.short(),
@@ -710,7 +712,14 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         return Ok(());
     };
     if c.referrers == 0 && c.cosign_tags == 0 {
-        return writeln!(out, "referrers: the source has none to carry");
+        return writeln!(
+            out,
+            "referrers: none to carry (none attached to the copied index and entries{})",
+            match c.source.is_empty() {
+                true => "",
+                false => " of the chosen types",
+            }
+        );
     }
     let verb = if r.dry_run { "would carry" } else { "carried" };
     writeln!(
@@ -733,7 +742,27 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             "MISMATCH referrer {m} was pushed but the target does not list it"
         )?;
     }
+    for m in &c.conflicts {
+        writeln!(out, "MISMATCH {}", clean(m))?;
+    }
+    for m in &c.unreadable {
+        writeln!(
+            out,
+            "warning: the source lists referrer {m} but no longer has it; left out"
+        )?;
+    }
     Ok(())
+}
+
+/// Text from a registry, safe for a terminal: control characters (ESC, newlines) are shown
+/// escaped, so a registry cannot clear the screen or forge a line of output.
+fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect()
 }
 
 /// Referrers under their subjects: artifact type, digest, size, creation time, and what else
@@ -756,17 +785,17 @@ fn referrers(
             let created = r
                 .annotations
                 .get("org.opencontainers.image.created")
-                .map(|c| format!("  created {c}"))
+                .map(|c| format!("  created {}", clean(c)))
                 .unwrap_or_default();
             writeln!(
                 out,
                 "│  {:indent$}<- {} {short} {} B{created}{}",
                 "",
-                r.artifact_type.as_deref().unwrap_or("(no artifact type)"),
+                clean(r.artifact_type.as_deref().unwrap_or("(no artifact type)")),
                 r.size,
                 r.error
                     .as_ref()
-                    .map(|e| format!("  (unreadable: {e})"))
+                    .map(|e| format!("  (unreadable: {})", clean(e)))
                     .unwrap_or_default(),
             )?;
             walk(out, &r.referrers, indent + 3)?;
@@ -787,7 +816,7 @@ fn referrers(
             writeln!(
                 out,
                 "│  <- cosign tag {}{}",
-                t.tag,
+                clean(&t.tag),
                 t.digest
                     .as_ref()
                     .map(|d| format!(" = {d}"))
@@ -800,6 +829,19 @@ fn referrers(
 
 #[cfg(test)]
 mod tests {
+    /// A registry's text cannot drive the terminal: ESC and newlines are shown escaped
+    /// (the newcomer pass forged a "verified" line through an artifactType).
+    #[test]
+    fn registry_text_is_shown_with_control_characters_escaped() {
+        let forged = "application/spdx+json\u{1b}[31m\nverified: fake";
+        let shown = clean(forged);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\n'),
+            "{shown}"
+        );
+        assert!(shown.starts_with("application/spdx+json\\u{1b}"), "{shown}");
+    }
+
     use super::*;
     use crate::registry::AnsweredBy;
 

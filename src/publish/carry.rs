@@ -32,17 +32,26 @@ pub enum Carry {
 impl std::str::FromStr for Carry {
     type Err = String;
     fn from_str(s: &str) -> Result<Carry, String> {
-        match s.trim() {
-            "all" => Ok(Carry::All),
-            "none" => Ok(Carry::None),
-            "" => Err("give all, none, or artifact types (TYPE[,TYPE...])".into()),
-            t => Ok(Carry::Types(
-                t.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect(),
-            )),
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => return Ok(Carry::All),
+            "none" => return Ok(Carry::None),
+            _ => {}
         }
+        let types: Vec<String> = s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect();
+        if types.is_empty() {
+            return Err("give all, none, or artifact types (TYPE[,TYPE...])".into());
+        }
+        for t in &types {
+            if t.eq_ignore_ascii_case("all") || t.eq_ignore_ascii_case("none") {
+                return Err(format!("{t} stands alone; it cannot be listed with types"));
+            }
+            crate::cli::args::parse_artifact_type(t).map_err(|e| format!("{t}: {e}"))?;
+        }
+        Ok(Carry::Types(types))
     }
 }
 
@@ -59,6 +68,10 @@ pub struct Carried {
     pub already_there: usize,
     /// Carried referrers the read-back did not find listed on the target.
     pub missing: Vec<String>,
+    /// Listed on the source but gone from it (a dangling listing entry): left out.
+    pub unreadable: Vec<String>,
+    /// cosign tags the target has with other content: kept, the source's not carried.
+    pub conflicts: Vec<String>,
     /// Per subject, what the source has.
     pub source: Vec<SubjectReferrers>,
 }
@@ -137,7 +150,7 @@ pub async fn carry<R: RegistryWrite>(
         .iter()
         .filter_map(|s| s.subject.parse().ok())
         .collect();
-    let there = listed_on(reg, target, &subjects_listed).await?;
+    let (there, target_tags) = listed_on(reg, target, &subjects_listed).await?;
     let tag_digests: Vec<&Digest> = tags.iter().map(|(_, d)| d).collect();
     let todo: Vec<Digest> = digests
         .iter()
@@ -156,15 +169,24 @@ pub async fn carry<R: RegistryWrite>(
         }
         return Ok(out);
     }
+    // A listed manifest the source no longer has is left out, and said (it signs nothing).
+    let mut gone: Vec<Digest> = Vec::new();
     for d in &todo {
         if let std::collections::btree_map::Entry::Vacant(slot) =
             found.manifests.entry(d.to_string())
         {
-            let f = reg.manifest(&src.with_digest(d)).await?;
-            let media_type = f.manifest.media_type().to_string();
-            slot.insert((f.bytes, media_type));
+            match reg.manifest(&src.with_digest(d)).await {
+                Ok(f) => {
+                    let media_type = f.manifest.media_type().to_string();
+                    slot.insert((f.bytes, media_type));
+                }
+                Err(e) if e.is_not_found() => gone.push(d.clone()),
+                Err(e) => return Err(e),
+            }
         }
     }
+    out.unreadable = gone.iter().map(|d| d.to_string()).collect();
+    let todo: Vec<Digest> = todo.into_iter().filter(|d| !gone.contains(d)).collect();
     let mut material = Material::default();
     for d in &todo {
         let Some((bytes, media_type)) = found.manifests.get(&d.to_string()) else {
@@ -191,14 +213,25 @@ pub async fn carry<R: RegistryWrite>(
             },
         );
     }
-    let carried: Vec<Digest> = digests.clone();
+    let carried: Vec<Digest> = digests.into_iter().filter(|d| !gone.contains(d)).collect();
     let moved: Vec<Digest> = material.items.keys().cloned().collect();
     transfer(reg, target, &moved, true, &material, opts).await?;
     if opts.dry_run {
         return Ok(out);
     }
+    // A cosign tag the target has with other content holds the target's own signatures:
+    // never overwritten (the source's are then not carried, and said).
     for (tag, d) in tags.iter().filter(|(_, d)| todo.contains(d)) {
         if let (Ok(t), Some(item)) = (target.with_tag(tag), material.items.get(d)) {
+            match reg.manifest_digest(&t, true).await? {
+                Some(have) if &have != d => {
+                    out.conflicts.push(format!(
+                        "{t}: the target's tag names {have} (its own signatures), not the source's {d}; kept, the source's not carried"
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
             reg.put_manifest(&t, item.bytes.clone(), &item.media_type)
                 .await?;
         }
@@ -224,10 +257,15 @@ pub async fn carry<R: RegistryWrite>(
             let Some(ours) = only(listing, &carried_set) else {
                 continue;
             };
-            let bytes = match reg.manifest(&tag).await {
-                Ok(have) => merge(&have.bytes, &ours),
-                Err(e) if e.is_not_found() => Some(ours),
-                Err(e) => return Err(e),
+            // The target's tag list (read for the comparison) says whether there is one.
+            let present = tag.tag().is_some_and(|t| target_tags.contains(t));
+            let bytes = match present {
+                false => Some(ours),
+                true => match reg.manifest(&tag).await {
+                    Ok(have) => merge(&have.bytes, &ours),
+                    Err(e) if e.is_not_found() => Some(ours),
+                    Err(e) => return Err(e),
+                },
             };
             if let Some(b) = bytes {
                 reg.put_manifest(
@@ -256,10 +294,15 @@ pub async fn carry<R: RegistryWrite>(
             listed.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
         }
     }
+    let conflicted: Vec<String> = tags
+        .iter()
+        .filter(|(tag, _)| out.conflicts.iter().any(|c| c.contains(tag.as_str())))
+        .map(|(_, d)| d.to_string())
+        .collect();
     out.missing = carried
         .iter()
         .map(|d| d.to_string())
-        .filter(|d| !listed.contains(d))
+        .filter(|d| !listed.contains(d) && !conflicted.contains(d))
         .collect();
     Ok(out)
 }
@@ -270,7 +313,7 @@ async fn listed_on<R: RegistryWrite>(
     reg: &R,
     target: &Reference,
     subjects: &[Digest],
-) -> Result<Vec<String>, RegistryError> {
+) -> Result<(Vec<String>, std::collections::HashSet<String>), RegistryError> {
     let mut d = Discovery::new(reg, target);
     d.shallow = true;
     let mut out = Vec::new();
@@ -285,7 +328,8 @@ async fn listed_on<R: RegistryWrite>(
         all(&r.referrers, &mut out);
         out.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
     }
-    Ok(out)
+    let tags = d.tag_set().await?;
+    Ok((out, tags))
 }
 
 /// `listing` with only the entries `carried` names: the same bytes when it names only those

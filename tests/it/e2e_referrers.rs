@@ -223,6 +223,23 @@ fn copy_carries_what_cosign_and_oras_attached() {
         .map(|p| p["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["referrer-missing", "referrer-missing"], "{j}");
+    // The SBOM's signature names the SBOM, not the image: it does not satisfy a requirement
+    // on the image (the newcomer pass found it counted).
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &index,
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "--require-referrer",
+            SBOM_SIG,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    // A type is a media type: a typo is a usage error, not a silent mismatch.
+    let o = runref(NO_DAEMON, &["verify", &index, "--require-referrer", "spdx"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
     // copy within the registry and to the private-CA registry: cosign and oras see on each
     // mirror what they see on the source.
@@ -294,6 +311,48 @@ fn copy_carries_what_cosign_and_oras_attached() {
     assert!(
         puts < 20,
         "a re-run reads listings, not every referrer again: {j}"
+    );
+
+    // The target signs the entry itself (cosign appends to its .sig): a copy run again never
+    // overwrites the target's tag, says so, and exits 1.
+    let mirror_amd = format!(
+        "{}@{}",
+        mirrors[0].0,
+        built.image("linux/amd64").manifest_digest
+    );
+    let other = Keys::new();
+    sign(&other, &mirror_amd, false);
+    let tag = format!(
+        "{}:sha256-{}.sig",
+        mirrors[0].0,
+        built.image("linux/amd64").manifest_digest.hex()
+    );
+    let before = ok(
+        peer("crane", &["digest", "--insecure", &tag], &[]),
+        "crane digest",
+    );
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}:v1"),
+            &format!("{}:v1", mirrors[0].0),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    assert_eq!(
+        j["referrers"]["conflicts"].as_array().unwrap().len(),
+        1,
+        "{j}"
+    );
+    let after = ok(
+        peer("crane", &["digest", "--insecure", &tag], &[]),
+        "crane digest",
+    );
+    assert_eq!(before, after, "the target's .sig is kept");
+    assert!(
+        cosign_verifies(&other, &mirror_amd, &[]),
+        "the target's own signature"
     );
 
     // --referrers none carries none; crane's copy, the peer, drops them too.
@@ -450,4 +509,61 @@ fn a_notation_signature_survives_a_copy() {
             .contains("application/vnd.cncf.notary.signature"),
         "{j}"
     );
+}
+
+/// A fallback index that lists a manifest the registry no longer has (deleted after `oras
+/// attach`): inspect shows it unreadable, verify does not count it, copy leaves it out with a
+/// warning and carries the rest (found by the newcomer pass: copy failed after the tag moved).
+#[test]
+fn a_dangling_referrer_is_left_out() {
+    let env = Env::get();
+    let (src, built) = push_new("dangling", IndexSpec::new("dangling", &["linux/amd64"]));
+    let index = format!("{src}@{}", built.index_digest);
+    attach(&index, SBOM, true);
+    let gone = attach(&index, "application/vnd.example.gone", true);
+    let path = src.split_once('/').unwrap().1;
+    let o = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+        ])
+        .arg(format!(
+            "http://{}/v2/{path}/manifests/{gone}",
+            env.registry
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "202", "registry DELETE");
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &index,
+            "--require-referrer",
+            "application/vnd.example.gone",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a gone referrer signs nothing: {j}"
+    );
+    let mirror = format!("{}/{}", env.registry, unique("dangling-mirror"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{src}:v1"), &format!("{mirror}:v1")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(
+        j["referrers"]["unreadable"],
+        serde_json::json!([gone]),
+        "{j}"
+    );
+    let listed = oras_discover(&format!("{mirror}@{}", built.index_digest), true, &[]);
+    assert_eq!(listed.len(), 1, "the SBOM, not the gone one: {listed:?}");
 }
