@@ -22,6 +22,7 @@ pub mod diagnose;
 pub mod digest;
 pub mod elf;
 pub mod exit;
+pub mod files;
 pub mod inspect;
 pub mod layer;
 pub mod layout;

@@ -250,19 +250,11 @@ fn drop_ins(dir: &Path) -> Result<Vec<PathBuf>, ConfError> {
 }
 
 fn read(path: &Path) -> Result<String, ConfError> {
-    use std::io::Read;
     let err = |detail: String| ConfError::Read {
         path: path.display().to_string(),
         detail,
     };
-    let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut buf = Vec::new();
-    f.take(MAX_CONF_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| err(e.to_string()))?;
-    if buf.len() as u64 > MAX_CONF_BYTES {
-        return Err(err(format!("larger than {MAX_CONF_BYTES} bytes")));
-    }
+    let buf = crate::files::read_capped(path, MAX_CONF_BYTES).map_err(err)?;
     String::from_utf8(buf).map_err(|_| err("not UTF-8".into()))
 }
 

@@ -215,20 +215,10 @@ fn read_dir(dir: &Path, config: &mut HostConfig) -> Result<(), HostError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, HostError> {
-    use std::io::Read;
-    let err = |detail: String| HostError::Read {
+    crate::files::read_capped(path, MAX_CERT_BYTES).map_err(|detail| HostError::Read {
         path: path.display().to_string(),
         detail,
-    };
-    let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut buf = Vec::new();
-    f.take(MAX_CERT_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| err(e.to_string()))?;
-    if buf.len() as u64 > MAX_CERT_BYTES {
-        return Err(err(format!("larger than {MAX_CERT_BYTES} bytes")));
-    }
-    Ok(buf)
+    })
 }
 
 #[cfg(test)]

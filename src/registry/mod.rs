@@ -567,6 +567,50 @@ impl HttpRegistry {
         })
     }
 
+    /// A paginated list: GETs `first` (a `/v2/{repo}/...` path, `{repo}` the endpoint's
+    /// repository) and the pages its `Link: <...>; rel="next"` headers name, at most
+    /// `MAX_PAGES`, each page's JSON given to `take` until it says enough. False when the
+    /// first page is a 404 (no such list).
+    async fn paged(
+        &self,
+        repo: &Reference,
+        subject: &Reference,
+        first: String,
+        accept: Option<&str>,
+        what: &'static str,
+        mut take: impl FnMut(serde_json::Value) -> bool,
+    ) -> Result<bool, RegistryError> {
+        let repository = repo.repository();
+        let limit = self.wire.limits().manifest;
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(tail) = next.take() {
+            pages += 1;
+            let page = self
+                .across(repo, async |ep| {
+                    let r = ep.repo(&repository);
+                    let path = tail.replace("{repo}", r);
+                    let call = self.get(ep, subject, r, path, accept.map(str::to_string));
+                    let (status, headers, body) = self.wire.fetch(&call, limit, what).await?;
+                    match status {
+                        StatusCode::NOT_FOUND => Ok(None),
+                        s if s.is_success() => Ok(Some((headers, body))),
+                        s => Err(refusal(&call, s, &body)),
+                    }
+                })
+                .await?;
+            let Some((headers, body)) = page else {
+                return Ok(pages > 1);
+            };
+            let more = take(serde_json::from_slice(&body).unwrap_or_default());
+            if more && pages < MAX_PAGES {
+                next = next_link(&headers)
+                    .map(|n| n.replacen(&format!("/v2/{repository}/"), "/v2/{repo}/", 1));
+            }
+        }
+        Ok(true)
+    }
+
     /// A GET of `/v2/<repository>/<kind>/<tail>` at `ep`.
     fn get<'a>(
         &self,
@@ -740,44 +784,27 @@ impl Registry for HttpRegistry {
         {
             return Ok(None);
         }
-        let repository = repo.repository();
-        let reference = repo.with_digest(subject);
-        let limit = self.wire.limits().manifest;
         let mut manifests: Vec<serde_json::Value> = Vec::new();
-        let mut next = Some(format!("/v2/{{repo}}/referrers/{subject}"));
-        let mut pages = 0;
-        while let Some(tail) = next.take() {
-            pages += 1;
-            let page = self
-                .across(repo, async |ep| {
-                    let r = ep.repo(&repository);
-                    let path = tail.replace("{repo}", r);
-                    let accept = Some("application/vnd.oci.image.index.v1+json".to_string());
-                    let call = self.get(ep, &reference, r, path, accept);
-                    let (status, headers, body) =
-                        self.wire.fetch(&call, limit, "referrers index").await?;
-                    match status {
-                        StatusCode::NOT_FOUND => Ok(None),
-                        s if s.is_success() => Ok(Some((headers, body))),
-                        s => Err(refusal(&call, s, &body)),
-                    }
-                })
-                .await?;
-            let Some((headers, body)) = page else {
-                if pages == 1 {
-                    if let Ok(mut n) = self.no_referrers_api.lock() {
-                        n.insert(registry);
-                    }
-                    return Ok(None);
-                }
-                break;
-            };
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            manifests.extend(v["manifests"].as_array().cloned().unwrap_or_default());
-            if pages < MAX_PAGES && manifests.len() < crate::referrers::MAX_PER_SUBJECT {
-                next = next_link(&headers)
-                    .map(|n| n.replacen(&format!("/v2/{repository}/"), "/v2/{repo}/", 1));
+        let first = format!("/v2/{{repo}}/referrers/{subject}");
+        let accept = Some("application/vnd.oci.image.index.v1+json");
+        let answered = self
+            .paged(
+                repo,
+                &repo.with_digest(subject),
+                first,
+                accept,
+                "referrers index",
+                |v| {
+                    manifests.extend(v["manifests"].as_array().cloned().unwrap_or_default());
+                    manifests.len() < crate::referrers::MAX_PER_SUBJECT
+                },
+            )
+            .await?;
+        if !answered {
+            if let Ok(mut n) = self.no_referrers_api.lock() {
+                n.insert(registry);
             }
+            return Ok(None);
         }
         let index = serde_json::json!({
             "schemaVersion": 2,
@@ -788,28 +815,9 @@ impl Registry for HttpRegistry {
     }
 
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
-        let repository = repo.repository();
-        let limit = self.wire.limits().manifest;
         let mut tags = Vec::new();
-        let mut next = Some("/v2/{repo}/tags/list?n=1000".to_string());
-        let mut pages = 0;
-        while let Some(tail) = next.take() {
-            pages += 1;
-            let page = self
-                .across(repo, async |ep| {
-                    let r = ep.repo(&repository);
-                    let path = tail.replace("{repo}", r);
-                    let call = self.get(ep, repo, r, path, None);
-                    let (status, headers, body) = self.wire.fetch(&call, limit, "tag list").await?;
-                    match status {
-                        StatusCode::NOT_FOUND => Ok(None),
-                        s if s.is_success() => Ok(Some((headers, body))),
-                        s => Err(refusal(&call, s, &body)),
-                    }
-                })
-                .await?;
-            let Some((headers, body)) = page else { break };
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let first = "/v2/{repo}/tags/list?n=1000".to_string();
+        self.paged(repo, repo, first, None, "tag list", |v| {
             tags.extend(
                 v["tags"]
                     .as_array()
@@ -817,11 +825,9 @@ impl Registry for HttpRegistry {
                     .flatten()
                     .filter_map(|t| t.as_str().map(str::to_string)),
             );
-            if pages < MAX_PAGES && tags.len() < MAX_TAGS {
-                next = next_link(&headers)
-                    .map(|n| n.replacen(&format!("/v2/{repository}/"), "/v2/{repo}/", 1));
-            }
-        }
+            tags.len() < MAX_TAGS
+        })
+        .await?;
         Ok(tags)
     }
 
