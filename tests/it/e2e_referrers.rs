@@ -124,6 +124,25 @@ fn attach(subject: &str, artifact_type: &str, plain: bool) -> String {
     j["digest"].as_str().unwrap().to_string()
 }
 
+/// `runref verify IMAGE --platforms linux/amd64,linux/arm64 --require-referrer TYPE`, JSON.
+fn require(image: &str, artifact_type: &str) -> (std::process::Output, serde_json::Value) {
+    let args = [
+        "verify",
+        image,
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--require-referrer",
+        artifact_type,
+    ];
+    runref_json(NO_DAEMON, &args)
+}
+
+/// `runref copy SRC:v1 DST:v1 --referrers WHICH`, JSON.
+fn copy_referrers(src: &str, dst: &str, which: &str) -> (std::process::Output, serde_json::Value) {
+    let (s, d) = (format!("{src}:v1"), format!("{dst}:v1"));
+    runref_json(NO_DAEMON, &["copy", &s, &d, "--referrers", which])
+}
+
 /// Every referrer digest `oras discover` lists for `image`, recursively.
 fn oras_discover(image: &str, plain: bool, envs: &[(&str, &str)]) -> Vec<String> {
     let mut args = vec!["discover", "--format", "json"];
@@ -192,29 +211,9 @@ fn copy_carries_what_cosign_and_oras_attached() {
 
     // verify --require-referrer: present on the index passes; a type nobody attached fails
     // with referrer-missing for each platform.
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "verify",
-            &index,
-            "--platforms",
-            "linux/amd64,linux/arm64",
-            "--require-referrer",
-            SBOM,
-        ],
-    );
+    let (o, j) = require(&index, SBOM);
     assert_eq!(o.status.code(), Some(0), "{j}");
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "verify",
-            &index,
-            "--platforms",
-            "linux/amd64,linux/arm64",
-            "--require-referrer",
-            "application/vnd.in-toto+json",
-        ],
-    );
+    let (o, j) = require(&index, "application/vnd.in-toto+json");
     assert_eq!(o.status.code(), Some(1), "{j}");
     let kinds: Vec<&str> = j["problems"]
         .as_array()
@@ -225,17 +224,7 @@ fn copy_carries_what_cosign_and_oras_attached() {
     assert_eq!(kinds, ["referrer-missing", "referrer-missing"], "{j}");
     // The SBOM's signature names the SBOM, not the image: it does not satisfy a requirement
     // on the image (the newcomer pass found it counted).
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "verify",
-            &index,
-            "--platforms",
-            "linux/amd64,linux/arm64",
-            "--require-referrer",
-            SBOM_SIG,
-        ],
-    );
+    let (o, j) = require(&index, SBOM_SIG);
     assert_eq!(o.status.code(), Some(1), "{j}");
     // A type is a media type: a typo is a usage error, not a silent mismatch.
     let o = runref(NO_DAEMON, &["verify", &index, "--require-referrer", "spdx"]);
@@ -293,14 +282,7 @@ fn copy_carries_what_cosign_and_oras_attached() {
     }
 
     // Again: everything is there, nothing written (the fallback index already lists them).
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "copy",
-            &format!("{src}:v1"),
-            &format!("{}:v1", mirrors[0].0),
-        ],
-    );
+    let (o, j) = copy_referrers(&src, &mirrors[0].0, "all");
     assert_eq!(o.status.code(), Some(0), "{j}");
     assert_eq!(j["referrers"]["fallback_tags_written"], 0, "{j}");
     assert_eq!(
@@ -331,14 +313,7 @@ fn copy_carries_what_cosign_and_oras_attached() {
         peer("crane", &["digest", "--insecure", &tag], &[]),
         "crane digest",
     );
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "copy",
-            &format!("{src}:v1"),
-            &format!("{}:v1", mirrors[0].0),
-        ],
-    );
+    let (o, j) = copy_referrers(&src, &mirrors[0].0, "all");
     assert_eq!(o.status.code(), Some(1), "{j}");
     assert_eq!(
         j["referrers"]["conflicts"].as_array().unwrap().len(),
@@ -357,16 +332,7 @@ fn copy_carries_what_cosign_and_oras_attached() {
 
     // --referrers none carries none; crane's copy, the peer, drops them too.
     let bare = format!("{}/{}", env.registry, unique("unsigned-mirror"));
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "copy",
-            &format!("{src}:v1"),
-            &format!("{bare}:v1"),
-            "--referrers",
-            "none",
-        ],
-    );
+    let (o, j) = copy_referrers(&src, &bare, "none");
     assert_eq!(o.status.code(), Some(0), "{j}");
     assert!(!cosign_verifies(
         &keys,
@@ -427,16 +393,7 @@ fn copy_carries_what_cosign_and_oras_attached() {
 
     // --referrers TYPE: only SBOMs (with their own signature).
     let sboms = format!("{}/{}", env.registry, unique("sbom-mirror"));
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "copy",
-            &format!("{src}:v1"),
-            &format!("{sboms}:v1"),
-            "--referrers",
-            SBOM,
-        ],
-    );
+    let (o, j) = copy_referrers(&src, &sboms, SBOM);
     assert_eq!(o.status.code(), Some(0), "{j}");
     let mut want = vec![sbom.clone(), sbom_sig.clone()];
     want.sort();

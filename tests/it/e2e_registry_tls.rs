@@ -52,6 +52,18 @@ fn runref_plain(args: &[&str]) -> std::process::Output {
     runref("unix:///nonexistent.sock", args)
 }
 
+/// `verify` of one amd64 image with `--cert-dir dir` (replacing certs.d).
+fn verify_with_cert_dir(image: &str, dir: &str) -> std::process::Output {
+    runref_plain(&[
+        "verify",
+        image,
+        "--platforms",
+        "linux/amd64",
+        "--cert-dir",
+        dir,
+    ])
+}
+
 /// A directory holding exactly `files` from the environment's PKI.
 fn cert_dir(env: &Env, files: &[&str]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -125,14 +137,7 @@ fn private_ca_registries_are_reached_with_the_daemons_certs_d() {
     // the CA and the insecure alternative.
     let empty = tempfile::tempdir().unwrap();
     let dir = empty.path().to_str().unwrap();
-    let o = runref_plain(&[
-        "verify",
-        &target,
-        "--platforms",
-        "linux/amd64",
-        "--cert-dir",
-        dir,
-    ]);
+    let o = verify_with_cert_dir(&target, dir);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(
@@ -191,14 +196,7 @@ fn a_registry_that_asks_for_a_client_certificate() {
     // Only the CA: the registry closes the connection; runref says where it looked.
     let ca = cert_dir(env, &["ca.crt"]);
     let dir = ca.path().to_str().unwrap();
-    let o = runref_plain(&[
-        "verify",
-        &target,
-        "--platforms",
-        "linux/amd64",
-        "--cert-dir",
-        dir,
-    ]);
+    let o = verify_with_cert_dir(&target, dir);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("client certificate") && e.contains(dir), "{e}");
@@ -206,14 +204,7 @@ fn a_registry_that_asks_for_a_client_certificate() {
     // A .cert without its .key is an error naming both (moby's rule), before any request.
     let lonely = cert_dir(env, &["ca.crt", "client.cert"]);
     let dir = lonely.path().to_str().unwrap();
-    let o = runref_plain(&[
-        "verify",
-        &target,
-        "--platforms",
-        "linux/amd64",
-        "--cert-dir",
-        dir,
-    ]);
+    let o = verify_with_cert_dir(&target, dir);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(
