@@ -725,8 +725,7 @@ async fn create_index<R: RegistryWrite>(
     let index = Bytes::from(plan.index_bytes());
     let digests: Vec<Digest> = plan.entries.iter().map(|e| e.digest.clone()).collect();
     let material = material.into_inner();
-    let (blobs, summary) = transfer(reg, &target.bare(), &digests, true, &material, opts).await?;
-    let source_maps = reads
+    let source_maps: Vec<SourceMap> = reads
         .iter()
         .enumerate()
         .map(|(i, r)| SourceMap {
@@ -745,6 +744,17 @@ async fn create_index<R: RegistryWrite>(
                 .collect(),
         })
         .collect();
+    // A re-run: the planned index is known once the sources are read; when every tag already
+    // names it, nothing is mounted or pushed again (issue 24; a newcomer counted 8 writes).
+    let planned = Digest::of(&index);
+    let up_to_date = !opts.dry_run
+        && !opts.allow_nondistributable
+        && !tags.is_empty()
+        && tags_at(reg, &target.bare(), &tags, &planned).await?;
+    let (blobs, summary) = match up_to_date {
+        true => (vec![], Summary::default()),
+        false => transfer(reg, &target.bare(), &digests, true, &material, opts).await?,
+    };
     let report = PublishReport {
         command: "index create",
         target: target.bare().to_string(),
@@ -753,7 +763,7 @@ async fn create_index<R: RegistryWrite>(
         media_type: plan.media_type.to_string(),
         tags: tags.clone(),
         tags_moved: false,
-        up_to_date: false,
+        up_to_date,
         dry_run: opts.dry_run,
         pushed: false,
         source_digest: None,
@@ -767,10 +777,13 @@ async fn create_index<R: RegistryWrite>(
         index: None,
         readback: None,
         referrers: None,
-        verified: false,
-        registry_requests: 0,
-        registry_http_fallbacks: 0,
+        verified: up_to_date,
+        registry_requests: reg.requests(),
+        registry_http_fallbacks: reg.http_fallbacks(),
     };
+    if up_to_date {
+        return reprove(reg, target, report, opts).await;
+    }
     conclude(
         reg,
         &target.bare(),

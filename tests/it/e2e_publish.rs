@@ -162,8 +162,37 @@ fn index_create_from_two_single_arch_images_in_other_repositories() {
     let tails: Vec<&str> = puts.iter().map(|l| l.rsplit('/').next().unwrap()).collect();
     assert_eq!(&tails[2..], [digest, "1", "1.2", "latest"], "{puts:?}");
     // Target: 4 mounts, 2 manifests, 1 index + 3 tags, read back: index + 2 x (manifest, config).
-    assert_eq!(t.len(), 4 + 2 + 4 + 5, "{t:?}");
-    assert_eq!(registry_saw(&j), 2 + 2 + 15);
+    // (And first one HEAD of the first tag: is the planned index there already?)
+    assert_eq!(t.len(), 1 + 4 + 2 + 4 + 5, "{t:?}");
+    assert_eq!(registry_saw(&j), 2 + 2 + 16);
+    // Run again: the sources are read to plan it, then one HEAD per tag; nothing written.
+    let t0 = log_lines(&target).len();
+    let (o, again) = runref_json(
+        NO_DAEMON,
+        &[
+            "index",
+            "create",
+            &format!("{target}:1"),
+            &format!("{a}:v1"),
+            &format!("{b}:v1"),
+            "--tag",
+            "1.2",
+            "--tag",
+            "latest",
+            "--referrers",
+            "none",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{again}");
+    assert_eq!(
+        (again["up_to_date"].as_bool(), again["digest"].as_str()),
+        (Some(true), j["digest"].as_str()),
+        "{again}"
+    );
+    let t = &log_lines(&target)[t0..];
+    assert_eq!(t.len(), 3, "one HEAD per tag: {t:?}");
+    assert!(t.iter().all(|l| l.starts_with("HEAD ")), "{t:?}");
+    assert_eq!(registry_saw(&again), 2 + 2 + 3, "{again}");
     let reference = format!("{target}@{digest}");
     pulled_by_every_engine(&reference, &["linux/amd64", "linux/arm64"]);
     let (o, v) = runref_json(
