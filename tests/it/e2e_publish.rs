@@ -108,23 +108,15 @@ fn index_create_from_two_single_arch_images_in_other_repositories() {
     let (b, built_b) = push_single("pub-arm64", "linux/arm64/v8");
     let target = format!("{}/{}", env.registry, unique("pub-app"));
     let (before_a, before_b) = (log_lines(&a).len(), log_lines(&b).len());
-    let (o, j) = runref_json(
-        NO_DAEMON,
-        &[
-            "index",
-            "create",
-            &format!("{target}:1"),
-            &format!("{a}:v1"),
-            &format!("{b}:v1"),
-            "--tag",
-            "1.2",
-            "--tag",
-            "latest",
-            // The request figures below are the index's own; referrers: e2e_referrers.
-            "--referrers",
-            "none",
-        ],
-    );
+    let create = || {
+        let (t, sa, sb) = (format!("{target}:1"), format!("{a}:v1"), format!("{b}:v1"));
+        // The request figures below are the index's own; referrers: e2e_referrers.
+        let args = [
+            "index", "create", &t, &sa, &sb, "--tag", "1.2", "--tag", "latest",
+        ];
+        runref_json(NO_DAEMON, &[&args[..], &["--referrers", "none"]].concat())
+    };
+    let (o, j) = create();
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
     assert_eq!(j["verified"], true, "{j}");
     assert_eq!(j["pushed"], true);
@@ -167,22 +159,7 @@ fn index_create_from_two_single_arch_images_in_other_repositories() {
     assert_eq!(registry_saw(&j), 2 + 2 + 16);
     // Run again: the sources are read to plan it, then one HEAD per tag; nothing written.
     let t0 = log_lines(&target).len();
-    let (o, again) = runref_json(
-        NO_DAEMON,
-        &[
-            "index",
-            "create",
-            &format!("{target}:1"),
-            &format!("{a}:v1"),
-            &format!("{b}:v1"),
-            "--tag",
-            "1.2",
-            "--tag",
-            "latest",
-            "--referrers",
-            "none",
-        ],
-    );
+    let (o, again) = create();
     assert_eq!(o.status.code(), Some(0), "{again}");
     assert_eq!(
         (again["up_to_date"].as_bool(), again["digest"].as_str()),

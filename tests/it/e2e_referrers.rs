@@ -14,12 +14,12 @@ const SBOM: &str = "application/spdx+json";
 const SBOM_SIG: &str = "application/vnd.example.sbom-signature";
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
-struct Keys {
+pub(crate) struct Keys {
     dir: tempfile::TempDir,
 }
 
 impl Keys {
-    fn new() -> Keys {
+    pub(crate) fn new() -> Keys {
         let dir = tempfile::tempdir().unwrap();
         let o = std::process::Command::new(Env::get().peers_bin.join("cosign"))
             .args(["generate-key-pair"])
@@ -52,12 +52,12 @@ impl Keys {
     }
 }
 
-fn ok(o: std::process::Output, what: &str) -> String {
+pub(crate) fn ok(o: std::process::Output, what: &str) -> String {
     assert!(o.status.success(), "{what}: {}\n{}", stdout(&o), stderr(&o));
     stdout(&o)
 }
 
-fn sign(keys: &Keys, image: &str, bundle: bool) {
+pub(crate) fn sign(keys: &Keys, image: &str, bundle: bool) {
     let fmt = format!("--new-bundle-format={bundle}");
     let o = peer(
         "cosign",
@@ -98,7 +98,7 @@ fn cosign_verifies(keys: &Keys, image: &str, envs: &[(&str, &str)]) -> bool {
 }
 
 /// Attaches `file` of `artifact_type` to `subject` with oras; returns the referrer's digest.
-fn attach(subject: &str, artifact_type: &str, plain: bool) -> String {
+pub(crate) fn attach(subject: &str, artifact_type: &str, plain: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("file.json");
     std::fs::write(&f, format!("{{\"kind\":\"{artifact_type}\"}}")).unwrap();
@@ -523,4 +523,143 @@ fn a_dangling_referrer_is_left_out() {
     );
     let listed = oras_discover(&format!("{mirror}@{}", built.index_digest), true, &[]);
     assert_eq!(listed.len(), 1, "the SBOM, not the gone one: {listed:?}");
+}
+
+/// A copy onto a target that has the referrers API (an in-process registry that stores what is
+/// pushed and indexes manifests by `subject`, as distribution-spec 1.1 says; distribution 2.8
+/// has no API): the source's referrers (the real registry, tag schema, real cosign and oras)
+/// arrive, the target lists them through its API, and no fallback tag is written.
+#[test]
+fn a_target_with_the_referrers_api_lists_what_was_carried() {
+    use crate::support::fake_registry::{self, response, Reply};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let keys = Keys::new();
+    let (src, built) = push_new("to-api", IndexSpec::new("to-api", &["linux/amd64"]));
+    let index = format!("{src}@{}", built.index_digest);
+    sign(&keys, &index, true);
+    let sbom = attach(&index, SBOM, true);
+
+    #[derive(Default)]
+    struct Store {
+        manifests: HashMap<String, (String, String)>,
+        tags: HashMap<String, String>,
+        blobs: HashMap<String, Vec<u8>>,
+        uploads: usize,
+        fallback_tags: usize,
+    }
+    let store = Arc::new(Mutex::new(Store::default()));
+    // Its own worker thread: the fake serves while the CLI runs.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = store.clone();
+    let addr = rt.block_on(fake_registry::serve(move |req| {
+        let mut st = s.lock().unwrap();
+        let (m, p) = (req.method.as_str(), req.path.as_str());
+        let not_found = || {
+            Reply::Full(response(
+                "404 Not Found",
+                &[("Content-Type", "application/json")],
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#,
+            ))
+        };
+        let tail = p.strip_prefix("/v2/r/").unwrap_or("");
+        if let Some(rest) = tail.strip_prefix("manifests/") {
+            let key = st.tags.get(rest).cloned().unwrap_or_else(|| rest.to_string());
+            return match m {
+                "PUT" => {
+                    let body = String::from_utf8_lossy(&req.body).to_string();
+                    let digest = runref::digest::Digest::of(&req.body).to_string();
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    let mt = v["mediaType"].as_str().unwrap_or("").to_string();
+                    if !rest.starts_with("sha256:") {
+                        if rest.starts_with("sha256-") {
+                            st.fallback_tags += 1;
+                        }
+                        st.tags.insert(rest.to_string(), digest.clone());
+                    }
+                    st.manifests.insert(digest.clone(), (body, mt));
+                    Reply::Full(response("201 Created", &[("Docker-Content-Digest", &digest)], ""))
+                }
+                _ => match st.manifests.get(&key) {
+                    Some((body, mt)) => {
+                        let body = if m == "HEAD" { "" } else { body.as_str() };
+                        let h = [("Content-Type", mt.as_str()), ("Docker-Content-Digest", key.as_str())];
+                        Reply::Full(response("200 OK", &h, body))
+                    }
+                    None => not_found(),
+                },
+            };
+        }
+        if let Some(subject) = tail.strip_prefix("referrers/") {
+            let subject = subject.split('?').next().unwrap_or("");
+            let listed: Vec<serde_json::Value> = st
+                .manifests
+                .iter()
+                .filter_map(|(d, (body, mt))| {
+                    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+                    (v["subject"]["digest"].as_str()? == subject).then(|| {
+                        serde_json::json!({"mediaType": mt, "digest": d, "size": body.len(),
+                            "artifactType": v["artifactType"].as_str().or(v["config"]["mediaType"].as_str())})
+                    })
+                })
+                .collect();
+            let body = serde_json::json!({"schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed});
+            let h = [("Content-Type", "application/vnd.oci.image.index.v1+json")];
+            return Reply::Full(response("200 OK", &h, &body.to_string()));
+        }
+        if tail.starts_with("tags/list") {
+            let tags: Vec<&String> = st.tags.keys().collect();
+            let body = serde_json::json!({"name": "r", "tags": tags}).to_string();
+            return Reply::Full(response("200 OK", &[("Content-Type", "application/json")], &body));
+        }
+        if tail.starts_with("blobs/uploads/") {
+            return match m {
+                "POST" => {
+                    st.uploads += 1;
+                    let loc = format!("/v2/r/blobs/uploads/u{}", st.uploads);
+                    Reply::Full(response("202 Accepted", &[("Location", &loc)], ""))
+                }
+                _ => {
+                    let digest = p
+                        .split("digest=")
+                        .nth(1)
+                        .unwrap_or("")
+                        .replace("%3A", ":");
+                    st.blobs.insert(digest.clone(), req.body.clone());
+                    Reply::Full(response("201 Created", &[("Docker-Content-Digest", &digest)], ""))
+                }
+            };
+        }
+        if let Some(d) = tail.strip_prefix("blobs/") {
+            return match st.blobs.get(d) {
+                Some(_) if m == "HEAD" => Reply::Full(response("200 OK", &[], "")),
+                Some(b) => Reply::Full(response("200 OK", &[], &String::from_utf8_lossy(b))),
+                None => not_found(),
+            };
+        }
+        not_found()
+    }));
+    let target = format!("{addr}/r:v1");
+    let (o, j) = runref_json(NO_DAEMON, &["copy", &format!("{src}:v1"), &target]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["target_via"], "referrers-api", "{j}");
+    assert_eq!(j["referrers"]["referrers"], 2, "{j}");
+    assert_eq!(j["referrers"]["fallback_tags_written"], 0, "{j}");
+    assert_eq!(
+        j["referrers"]["missing"].as_array().unwrap().len(),
+        0,
+        "{j}"
+    );
+    let st = store.lock().unwrap();
+    assert_eq!(st.fallback_tags, 0, "the API target gets no fallback tag");
+    assert!(
+        st.manifests.contains_key(&sbom),
+        "the SBOM is on the target"
+    );
+    drop(rt);
 }
