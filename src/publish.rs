@@ -669,23 +669,22 @@ pub async fn create<R: RegistryWrite>(
             }
             let c =
                 carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
-            all.referrers += c.referrers;
-            all.cosign_tags += c.cosign_tags;
-            all.fallback_tags_written += c.fallback_tags_written;
-            all.target_via = all.target_via.or(c.target_via);
-            all.missing.extend(c.missing);
-            all.unreadable.extend(c.unreadable);
-            all.conflicts.extend(c.conflicts);
-            all.source.extend(c.source);
+            all.add(c);
         }
-        if !all.missing.is_empty() || !all.conflicts.is_empty() {
-            report.verified = false;
-        }
-        report.referrers = Some(all);
-        report.registry_requests = reg.requests();
-        report.registry_http_fallbacks = reg.http_fallbacks();
+        with_carried(&mut report, all, reg);
     }
     Ok(report)
+}
+
+/// The referrers a copy or index create carried go into its report; one that did not arrive,
+/// or a target tag that kept its own signatures, makes the result not verified.
+fn with_carried<R: Registry>(report: &mut PublishReport, carried: Carried, reg: &R) {
+    if !carried.missing.is_empty() || !carried.conflicts.is_empty() {
+        report.verified = false;
+    }
+    report.referrers = Some(carried);
+    report.registry_requests = reg.requests();
+    report.registry_http_fallbacks = reg.http_fallbacks();
 }
 
 /// The index itself: planned from the sources, pushed by digest, read back, tagged.
@@ -832,12 +831,7 @@ pub async fn copy<R: RegistryWrite>(
         }
         let carried =
             carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
-        if !carried.missing.is_empty() || !carried.conflicts.is_empty() {
-            report.verified = false;
-        }
-        report.referrers = Some(carried);
-        report.registry_requests = reg.requests();
-        report.registry_http_fallbacks = reg.http_fallbacks();
+        with_carried(&mut report, carried, reg);
     }
     Ok(report)
 }

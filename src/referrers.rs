@@ -63,19 +63,6 @@ pub struct SubjectReferrers {
 }
 
 impl SubjectReferrers {
-    /// Every artifact type here, its referrers' included.
-    pub fn artifact_types(&self) -> Vec<&str> {
-        fn walk<'a>(rs: &'a [Referrer], out: &mut Vec<&'a str>) {
-            for r in rs {
-                out.extend(r.artifact_type.as_deref());
-                walk(&r.referrers, out);
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.referrers, &mut out);
-        out
-    }
-
     /// The artifact types of the subject's own referrers (not of referrers of referrers: a
     /// signature of the SBOM does not sign the image), those whose manifest could be read.
     pub fn direct_types(&self) -> Vec<&str> {
@@ -173,6 +160,11 @@ impl<'a, R: Registry> Discovery<'a, R> {
             referrers,
             cosign_tags,
         })
+    }
+
+    /// Whether the registry answered the referrers API (None until a subject was asked).
+    pub fn has_api(&self) -> Option<bool> {
+        self.api
     }
 
     /// The repository's tags (read once per discovery).

@@ -327,13 +327,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     writeln!(out, "media type: {}", r.media_type)?;
     mirrors(out, &r.registry_endpoints)?;
     // Windows platforms carry os.version: the column is as wide as the widest.
-    let width = r
-        .platforms
-        .iter()
-        .filter_map(|p| p.platform.as_ref().map(|x| x.to_string().len()))
-        .max()
-        .unwrap_or(0)
-        .max(16);
+    let width = column_width(r.platforms.iter().map(|p| p.platform.as_ref()));
     for p in &r.platforms {
         let windows = p.platform.as_ref().is_some_and(|x| x.os() == "windows");
         writeln!(
@@ -595,13 +589,7 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         };
         writeln!(out, "  tags ({tags}): {}", r.tags.join(", "))?;
     }
-    let width = r
-        .entries
-        .iter()
-        .filter_map(|e| e.platform.as_ref().map(|p| p.to_string().len()))
-        .max()
-        .unwrap_or(0)
-        .max(16);
+    let width = column_width(r.entries.iter().map(|e| e.platform.as_ref()));
     writeln!(out, "  {:<width$} {:<19} SOURCE", "PLATFORM", "DIGEST")?;
     for e in &r.entries {
         let platform = match (&e.platform, e.attestation) {
@@ -752,6 +740,19 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The PLATFORM column: as wide as the widest platform (Windows ones carry os.version), at
+/// least 16.
+fn column_width<'a>(
+    platforms: impl Iterator<Item = Option<&'a crate::platform::Platform>>,
+) -> usize {
+    platforms
+        .flatten()
+        .map(|p| p.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(16)
 }
 
 /// Text from a registry, safe for a terminal: control characters (ESC, newlines) are shown

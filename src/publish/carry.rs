@@ -76,6 +76,21 @@ pub struct Carried {
     pub source: Vec<SubjectReferrers>,
 }
 
+impl Carried {
+    /// Adds what another source's carry did (index create: one per source).
+    pub fn add(&mut self, c: Carried) {
+        self.referrers += c.referrers;
+        self.cosign_tags += c.cosign_tags;
+        self.already_there += c.already_there;
+        self.fallback_tags_written += c.fallback_tags_written;
+        self.target_via = self.target_via.or(c.target_via);
+        self.missing.extend(c.missing);
+        self.unreadable.extend(c.unreadable);
+        self.conflicts.extend(c.conflicts);
+        self.source.extend(c.source);
+    }
+}
+
 /// Carries the referrers of `subjects` from `src`'s repository to `target`'s.
 pub async fn carry<R: RegistryWrite>(
     reg: &R,
@@ -150,7 +165,11 @@ pub async fn carry<R: RegistryWrite>(
         .iter()
         .filter_map(|s| s.subject.parse().ok())
         .collect();
-    let (there, target_tags) = listed_on(reg, target, &subjects_listed).await?;
+    let listed = listed_on(reg, target, &subjects_listed).await?;
+    let (there, target_tags) = (listed.digests, listed.tags);
+    // How the target lists referrers: learnt by that comparison, not asked again.
+    let api = listed.api;
+    out.target_via = Some(if api { "referrers-api" } else { "tag-schema" });
     let tag_digests: Vec<&Digest> = tags.iter().map(|(_, d)| d).collect();
     let todo: Vec<Digest> = digests
         .iter()
@@ -161,12 +180,6 @@ pub async fn carry<R: RegistryWrite>(
     out.cosign_tags = tags.len();
     out.already_there = digests.len() - todo.len();
     if todo.is_empty() {
-        out.target_via = Some("tag-schema");
-        if let Some(s) = subjects_listed.first() {
-            if reg.referrers_api(target, s).await?.is_some() {
-                out.target_via = Some("referrers-api");
-            }
-        }
         return Ok(out);
     }
     // A listed manifest the source no longer has is left out, and said (it signs nothing).
@@ -237,12 +250,6 @@ pub async fn carry<R: RegistryWrite>(
         }
     }
     // Listing on the target: the API indexes pushed subjects itself; else the fallback tags.
-    let first = out.source.first().map(|s| s.subject.clone());
-    let api = match first.as_ref().and_then(|s| s.parse::<Digest>().ok()) {
-        Some(s) => reg.referrers_api(target, &s).await?.is_some(),
-        None => false,
-    };
-    out.target_via = Some(if api { "referrers-api" } else { "tag-schema" });
     if !api {
         // Every listing read, the SBOM's own (its signature's) included, with only what was
         // carried in it.
@@ -278,22 +285,8 @@ pub async fn carry<R: RegistryWrite>(
             }
         }
     }
-    // Read-back: every carried referrer is listed on the target.
-    let mut back = Discovery::new(reg, target);
-    let mut listed: Vec<String> = Vec::new();
-    for s in &out.source {
-        if let Ok(d) = s.subject.parse::<Digest>() {
-            let r = back.of(&d).await?;
-            fn all(rs: &[crate::referrers::Referrer], out: &mut Vec<String>) {
-                for r in rs {
-                    out.push(r.digest.clone());
-                    all(&r.referrers, out);
-                }
-            }
-            all(&r.referrers, &mut listed);
-            listed.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
-        }
-    }
+    // Read-back: every carried referrer is listed on the target (the listings read anew).
+    let listed = listed_on(reg, target, &subjects_listed).await?.digests;
     let conflicted: Vec<String> = tags
         .iter()
         .filter(|(tag, _)| out.conflicts.iter().any(|c| c.contains(tag.as_str())))
@@ -307,16 +300,26 @@ pub async fn carry<R: RegistryWrite>(
     Ok(out)
 }
 
+/// What the target lists for the source's subjects.
+struct Listed {
+    /// Their referrers (recursively) and cosign tags' manifests.
+    digests: Vec<String>,
+    /// The target repository's tags.
+    tags: std::collections::HashSet<String>,
+    /// The target has the referrers API.
+    api: bool,
+}
+
 /// Every digest the target lists for `subjects` (their referrers, recursively, and cosign
 /// tags), from the listings alone.
 async fn listed_on<R: RegistryWrite>(
     reg: &R,
     target: &Reference,
     subjects: &[Digest],
-) -> Result<(Vec<String>, std::collections::HashSet<String>), RegistryError> {
+) -> Result<Listed, RegistryError> {
     let mut d = Discovery::new(reg, target);
     d.shallow = true;
-    let mut out = Vec::new();
+    let mut digests = Vec::new();
     fn all(rs: &[crate::referrers::Referrer], out: &mut Vec<String>) {
         for r in rs {
             out.push(r.digest.clone());
@@ -325,11 +328,14 @@ async fn listed_on<R: RegistryWrite>(
     }
     for s in subjects {
         let r = d.of(s).await?;
-        all(&r.referrers, &mut out);
-        out.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
+        all(&r.referrers, &mut digests);
+        digests.extend(r.cosign_tags.iter().filter_map(|t| t.digest.clone()));
     }
-    let tags = d.tag_set().await?;
-    Ok((out, tags))
+    Ok(Listed {
+        api: d.has_api() == Some(true),
+        tags: d.tag_set().await?,
+        digests,
+    })
 }
 
 /// `listing` with only the entries `carried` names: the same bytes when it names only those
