@@ -196,8 +196,9 @@ impl<R: Registry> Registry for Cached<'_, R> {
         &self,
         repo: &crate::reference::Reference,
         subject: &crate::digest::Digest,
+        artifact_type: Option<&str>,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        self.inner.referrers_api(repo, subject).await
+        self.inner.referrers_api(repo, subject, artifact_type).await
     }
 
     async fn tags(&self, repo: &crate::reference::Reference) -> Result<Vec<String>, RegistryError> {

@@ -154,11 +154,36 @@ pub struct Index {
 pub struct ImageManifest {
     #[serde(default)]
     pub media_type: Option<String>,
+    /// OCI 1.1: set on artifacts (signatures, SBOMs) pushed as image manifests.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     #[serde(default)]
     pub layers: Vec<Descriptor>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// The config media types of runnable images (OCI, Docker v2).
+pub const IMAGE_CONFIG_TYPES: &[&str] = &[
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+impl ImageManifest {
+    /// The artifact type when this manifest is an artifact (a signature, SBOM or attestation
+    /// pushed by cosign, oras, notation), not a runnable image: its `artifactType`, else a
+    /// config whose media type is not an image config's (distribution-spec 1.1 "Guidelines
+    /// for Artifact Usage"). A config without a media type is taken for an image's.
+    pub fn artifact(&self) -> Option<&str> {
+        let config = self.config.media_type.as_str();
+        self.artifact_type
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .or_else(|| {
+                (!config.is_empty() && !IMAGE_CONFIG_TYPES.contains(&config)).then_some(config)
+            })
+    }
 }
 
 /// Either kind of manifest.
@@ -273,6 +298,39 @@ mod tests {
 
     const D1: &str = "sha256:73809677ff2aff4bee611f1da7cdc9b8825c5729d2aab4c88b683cfa0e5fc7f0";
     const D2: &str = "sha256:f47cf60d8b8da4e0f5040071b78ddb41f0ae160da6b1be7ddcba03a5c0bf9b3d";
+
+    #[test]
+    fn artifacts_are_told_from_images() {
+        let with = |artifact: &str, config: &str| {
+            let m = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",{artifact}"config":{{"mediaType":"{config}","digest":"{D1}","size":2}},"layers":[]}}"#
+            );
+            match Manifest::parse(m.as_bytes(), None).unwrap() {
+                Manifest::Image(m) => m.artifact().map(str::to_string),
+                Manifest::Index(_) => panic!("an image manifest"),
+            }
+        };
+        let oci = "application/vnd.oci.image.config.v1+json";
+        assert_eq!(with("", oci), None);
+        assert_eq!(
+            with("", "application/vnd.docker.container.image.v1+json"),
+            None
+        );
+        assert_eq!(with("", ""), None, "no config type: taken for an image");
+        // oras: artifactType over the empty config; cosign: its own config type.
+        assert_eq!(
+            with(
+                r#""artifactType":"application/spdx+json","#,
+                "application/vnd.oci.empty.v1+json"
+            )
+            .as_deref(),
+            Some("application/spdx+json")
+        );
+        assert_eq!(
+            with("", "application/vnd.dev.cosign.simplesigning.v1+json").as_deref(),
+            Some("application/vnd.dev.cosign.simplesigning.v1+json")
+        );
+    }
 
     fn seed003_index() -> String {
         // The index from seed 003: one amd64 image and its BuildKit attestation.

@@ -749,7 +749,9 @@ async fn create_index<R: RegistryWrite>(
     let up_to_date = !opts.dry_run
         && !opts.allow_nondistributable
         && !tags.is_empty()
-        && tags_at(reg, &target.bare(), &tags, &planned).await?;
+        && tags_at(reg, &target.bare(), &tags, &planned)
+            .await?
+            .is_some();
     let (blobs, summary) = match up_to_date {
         true => (vec![], Summary::default()),
         false => transfer(reg, &target.bare(), &digests, true, &material, opts).await?,
@@ -945,8 +947,15 @@ async fn copy_image<R: RegistryWrite>(
     let planned = Digest::of(&top);
     if !full && !opts.dry_run && !opts.allow_nondistributable && !tags.is_empty() {
         let bare = target.bare();
-        if tags_at(reg, &bare, &tags, &planned).await? {
-            let done = up_to_date_report(reg, src, &bare, &tags, &planned, &source_digest);
+        if let Some(media_type) = tags_at(reg, &bare, &tags, &planned).await? {
+            let done = up_to_date_report(
+                reg,
+                src,
+                &bare,
+                &tags,
+                (&planned, media_type),
+                &source_digest,
+            );
             return reprove(reg, target, done, opts).await;
         }
     }
@@ -1017,41 +1026,44 @@ async fn up_to_date<R: RegistryWrite>(
     }
     let source_digest = match src.digest() {
         Some(d) => d.clone(),
-        None => match reg.manifest_digest(src, false).await? {
-            Some(d) => d,
+        None => match reg.manifest_head(src, false).await? {
+            Some((d, _)) => d,
             None => return Ok(None),
         },
     };
     let bare = target.bare();
-    if !tags_at(reg, &bare, tags, &source_digest).await? {
+    let Some(media_type) = tags_at(reg, &bare, tags, &source_digest).await? else {
         return Ok(None);
-    }
+    };
     Ok(Some(up_to_date_report(
         reg,
         src,
         &bare,
         tags,
-        &source_digest,
+        (&source_digest, media_type),
         &source_digest,
     )))
 }
 
-/// Every tag of `bare` names `digest` now (one HEAD each, stopping at the first that does not).
+/// Whether every tag of `bare` names `digest` now (one HEAD each, stopping at the first that
+/// does not): the media type the registry gave for it when all do.
 async fn tags_at<R: RegistryWrite>(
     reg: &R,
     bare: &Reference,
     tags: &[String],
     digest: &Digest,
-) -> Result<bool, PublishError> {
+) -> Result<Option<String>, PublishError> {
+    let mut media_type = String::new();
     for t in tags {
         let tagged = bare
             .with_tag(t)
             .map_err(|e| PublishError::Input(e.to_string()))?;
-        if reg.manifest_digest(&tagged, true).await?.as_ref() != Some(digest) {
-            return Ok(false);
+        match reg.manifest_head(&tagged, true).await? {
+            Some((d, m)) if &d == digest => media_type = m,
+            _ => return Ok(None),
         }
     }
-    Ok(true)
+    Ok(Some(media_type))
 }
 
 /// The report of a copy whose every tag already names its result `digest`.
@@ -1060,7 +1072,7 @@ fn up_to_date_report<R: Registry>(
     src: &Reference,
     bare: &Reference,
     tags: &[String],
-    digest: &Digest,
+    (digest, media_type): (&Digest, String),
     source_digest: &Digest,
 ) -> PublishReport {
     PublishReport {
@@ -1068,7 +1080,7 @@ fn up_to_date_report<R: Registry>(
         target: bare.to_string(),
         digest: digest.clone(),
         reference: bare.with_digest(digest).to_string(),
-        media_type: String::new(),
+        media_type,
         tags: tags.to_vec(),
         tags_moved: false,
         up_to_date: true,

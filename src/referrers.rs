@@ -43,6 +43,9 @@ pub struct Referrer {
     pub referrers: Vec<Referrer>,
     /// Why its manifest could not be read (the descriptor is shown as listed).
     pub error: Option<String>,
+    /// The other subject its manifest names (listed here by mistake: a fallback index is
+    /// written by clients): not counted, not carried.
+    pub names_other_subject: Option<String>,
 }
 
 /// A cosign digest tag (`sha256-<hex>.sig`, `.att`, `.sbom`) and the manifest it names.
@@ -68,7 +71,7 @@ impl SubjectReferrers {
     pub fn direct_types(&self) -> Vec<&str> {
         self.referrers
             .iter()
-            .filter(|r| r.error.is_none())
+            .filter(|r| r.error.is_none() && r.names_other_subject.is_none())
             .filter_map(|r| r.artifact_type.as_deref())
             .collect()
     }
@@ -103,6 +106,10 @@ pub struct Discovery<'a, R: Registry> {
     /// Listings only: no referrer manifest is read (artifact types as listed). What a copy
     /// that carries every referrer needs to compare source and target.
     pub shallow: bool,
+    /// Only the subjects' own referrers of this artifact type (their referrers all): sent to
+    /// the API as `artifactType` (filtered here where the registry does not apply it), and
+    /// applied to fallback listings.
+    pub filter: Option<String>,
 }
 
 impl<'a, R: Registry> Discovery<'a, R> {
@@ -117,6 +124,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             manifests: BTreeMap::new(),
             listings: BTreeMap::new(),
             shallow: false,
+            filter: None,
         }
     }
 
@@ -189,7 +197,11 @@ impl<'a, R: Registry> Discovery<'a, R> {
         'a: 'b,
     {
         Box::pin(async move {
-            let listed = self.list(subject).await?;
+            let filter = match depth {
+                0 => self.filter.clone(),
+                _ => None,
+            };
+            let listed = self.list(subject, filter.as_deref()).await?;
             let mut out = Vec::new();
             for l in listed.into_iter().take(MAX_PER_SUBJECT) {
                 // A loop (a referrer naming itself or an ancestor) and the run's bound end here.
@@ -205,6 +217,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
                     annotations: l.annotations,
                     referrers: vec![],
                     error: None,
+                    names_other_subject: None,
                 };
                 let read = match self.shallow {
                     true => None,
@@ -219,14 +232,11 @@ impl<'a, R: Registry> Discovery<'a, R> {
                             v["mediaType"].as_str().unwrap_or(&r.media_type).to_string();
                         self.manifests
                             .insert(l.digest.to_string(), (f.bytes.clone(), media_type));
-                        let own = v["artifactType"]
-                            .as_str()
-                            .or_else(|| v["config"]["mediaType"].as_str())
-                            .filter(|t| *t != EMPTY);
-                        if let Some(t) = own {
+                        if let Some(t) = artifact_type(&v) {
                             r.artifact_type = Some(t.to_string());
                         }
                         r.annotations.extend(annotations(&v["annotations"]));
+                        r.names_other_subject = foreign(&v, subject);
                     }
                     Some(Err(e)) => r.error = Some(e.to_string()),
                 }
@@ -240,9 +250,13 @@ impl<'a, R: Registry> Discovery<'a, R> {
     }
 
     /// The descriptors that name `subject`: the API, else the fallback tag's index.
-    async fn list(&mut self, subject: &Digest) -> Result<Vec<Listed>, RegistryError> {
+    async fn list(
+        &mut self,
+        subject: &Digest,
+        filter: Option<&str>,
+    ) -> Result<Vec<Listed>, RegistryError> {
         if self.api != Some(false) {
-            match self.reg.referrers_api(self.repo, subject).await? {
+            match self.reg.referrers_api(self.repo, subject, filter).await? {
                 Some(bytes) => {
                     self.api = Some(true);
                     let l = listed(&bytes);
@@ -261,14 +275,34 @@ impl<'a, R: Registry> Discovery<'a, R> {
         };
         match self.reg.manifest(&r).await {
             Ok(f) => {
-                let l = listed(&f.bytes);
+                let mut l = listed(&f.bytes);
                 self.listings.insert(subject.to_string(), f.bytes);
+                if let Some(t) = filter {
+                    // An entry listed without a type (cosign's) is decided by its manifest.
+                    l.retain(|x| x.artifact_type.as_deref().is_none_or(|a| a == t));
+                }
                 Ok(l)
             }
             Err(e) if e.is_not_found() => Ok(vec![]),
             Err(e) => Err(e),
         }
     }
+}
+
+/// A referrer manifest's artifact type: its `artifactType`, else its config's media type
+/// (cosign's signatures), never the empty descriptor's.
+pub fn artifact_type(manifest: &serde_json::Value) -> Option<&str> {
+    manifest["artifactType"]
+        .as_str()
+        .or_else(|| manifest["config"]["mediaType"].as_str())
+        .filter(|t| *t != EMPTY && !t.is_empty())
+}
+
+/// The other subject a manifest listed under `subject` names, when it names another (a
+/// fallback index is written by clients, and may list anything).
+pub fn foreign(manifest: &serde_json::Value, subject: &Digest) -> Option<String> {
+    let named = manifest["subject"]["digest"].as_str()?;
+    (named != subject.to_string()).then(|| named.to_string())
 }
 
 /// The OCI empty descriptor's media type: no artifact type of its own.

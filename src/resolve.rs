@@ -91,7 +91,12 @@ pub async fn resolve<R: Registry>(
                 layers: m.layers.clone(),
                 error: None,
             };
-            if !matches!(depth, Depth::Proof(_)) {
+            if let Some(t) = m.artifact() {
+                // A signature or SBOM has no platform; its config is not an image's.
+                e.error = Some(format!(
+                    "an artifact of type {t} (a signature, SBOM or attestation attached by subject), not a runnable image"
+                ));
+            } else if !matches!(depth, Depth::Proof(_)) {
                 fill_config(reg, reference, &mut e).await;
                 e.platform = e.config_platform.clone();
             }
@@ -116,6 +121,13 @@ async fn complete<R: Registry>(reg: &R, repo: &Reference, e: &mut RemoteEntry, c
     }
     match reg.manifest(&repo.with_digest(&e.digest)).await {
         Ok(f) => match f.manifest {
+            Manifest::Image(m) if m.artifact().is_some() => {
+                e.error = Some(format!(
+                    "entry is an artifact of type {}, not a runnable image",
+                    m.artifact().unwrap_or_default()
+                ));
+                return;
+            }
             Manifest::Image(m) => {
                 e.config = m.config.digest().ok();
                 e.layers = m.layers;

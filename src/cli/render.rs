@@ -739,6 +739,12 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             "warning: the source lists referrer {m} but no longer has it; left out"
         )?;
     }
+    for m in &c.foreign {
+        writeln!(
+            out,
+            "warning: the source lists {m} as a referrer but its manifest names another subject; left out"
+        )?;
+    }
     Ok(())
 }
 
@@ -794,10 +800,14 @@ fn referrers(
                 "",
                 clean(r.artifact_type.as_deref().unwrap_or("(no artifact type)")),
                 r.size,
-                r.error
-                    .as_ref()
-                    .map(|e| format!("  (unreadable: {})", clean(e)))
-                    .unwrap_or_default(),
+                match (&r.error, &r.names_other_subject) {
+                    (Some(e), _) => format!("  (unreadable: {})", clean(e)),
+                    (None, Some(o)) => format!(
+                        "  (its manifest names another subject, {}: not counted)",
+                        clean(o)
+                    ),
+                    (None, None) => String::new(),
+                },
             )?;
             walk(out, &r.referrers, indent + 3)?;
         }

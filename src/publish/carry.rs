@@ -72,6 +72,8 @@ pub struct Carried {
     pub unreadable: Vec<String>,
     /// cosign tags the target has with other content: kept, the source's not carried.
     pub conflicts: Vec<String>,
+    /// Listed on the source under a subject their manifest does not name: left out.
+    pub foreign: Vec<String>,
     /// Per subject, what the source has.
     pub source: Vec<SubjectReferrers>,
 }
@@ -87,6 +89,7 @@ impl Carried {
         self.missing.extend(c.missing);
         self.unreadable.extend(c.unreadable);
         self.conflicts.extend(c.conflicts);
+        self.foreign.extend(c.foreign);
         self.source.extend(c.source);
     }
 }
@@ -107,6 +110,12 @@ pub async fn carry<R: RegistryWrite>(
     let mut found = Discovery::new(reg, src);
     // Every referrer goes: the listings decide, manifests are read only for what is carried.
     found.shallow = *which == Carry::All;
+    // One type: the registry filters the listing (the API's `artifactType`).
+    if let Carry::Types(ts) = which {
+        if let [t] = ts.as_slice() {
+            found.filter = Some(t.clone());
+        }
+    }
     for s in subjects {
         let r = found.of(s).await?;
         if !r.is_empty() {
@@ -182,6 +191,7 @@ pub async fn carry<R: RegistryWrite>(
     if todo.is_empty() {
         return Ok(out);
     }
+    let todo_before = todo.clone();
     // A listed manifest the source no longer has is left out, and said (it signs nothing).
     let mut gone: Vec<Digest> = Vec::new();
     for d in &todo {
@@ -198,8 +208,39 @@ pub async fn carry<R: RegistryWrite>(
             }
         }
     }
-    out.unreadable = gone.iter().map(|d| d.to_string()).collect();
+    // What the listings left open, from the manifests now read: each referrer's own type,
+    // and entries whose manifest names another subject (left out).
+    for s in &mut out.source {
+        let subject = s.subject.clone();
+        under(&mut s.referrers, &subject, &mut |parent, r| {
+            let Some((bytes, _)) = found.manifests.get(&r.digest) else {
+                return;
+            };
+            let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+            if r.artifact_type.is_none() {
+                r.artifact_type = crate::referrers::artifact_type(&v).map(str::to_string);
+            }
+            if let Ok(p) = parent.parse::<Digest>() {
+                if let Some(other) = crate::referrers::foreign(&v, &p) {
+                    r.names_other_subject = Some(other);
+                    if let Ok(d) = r.digest.parse() {
+                        gone.push(d);
+                    }
+                    out.foreign.push(r.digest.clone());
+                }
+            }
+        });
+    }
+    out.unreadable = gone
+        .iter()
+        .map(|d| d.to_string())
+        .filter(|d| !out.foreign.contains(d))
+        .collect();
     let todo: Vec<Digest> = todo.into_iter().filter(|d| !gone.contains(d)).collect();
+    out.referrers -= gone
+        .iter()
+        .filter(|d| todo_before.contains(d) && !tag_digests.contains(d))
+        .count();
     let mut material = Material::default();
     for d in &todo {
         let Some((bytes, media_type)) = found.manifests.get(&d.to_string()) else {
@@ -236,8 +277,8 @@ pub async fn carry<R: RegistryWrite>(
     // never overwritten (the source's are then not carried, and said).
     for (tag, d) in tags.iter().filter(|(_, d)| todo.contains(d)) {
         if let (Ok(t), Some(item)) = (target.with_tag(tag), material.items.get(d)) {
-            match reg.manifest_digest(&t, true).await? {
-                Some(have) if &have != d => {
+            match reg.manifest_head(&t, true).await? {
+                Some((have, _)) if &have != d => {
                     out.conflicts.push(format!(
                         "{t}: the target's tag names {have} (its own signatures), not the source's {d}; kept, the source's not carried"
                     ));
@@ -298,6 +339,19 @@ pub async fn carry<R: RegistryWrite>(
         .filter(|d| !listed.contains(d) && !conflicted.contains(d))
         .collect();
     Ok(out)
+}
+
+/// Calls `f` on every referrer under `rs` with the digest of the subject it was listed under.
+fn under(
+    rs: &mut [crate::referrers::Referrer],
+    parent: &str,
+    f: &mut dyn FnMut(&str, &mut crate::referrers::Referrer),
+) {
+    for r in rs {
+        f(parent, r);
+        let d = r.digest.clone();
+        under(&mut r.referrers, &d, f);
+    }
 }
 
 /// What the target lists for the source's subjects.

@@ -150,8 +150,9 @@ pub trait Registry {
         &self,
         repo: &Reference,
         subject: &Digest,
+        artifact_type: Option<&str>,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        let _ = (repo, subject);
+        let _ = (repo, subject, artifact_type);
         Ok(None)
     }
     /// The repository's tags (bounded; none where the source lists none).
@@ -578,7 +579,7 @@ impl HttpRegistry {
         first: String,
         accept: Option<&str>,
         what: &'static str,
-        mut take: impl FnMut(serde_json::Value) -> bool,
+        mut take: impl FnMut(&reqwest::header::HeaderMap, serde_json::Value) -> bool,
     ) -> Result<bool, RegistryError> {
         let repository = repo.repository();
         let limit = self.wire.limits().manifest;
@@ -602,7 +603,7 @@ impl HttpRegistry {
             let Some((headers, body)) = page else {
                 return Ok(pages > 1);
             };
-            let more = take(serde_json::from_slice(&body).unwrap_or_default());
+            let more = take(&headers, serde_json::from_slice(&body).unwrap_or_default());
             if more && pages < MAX_PAGES {
                 next = next_link(&headers)
                     .map(|n| n.replacen(&format!("/v2/{repository}/"), "/v2/{repo}/", 1));
@@ -775,6 +776,7 @@ impl Registry for HttpRegistry {
         &self,
         repo: &Reference,
         subject: &Digest,
+        artifact_type: Option<&str>,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
         let registry = repo.registry().to_string();
         if self
@@ -785,7 +787,15 @@ impl Registry for HttpRegistry {
             return Ok(None);
         }
         let mut manifests: Vec<serde_json::Value> = Vec::new();
-        let first = format!("/v2/{{repo}}/referrers/{subject}");
+        let mut first = format!("/v2/{{repo}}/referrers/{subject}");
+        if let Some(t) = artifact_type {
+            first.push('?');
+            first.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("artifactType", t)
+                    .finish(),
+            );
+        }
         let accept = Some("application/vnd.oci.image.index.v1+json");
         let answered = self
             .paged(
@@ -794,8 +804,20 @@ impl Registry for HttpRegistry {
                 first,
                 accept,
                 "referrers index",
-                |v| {
-                    manifests.extend(v["manifests"].as_array().cloned().unwrap_or_default());
+                |headers, v| {
+                    // A registry that ignored the filter says so by not naming it in
+                    // OCI-Filters-Applied: the listing is filtered here instead.
+                    let applied = headers
+                        .get_all("oci-filters-applied")
+                        .iter()
+                        .filter_map(|h| h.to_str().ok())
+                        .flat_map(|h| h.split(','))
+                        .any(|f| f.trim() == "artifactType");
+                    let page = v["manifests"].as_array().cloned().unwrap_or_default();
+                    manifests.extend(page.into_iter().filter(|d| {
+                        applied
+                            || artifact_type.is_none_or(|t| d["artifactType"].as_str() == Some(t))
+                    }));
                     manifests.len() < crate::referrers::MAX_PER_SUBJECT
                 },
             )
@@ -817,7 +839,7 @@ impl Registry for HttpRegistry {
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let mut tags = Vec::new();
         let first = "/v2/{repo}/tags/list?n=1000".to_string();
-        self.paged(repo, repo, first, None, "tag list", |v| {
+        self.paged(repo, repo, first, None, "tag list", |_, v| {
             tags.extend(
                 v["tags"]
                     .as_array()

@@ -50,14 +50,14 @@ pub trait RegistryWrite: super::Registry {
         size: u64,
         stream: BlobStream,
     ) -> Result<(), RegistryError>;
-    /// The digest a manifest reference (tag or digest) names now, by one HEAD at the registry
-    /// itself: `None` when it is not there, or when the registry does not say
+    /// The digest (and media type) a manifest reference (tag or digest) names now, by one HEAD
+    /// at the registry itself: `None` when it is not there, or when the registry does not say
     /// (no `Docker-Content-Digest`). `write` asks with push scope (a target), else pull.
-    async fn manifest_digest(
+    async fn manifest_head(
         &self,
         reference: &Reference,
         write: bool,
-    ) -> Result<Option<Digest>, RegistryError>;
+    ) -> Result<Option<(Digest, String)>, RegistryError>;
     /// Puts a manifest or index under `target`'s tag or digest; returns the digest the
     /// registry stored, which must be the digest of `bytes`.
     async fn put_manifest(
@@ -185,11 +185,11 @@ fn location_of(
 }
 
 impl RegistryWrite for HttpRegistry {
-    async fn manifest_digest(
+    async fn manifest_head(
         &self,
         reference: &Reference,
         write: bool,
-    ) -> Result<Option<Digest>, RegistryError> {
+    ) -> Result<Option<(Digest, String)>, RegistryError> {
         let ep = self.origin(reference);
         let repository = reference.repository();
         let path = format!(
@@ -203,10 +203,15 @@ impl RegistryWrite for HttpRegistry {
         }
         let (status, headers, body) = self.send(&call).await?;
         match status {
-            s if s.is_success() => Ok(headers
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())),
+            s if s.is_success() => {
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let media_type = header("content-type")
+                    .map(|t| t.split(';').next().unwrap_or(t).trim().to_string())
+                    .unwrap_or_default();
+                Ok(header("docker-content-digest")
+                    .and_then(|v| v.parse().ok())
+                    .map(|d| (d, media_type)))
+            }
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(super::refusal(&call, s, &body)),
         }

@@ -791,6 +791,11 @@ fn a_copy_run_again_costs_only_heads() {
     assert_eq!(j["up_to_date"], true, "{j}");
     assert_eq!(j["verified"], true);
     assert_eq!(j["digest"], built.index_digest.to_string());
+    // The media type the target's HEAD gave (it was empty: newcomer pass).
+    assert_eq!(
+        j["media_type"], "application/vnd.oci.image.index.v1+json",
+        "{j}"
+    );
     let (s, t) = (&log_lines(&src)[s0..], &log_lines(&target)[t0..]);
     assert_eq!(
         s.len() + t.len(),

@@ -471,14 +471,124 @@ fn a_notation_signature_survives_a_copy() {
 /// A fallback index that lists a manifest the registry no longer has (deleted after `oras
 /// attach`): inspect shows it unreadable, verify does not count it, copy leaves it out with a
 /// warning and carries the rest (found by the newcomer pass: copy failed after the tag moved).
+/// A fallback index is written by clients and may list anything: an entry whose manifest
+/// names another subject (another image's referrer, listed here by hand) neither satisfies
+/// `--require-referrer` nor is carried; a referrer inspected by itself is an artifact, not an
+/// image.
 #[test]
-fn a_dangling_referrer_is_left_out() {
+fn a_dangling_or_foreign_referrer_is_left_out() {
     let env = Env::get();
     let (src, built) = push_new("dangling", IndexSpec::new("dangling", &["linux/amd64"]));
     let index = format!("{src}@{}", built.index_digest);
-    attach(&index, SBOM, true);
+    let sbom = attach(&index, SBOM, true);
     let gone = attach(&index, "application/vnd.example.gone", true);
     let path = src.split_once('/').unwrap().1;
+    // Another image's referrer, added to this index's fallback listing.
+    let (other, other_built) = push_new("foreign", IndexSpec::new("foreign", &["linux/amd64"]));
+    let foreign = attach(
+        &format!("{other}@{}", other_built.index_digest),
+        "application/vnd.example.foreign",
+        true,
+    );
+    let base = format!("http://{}/v2/{path}/manifests", env.registry);
+    let fallback = format!("{base}/sha256-{}", built.index_digest.hex());
+    let curl = |args: &[&str]| {
+        let o = std::process::Command::new("curl")
+            .args(["-sf"])
+            .args(args)
+            .output()
+            .unwrap();
+        ok(o, "curl")
+    };
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let accept = format!("Accept: {index_type}");
+    let mut listing: serde_json::Value =
+        serde_json::from_str(&curl(&["-H", &accept, &fallback])).unwrap();
+    let other_path = other.split_once('/').unwrap().1;
+    let foreign_bytes = curl(&[
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &format!(
+            "http://{}/v2/{other_path}/manifests/{foreign}",
+            env.registry
+        ),
+    ]);
+    // The manifest itself in this repository (its blobs mounted), so only its subject tells
+    // it apart.
+    let m: serde_json::Value = serde_json::from_str(&foreign_bytes).unwrap();
+    for b in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+        let d = b["digest"].as_str().unwrap();
+        curl(&[
+            "-X",
+            "POST",
+            &format!(
+                "http://{}/v2/{path}/blobs/uploads/?mount={d}&from={other_path}",
+                env.registry
+            ),
+        ]);
+    }
+    let content_type = "Content-Type: application/vnd.oci.image.manifest.v1+json";
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        content_type,
+        "--data-binary",
+        &foreign_bytes,
+        &format!("{base}/{foreign}"),
+    ]);
+    listing["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": foreign,
+            "size": foreign_bytes.len(),
+            "artifactType": "application/vnd.example.foreign",
+        }));
+    let content_type = format!("Content-Type: {index_type}");
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &content_type,
+        "--data-binary",
+        &listing.to_string(),
+        &fallback,
+    ]);
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &index,
+            "--require-referrer",
+            "application/vnd.example.foreign",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a referrer of another image signs nothing here: {j}"
+    );
+    let (_, j) = runref_json(NO_DAEMON, &["inspect", &index]);
+    let listed = j["referrers"][0]["referrers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let entry = listed.iter().find(|r| r["digest"] == foreign.as_str());
+    assert_eq!(
+        entry.map(|r| r["names_other_subject"].clone()),
+        Some(serde_json::json!(other_built.index_digest.to_string())),
+        "{j}"
+    );
+    let (o, j) = runref_json(NO_DAEMON, &["inspect", &format!("{src}@{sbom}")]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let why = j["registry"]["entries"][0]["error"].as_str().unwrap_or("");
+    assert!(
+        why.contains("an artifact of type application/spdx+json"),
+        "an SBOM is not a runnable image: {j}"
+    );
+    assert!(j["registry"]["entries"][0]["platform"].is_null(), "{j}");
     let o = std::process::Command::new("curl")
         .args([
             "-s",
@@ -521,8 +631,14 @@ fn a_dangling_referrer_is_left_out() {
         serde_json::json!([gone]),
         "{j}"
     );
+    assert_eq!(
+        j["referrers"]["foreign"],
+        serde_json::json!([foreign]),
+        "{j}"
+    );
+    assert_eq!(j["referrers"]["referrers"], 1, "the SBOM alone: {j}");
     let listed = oras_discover(&format!("{mirror}@{}", built.index_digest), true, &[]);
-    assert_eq!(listed.len(), 1, "the SBOM, not the gone one: {listed:?}");
+    assert_eq!(listed, [sbom], "the SBOM, not the gone or foreign one");
 }
 
 /// A copy onto a target that has the referrers API (an in-process registry that stores what is

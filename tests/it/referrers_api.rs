@@ -137,3 +137,75 @@ async fn the_referrers_api_is_followed_across_pages_and_levels() {
         "every request counted"
     );
 }
+
+/// `artifactType` is sent to the API (distribution-spec "Listing Referrers": filtering); a
+/// registry that applies it says so in `OCI-Filters-Applied`, one that does not is filtered
+/// by runref: both give only the asked type, and only the asked type's manifest is read.
+#[tokio::test]
+async fn an_artifact_type_filter_is_sent_and_applied_either_way() {
+    let subject = Digest::of(b"the filtered index");
+    let sbom = artifact("application/spdx+json", &subject, "1");
+    let bundle = artifact(
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        &subject,
+        "2",
+    );
+    for applies in [true, false] {
+        let paths = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = paths.clone();
+        let bundle_read = format!("/v2/r/manifests/{}", Digest::of(bundle.as_bytes()));
+        let (s, sbom, bundle) = (subject.to_string(), sbom.clone(), bundle.clone());
+        let addr = fake_registry::serve(move |req| {
+            let p = req.path.clone();
+            seen.lock().unwrap().push(p.clone());
+            let all = index(&[
+                descriptor(&bundle, "application/vnd.dev.sigstore.bundle.v0.3+json"),
+                descriptor(&sbom, "application/spdx+json"),
+            ]);
+            let only = index(&[descriptor(&sbom, "application/spdx+json")]);
+            let mut h = vec![("Content-Type", "application/vnd.oci.image.index.v1+json")];
+            if p.starts_with(&format!("/v2/r/referrers/{s}")) {
+                let filtered = p.contains("artifactType=application%2Fspdx%2Bjson");
+                if applies && filtered {
+                    h.push(("OCI-Filters-Applied", "artifactType"));
+                    return Reply::Full(response("200 OK", &h, &only));
+                }
+                return Reply::Full(response("200 OK", &h, &all));
+            }
+            if p.starts_with("/v2/r/referrers/") {
+                return Reply::Full(response("200 OK", &h, &index(&[])));
+            }
+            if p.starts_with("/v2/r/tags/list") {
+                return Reply::Full(response("200 OK", &h, r#"{"name":"r","tags":["v1"]}"#));
+            }
+            for body in [&sbom, &bundle] {
+                if p == format!("/v2/r/manifests/{}", Digest::of(body.as_bytes())) {
+                    let h = [("Content-Type", "application/vnd.oci.image.manifest.v1+json")];
+                    return Reply::Full(response("200 OK", &h, body));
+                }
+            }
+            Reply::Full(response("404 Not Found", &[], "{}"))
+        })
+        .await;
+        let reg = HttpRegistry::new(RegistryOptions {
+            plain_http: vec![addr.clone()],
+            ..RegistryOptions::default()
+        })
+        .unwrap();
+        let repo: runref::reference::Reference = format!("{addr}/r:v1").parse().unwrap();
+        let mut d = Discovery::new(&reg, &repo);
+        d.filter = Some("application/spdx+json".into());
+        let found = d.of(&subject).await.unwrap();
+        assert_eq!(
+            found.direct_types(),
+            ["application/spdx+json"],
+            "applied by the registry: {applies}"
+        );
+        let paths = paths.lock().unwrap();
+        assert!(
+            paths[0].ends_with("?artifactType=application%2Fspdx%2Bjson"),
+            "{paths:?}"
+        );
+        assert!(!paths.contains(&bundle_read), "{paths:?}");
+    }
+}
