@@ -60,6 +60,9 @@ pub struct PublishOptions {
     pub progress: Option<crate::progress::Progress>,
     /// copy: which referrers (signatures, SBOMs attached by subject) go along.
     pub referrers: Carry,
+    /// The source repository's tag list when the caller has read it already (sync): referrer
+    /// discovery by the tag schema uses it instead of reading it again.
+    pub source_tags: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
 /// How a blob reached the target.
@@ -817,9 +820,15 @@ pub async fn copy<R: RegistryWrite>(
                 subjects.push(e.digest.clone());
             }
         }
-        // A re-run found the digest there without reading the source: its entries (whose
+        // A re-run found the digest there without reading the source. A source that lists
+        // no referrer at all (no referrers API, and no `sha256-` tag in its tag list) has
+        // nothing to carry, and nothing more is read. Otherwise its entries (whose
         // signatures may be new) are one GET of the target's index away.
         if report.up_to_date && report.entries.is_empty() {
+            if !carry::may_have_referrers(reg, src, &report.digest, opts).await? {
+                with_carried(&mut report, Carried::default(), reg);
+                return Ok(report);
+            }
             let f = reg
                 .manifest(&target.bare().with_digest(&report.digest))
                 .await?;

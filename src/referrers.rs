@@ -15,6 +15,7 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistryError};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// Referrers read per subject.
 pub const MAX_PER_SUBJECT: usize = 256;
@@ -96,7 +97,7 @@ pub struct Discovery<'a, R: Registry> {
     reg: &'a R,
     repo: &'a Reference,
     api: Option<bool>,
-    tags: Option<HashSet<String>>,
+    tags: Option<Arc<HashSet<String>>>,
     seen: HashSet<String>,
     total: usize,
     /// Every referrer manifest read (digest => bytes, media type), for a copy to carry.
@@ -176,13 +177,19 @@ impl<'a, R: Registry> Discovery<'a, R> {
     }
 
     /// The repository's tags (read once per discovery).
-    pub async fn tag_set(&mut self) -> Result<HashSet<String>, RegistryError> {
+    pub async fn tag_set(&mut self) -> Result<Arc<HashSet<String>>, RegistryError> {
         Ok(self.tags().await?.clone())
     }
 
-    async fn tags(&mut self) -> Result<&HashSet<String>, RegistryError> {
+    /// The repository's tags as the caller read them already (not read again).
+    pub fn preset_tags(&mut self, tags: Arc<HashSet<String>>) {
+        self.tags = Some(tags);
+    }
+
+    async fn tags(&mut self) -> Result<&Arc<HashSet<String>>, RegistryError> {
         if self.tags.is_none() {
-            self.tags = Some(self.reg.tags(self.repo).await?.into_iter().collect());
+            let listed: HashSet<String> = self.reg.tags(self.repo).await?.into_iter().collect();
+            self.tags = Some(Arc::new(listed));
         }
         Ok(self.tags.as_ref().expect("just set"))
     }

@@ -602,6 +602,7 @@ fn publish_options(
         allow_nondistributable: p.allow_nondistributable,
         progress: meter(format),
         referrers: crate::publish::Carry::None,
+        source_tags: None,
     }
 }
 

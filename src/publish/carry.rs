@@ -55,6 +55,31 @@ impl std::str::FromStr for Carry {
     }
 }
 
+/// Whether `src`'s repository may hold referrers of `index` or its entries: false only when
+/// the registry has no referrers API, `index` has none, and the repository's tag list has no
+/// `sha256-` tag at all (no fallback listing or cosign tag of any subject). Costs the API's
+/// answer for `index` (a 404 once per registry and run) and the tag list (none when given).
+pub async fn may_have_referrers<R: RegistryWrite>(
+    reg: &R,
+    src: &Reference,
+    index: &Digest,
+    opts: &PublishOptions,
+) -> Result<bool, RegistryError> {
+    if opts.referrers == Carry::None {
+        return Ok(false);
+    }
+    let mut d = Discovery::new(reg, src);
+    d.shallow = true;
+    if let Some(tags) = &opts.source_tags {
+        d.preset_tags(tags.clone());
+    }
+    let found = d.of(index).await?;
+    if d.has_api() == Some(true) || !found.is_empty() {
+        return Ok(true);
+    }
+    Ok(d.tag_set().await?.iter().any(|t| t.starts_with("sha256-")))
+}
+
 /// What was carried. JSON: `referrers` of the copy report.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Carried {
@@ -108,6 +133,9 @@ pub async fn carry<R: RegistryWrite>(
         return Ok(out);
     }
     let mut found = Discovery::new(reg, src);
+    if let Some(tags) = &opts.source_tags {
+        found.preset_tags(tags.clone());
+    }
     // Every referrer goes: the listings decide, manifests are read only for what is carried.
     found.shallow = *which == Carry::All;
     // One type: the registry filters the listing (the API's `artifactType`).
@@ -359,7 +387,7 @@ struct Listed {
     /// Their referrers (recursively) and cosign tags' manifests.
     digests: Vec<String>,
     /// The target repository's tags.
-    tags: std::collections::HashSet<String>,
+    tags: std::sync::Arc<std::collections::HashSet<String>>,
     /// The target has the referrers API.
     api: bool,
 }
