@@ -213,6 +213,10 @@ impl<R: Registry> Registry for Cached<'_, R> {
         self.inner.http_fallbacks()
     }
 
+    fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        self.inner.rate_remaining(registry)
+    }
+
     fn cache_hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
     }

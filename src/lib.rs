@@ -39,6 +39,7 @@ pub mod reference;
 pub mod referrers;
 pub mod registry;
 pub mod resolve;
+pub mod sync;
 pub mod trace;
 pub mod verify;
 pub mod view;

@@ -167,6 +167,11 @@ pub trait Registry {
     fn http_fallbacks(&self) -> usize {
         0
     }
+    /// The pulls `registry` said are left (Docker Hub's `ratelimit-remaining`), when it said.
+    fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        let _ = registry;
+        None
+    }
     /// Manifests served from the on-disk cache instead (no request sent).
     fn cache_hits(&self) -> usize {
         0
@@ -859,6 +864,10 @@ impl Registry for HttpRegistry {
 
     fn http_fallbacks(&self) -> usize {
         self.wire.http_fallbacks()
+    }
+
+    fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        self.wire.rate_remaining(registry)
     }
 
     fn endpoints(&self) -> Endpoints {

@@ -49,6 +49,10 @@ impl Session {
         self.wire.http_fallbacks()
     }
 
+    pub fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        self.wire.rate_remaining(registry)
+    }
+
     pub fn limits(&self) -> super::wire::Limits {
         self.wire.limits()
     }

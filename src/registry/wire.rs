@@ -122,6 +122,8 @@ pub struct Wire {
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     /// HTTPS attempts an insecure host refused before plain HTTP answered.
     fallbacks: AtomicUsize,
+    /// Registry => the pulls its last `ratelimit-remaining` header said are left.
+    rate: Mutex<HashMap<String, u64>>,
 }
 
 /// One host as the run reaches it.
@@ -150,6 +152,7 @@ impl Wire {
             requests,
             hosts: Mutex::new(HashMap::new()),
             fallbacks: AtomicUsize::new(0),
+            rate: Mutex::new(HashMap::new()),
         })
     }
 
@@ -221,6 +224,13 @@ impl Wire {
     /// Requests sent so far, every kind.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The pulls `registry` said are left, by the last `ratelimit-remaining` it sent (Docker
+    /// Hub: `100;w=21600`); None when it never sent one.
+    pub fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        let rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        rate.get(registry).copied()
     }
 
     pub fn limits(&self) -> Limits {
@@ -359,7 +369,13 @@ impl Wire {
                     Ok(Step::Retry { error, after: None })
                 }
             }
-            Ok(Ok(r)) => Ok(Step::Done(r)),
+            Ok(Ok(r)) => {
+                if let Some(left) = rate_remaining(r.headers()) {
+                    let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+                    rate.insert(call.registry.to_string(), left);
+                }
+                Ok(Step::Done(r))
+            }
         }
     }
 
@@ -464,6 +480,12 @@ pub(super) fn transient(e: &RegistryError) -> bool {
 
 pub(super) fn retryable_status(s: StatusCode) -> bool {
     s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+/// Docker Hub's `ratelimit-remaining: 76;w=21600` (pulls left in the window) as 76.
+fn rate_remaining(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let v = headers.get("ratelimit-remaining")?.to_str().ok()?;
+    v.split(';').next()?.trim().parse().ok()
 }
 
 /// `Retry-After` as seconds or an HTTP date.

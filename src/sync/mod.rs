@@ -1,0 +1,463 @@
+//! `runref sync FILE` (issue 24): many images mirrored from one file, each through the same
+//! `copy` (its read-back proof included, tags last), so a sync stopped anywhere is resumed
+//! by running it again and no tag ever names an unproven digest.
+//!
+//! Per image: the source's tag list when the file filters tags (or referrers are carried:
+//! it says which subjects have fallback tags), one HEAD per chosen tag for its digest, then
+//! one copy per distinct digest with all the tags that name it. A copy whose every target tag
+//! already names that digest is `present` after one HEAD per tag. Every request (tag lists,
+//! HEADs, copies) waits for one of `--jobs` permits.
+
+pub mod file;
+pub mod select;
+
+pub use file::{ImageSpec, RateLimit, SyncFile, SyncFileError};
+pub use select::Shard;
+
+use crate::digest::Digest;
+use crate::publish::{Carry, PublishOptions};
+use crate::reference::Reference;
+use crate::registry::RegistryWrite;
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// Rate-limit waits before one copy gives up (each `[ratelimit] retry` long).
+const MAX_PAUSES: usize = 100;
+
+/// How a sync runs.
+#[derive(Clone, Default)]
+pub struct SyncOptions {
+    /// Requests (tag lists, HEADs, copies) in flight at once; at least 1.
+    pub jobs: usize,
+    /// HEADs only: what is present and what would be copied; nothing written.
+    pub dry_run: bool,
+    pub shard: Option<Shard>,
+    /// No copy starts past it (those not started are failed, saying so).
+    pub deadline: Option<Instant>,
+    /// Told each image as it finishes (a line per image on a terminal).
+    pub on_image: Option<Arc<dyn Fn(&ImageResult) + Send + Sync>>,
+    /// Bytes copied, for a progress bar.
+    pub progress: Option<crate::progress::Progress>,
+}
+
+/// What became of some tags of one image (all that name one digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Copied and proven by the read-back; the tags moved.
+    Copied,
+    /// Every target tag already named the digest: nothing written.
+    Present,
+    /// `--dry-run`: the target's tags do not all name it yet.
+    WouldCopy,
+    Failed,
+}
+
+/// Tags of one image that name one source digest, and what became of them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TagsResult {
+    pub tags: Vec<String>,
+    /// The source's digest (None when the tag could not be resolved).
+    pub source_digest: Option<Digest>,
+    /// What the target's tags name now (a platform subset is a new index).
+    pub digest: Option<Digest>,
+    pub status: Status,
+    pub reason: Option<String>,
+    /// Referrer manifests and cosign tags carried with it.
+    pub referrers_carried: usize,
+}
+
+/// One `[[image]]` of the file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageResult {
+    /// Its place in the file (1-based).
+    pub index: usize,
+    pub source: String,
+    pub target: String,
+    /// The tags chosen.
+    pub tags: Vec<String>,
+    pub results: Vec<TagsResult>,
+    /// Why nothing of it could be done (its tag list could not be read).
+    pub error: Option<String>,
+    /// Something to know that is not a failure (no listed tag passed the filters).
+    pub warning: Option<String>,
+}
+
+impl ImageResult {
+    /// Mirrored: no error and every tag copied or present (or, dry run, planned).
+    pub fn complete(&self) -> bool {
+        self.error.is_none() && self.results.iter().all(|r| r.status != Status::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncSummary {
+    pub images: usize,
+    pub images_failed: usize,
+    pub tags: usize,
+    pub copied: usize,
+    pub present: usize,
+    pub would_copy: usize,
+    pub failed: usize,
+}
+
+/// The sync report. JSON field names are a contract (README).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncReport {
+    pub command: &'static str,
+    pub file: String,
+    pub shard: Option<String>,
+    pub dry_run: bool,
+    /// Images in the file (before `--shard`).
+    pub images_in_file: usize,
+    pub images: Vec<ImageResult>,
+    pub summary: SyncSummary,
+    /// Every image of this shard mirrored.
+    pub complete: bool,
+    /// Waits for a registry's rate limit (`[ratelimit]`).
+    pub rate_limit_pauses: usize,
+    pub registry_requests: usize,
+    pub registry_http_fallbacks: usize,
+}
+
+impl SyncReport {
+    pub fn exit_code(&self) -> u8 {
+        match self.complete {
+            true => crate::exit::OK,
+            false => crate::exit::FAILED,
+        }
+    }
+}
+
+/// The shared state of one run.
+struct Run<'a, R> {
+    reg: &'a R,
+    opts: &'a SyncOptions,
+    ratelimit: Option<RateLimit>,
+    permits: Semaphore,
+    pauses: AtomicUsize,
+}
+
+/// Runs `file` (the images of `opts.shard`).
+pub async fn sync<R: RegistryWrite>(
+    reg: &R,
+    file: &SyncFile,
+    path: &str,
+    opts: &SyncOptions,
+) -> SyncReport {
+    let jobs = opts.jobs.max(1);
+    let run = Run {
+        reg,
+        opts,
+        ratelimit: file.ratelimit,
+        permits: Semaphore::new(jobs),
+        pauses: AtomicUsize::new(0),
+    };
+    let chosen: Vec<&ImageSpec> = file
+        .images
+        .iter()
+        .filter(|i| {
+            opts.shard
+                .is_none_or(|s| s.takes(&i.source.canonical_name()))
+        })
+        .collect();
+    let images: Vec<ImageResult> = futures_util::stream::iter(chosen.into_iter().map(|img| {
+        let run = &run;
+        async move {
+            let r = run.image(img).await;
+            if let Some(tell) = &run.opts.on_image {
+                tell(&r);
+            }
+            r
+        }
+    }))
+    .buffered(jobs)
+    .collect()
+    .await;
+    let mut summary = SyncSummary {
+        images: images.len(),
+        images_failed: images.iter().filter(|i| !i.complete()).count(),
+        ..SyncSummary::default()
+    };
+    for r in images.iter().flat_map(|i| &i.results) {
+        let n = r.tags.len();
+        summary.tags += n;
+        match r.status {
+            Status::Copied => summary.copied += n,
+            Status::Present => summary.present += n,
+            Status::WouldCopy => summary.would_copy += n,
+            Status::Failed => summary.failed += n,
+        }
+    }
+    SyncReport {
+        command: "sync",
+        file: path.to_string(),
+        shard: opts.shard.map(|s| s.to_string()),
+        dry_run: opts.dry_run,
+        images_in_file: file.images.len(),
+        complete: summary.images_failed == 0,
+        summary,
+        images,
+        rate_limit_pauses: run.pauses.load(Ordering::Relaxed),
+        registry_requests: reg.requests(),
+        registry_http_fallbacks: reg.http_fallbacks(),
+    }
+}
+
+impl<R: RegistryWrite> Run<'_, R> {
+    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    async fn image(&self, img: &ImageSpec) -> ImageResult {
+        let mut out = ImageResult {
+            index: img.index,
+            source: img.source.to_string(),
+            target: img.target.to_string(),
+            tags: vec![],
+            results: vec![],
+            error: None,
+            warning: None,
+        };
+        // The tag list: to choose tags, and (referrers carried) to know which subjects have
+        // fallback or cosign tags without asking each.
+        let wants_list = img.tags.lists() || img.referrers != Carry::None;
+        let listed: Option<Vec<String>> = match wants_list {
+            false => None,
+            true => {
+                let _p = self.permit().await;
+                match self.reg.tags(&img.source).await {
+                    Ok(t) => Some(t),
+                    Err(e) if img.tags.lists() => {
+                        out.error = Some(format!("cannot list its tags: {e}"));
+                        return out;
+                    }
+                    // Named tags only: the copies find the referrers themselves.
+                    Err(_) => None,
+                }
+            }
+        };
+        out.tags = select::tags(&img.tags, listed.as_deref().unwrap_or(&[]));
+        if out.tags.is_empty() {
+            out.warning = Some(format!(
+                "no tag passed the filters ({} listed)",
+                listed.as_ref().map_or(0, Vec::len)
+            ));
+            return out;
+        }
+        let source_tags = listed.map(|l| Arc::new(l.into_iter().collect::<HashSet<String>>()));
+        // Each tag's digest, by HEAD (no pull counted against a rate limit).
+        let jobs = self.opts.jobs.max(1);
+        let heads: Vec<(String, Result<Digest, String>)> =
+            futures_util::stream::iter(out.tags.iter().map(|t| async move {
+                let _p = self.permit().await;
+                (t.clone(), self.digest_of(&img.source, t).await)
+            }))
+            .buffered(jobs)
+            .collect()
+            .await;
+        let mut groups: Vec<(Digest, Vec<String>)> = Vec::new();
+        for (tag, head) in heads {
+            match head {
+                Ok(d) => match groups.iter_mut().find(|(g, _)| *g == d) {
+                    Some((_, tags)) => tags.push(tag),
+                    None => groups.push((d, vec![tag])),
+                },
+                Err(reason) => out.results.push(TagsResult {
+                    tags: vec![tag],
+                    source_digest: None,
+                    digest: None,
+                    status: Status::Failed,
+                    reason: Some(reason),
+                    referrers_carried: 0,
+                }),
+            }
+        }
+        let copies: Vec<TagsResult> = futures_util::stream::iter(groups.into_iter().map(|g| {
+            let source_tags = source_tags.clone();
+            async move {
+                let _p = self.permit().await;
+                self.copy(img, g.0, g.1, source_tags).await
+            }
+        }))
+        .buffered(jobs)
+        .collect()
+        .await;
+        out.results.extend(copies);
+        out
+    }
+
+    /// The digest `source:tag` names, by HEAD; a registry that does not say it is read.
+    async fn digest_of(&self, source: &Reference, tag: &str) -> Result<Digest, String> {
+        let r = source.with_tag(tag).map_err(|e| e.to_string())?;
+        match self.reg.manifest_head(&r, false).await {
+            Ok(Some((d, _))) => Ok(d),
+            Ok(None) => match self.reg.manifest(&r).await {
+                Ok(f) => Ok(f.digest),
+                Err(e) if e.is_not_found() => Err(format!("{r}: no such tag in the source")),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn copy(
+        &self,
+        img: &ImageSpec,
+        digest: Digest,
+        tags: Vec<String>,
+        source_tags: Option<Arc<HashSet<String>>>,
+    ) -> TagsResult {
+        let mut out = TagsResult {
+            tags: tags.clone(),
+            source_digest: Some(digest.clone()),
+            digest: None,
+            status: Status::Failed,
+            reason: None,
+            referrers_carried: 0,
+        };
+        if self.opts.dry_run {
+            return self.plan(img, &digest, out).await;
+        }
+        if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            out.reason = Some("not started: --deadline passed (run again to go on)".into());
+            return out;
+        }
+        let first = img.source.with_tag(&tags[0]).unwrap_or_else(|_| img.source.clone());
+        if let Err(why) = self.under_rate_limit(&first).await {
+            out.reason = Some(why);
+            return out;
+        }
+        let opts = PublishOptions {
+            platforms: img.platforms.clone(),
+            tags,
+            verify_content: img.verify_content,
+            referrers: img.referrers.clone(),
+            source_tags,
+            progress: self.opts.progress.clone(),
+            ..PublishOptions::default()
+        };
+        let src = img.source.with_digest(&digest);
+        match crate::publish::copy(self.reg, &src, &img.target, &opts).await {
+            Ok(r) => {
+                out.digest = Some(r.digest.clone());
+                out.referrers_carried = r.referrers.as_ref().map_or(0, |c| {
+                    (c.referrers + c.cosign_tags).saturating_sub(c.already_there)
+                });
+                if r.verified {
+                    out.status = match r.up_to_date {
+                        true => Status::Present,
+                        false => Status::Copied,
+                    };
+                } else {
+                    out.reason = Some(not_proven(&r));
+                }
+            }
+            Err(e) => out.reason = Some(e.to_string()),
+        }
+        out
+    }
+
+    /// Dry run: present when every target tag names the source digest (one HEAD each).
+    async fn plan(&self, img: &ImageSpec, digest: &Digest, mut out: TagsResult) -> TagsResult {
+        out.status = Status::Present;
+        for t in &out.tags {
+            let Ok(tagged) = img.target.with_tag(t) else {
+                continue;
+            };
+            match self.reg.manifest_head(&tagged, false).await {
+                Ok(Some((d, _))) if &d == digest => {}
+                Ok(_) => {
+                    out.status = Status::WouldCopy;
+                    break;
+                }
+                Err(e) => {
+                    out.status = Status::Failed;
+                    out.reason = Some(format!("target: {e}"));
+                    break;
+                }
+            }
+        }
+        if out.status == Status::Present {
+            out.digest = Some(digest.clone());
+        }
+        out
+    }
+
+    /// Waits while the source registry says fewer pulls are left than `[ratelimit] min`,
+    /// `retry` at a time, asking again by a HEAD of `probe` (a HEAD is not a pull).
+    async fn under_rate_limit(&self, probe: &Reference) -> Result<(), String> {
+        let Some(rl) = self.ratelimit else {
+            return Ok(());
+        };
+        let registry = probe.registry();
+        for _ in 0..MAX_PAUSES {
+            let left = match self.reg.rate_remaining(registry) {
+                Some(left) if left < rl.min => left,
+                _ => return Ok(()),
+            };
+            if self
+                .opts
+                .deadline
+                .is_some_and(|d| Instant::now() + rl.retry > d)
+            {
+                return Err(format!(
+                    "not started: {registry} has {left} pulls left, below [ratelimit] min {}, and waiting {} would pass --deadline",
+                    rl.min,
+                    humantime::format_duration(rl.retry)
+                ));
+            }
+            self.pauses.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(rl.retry).await;
+            let _ = self.reg.manifest_head(probe, false).await;
+        }
+        Err(format!(
+            "not started: {registry} stayed below [ratelimit] min {} pulls after {MAX_PAUSES} waits",
+            rl.min
+        ))
+    }
+}
+
+/// Why a copy's result was not proven, in one line.
+fn not_proven(r: &crate::publish::PublishReport) -> String {
+    let details = format!(
+        "`runref copy {} {}` shows the details",
+        r.sources.first().map_or("SOURCE", |s| s.name.as_str()),
+        r.target
+    );
+    if let Some(rb) = r.readback.as_ref().filter(|rb| !rb.verified) {
+        return format!(
+            "the read-back found {} problem(s), so no tag moved; {details}",
+            rb.problems.len()
+        );
+    }
+    let mut why = Vec::new();
+    if let Some(c) = &r.referrers {
+        if !c.missing.is_empty() {
+            why.push(format!(
+                "{} carried referrer(s) not listed on the target",
+                c.missing.len()
+            ));
+        }
+        if !c.conflicts.is_empty() {
+            why.push(format!(
+                "{} cosign tag(s) on the target name other signatures (kept)",
+                c.conflicts.len()
+            ));
+        }
+    }
+    match why.is_empty() {
+        true => format!("not proven, so no tag moved; {details}"),
+        false => format!(
+            "the image is proven and tagged, but {}; {details}",
+            why.join(", ")
+        ),
+    }
+}
