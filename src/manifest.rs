@@ -177,13 +177,30 @@ impl ImageManifest {
     /// for Artifact Usage"). A config without a media type is taken for an image's.
     pub fn artifact(&self) -> Option<&str> {
         let config = self.config.media_type.as_str();
-        self.artifact_type
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .or_else(|| {
-                (!config.is_empty() && !IMAGE_CONFIG_TYPES.contains(&config)).then_some(config)
-            })
+        if let Some(t) = self.artifact_type.as_deref().filter(|t| !t.is_empty()) {
+            return Some(t);
+        }
+        if !config.is_empty() && !IMAGE_CONFIG_TYPES.contains(&config) {
+            return Some(config);
+        }
+        // cosign's `.sig` / `.att` manifests: an image config over layers that are no
+        // filesystem (the simplesigning payload, a DSSE envelope): their type.
+        let first = self.layers.first()?.media_type.as_str();
+        let no_filesystem = self
+            .layers
+            .iter()
+            .all(|l| l.media_type == first && !is_filesystem_layer(&l.media_type));
+        (no_filesystem && !first.is_empty()).then_some(first)
     }
+}
+
+/// A layer type that holds a filesystem (OCI, Docker, foreign and non-distributable tars,
+/// whatever the compression). A layer without a media type is taken for one.
+pub fn is_filesystem_layer(media_type: &str) -> bool {
+    media_type.is_empty()
+        || media_type.contains(".tar")
+        || media_type.contains(".rootfs.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs")
 }
 
 /// Either kind of manifest.
@@ -330,6 +347,29 @@ mod tests {
             with("", "application/vnd.dev.cosign.simplesigning.v1+json").as_deref(),
             Some("application/vnd.dev.cosign.simplesigning.v1+json")
         );
+        // cosign's legacy .sig: an image config over a simplesigning layer.
+        let sig = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{oci}","digest":"{D1}","size":2}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{D2}","size":3}}]}}"#
+        );
+        let Manifest::Image(m) = Manifest::parse(sig.as_bytes(), None).unwrap() else {
+            panic!("an image manifest")
+        };
+        assert_eq!(
+            m.artifact(),
+            Some("application/vnd.dev.cosign.simplesigning.v1+json")
+        );
+        assert!(is_filesystem_layer(
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        ));
+        assert!(is_filesystem_layer(
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        ));
+        assert!(is_filesystem_layer(
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+        ));
+        assert!(!is_filesystem_layer(
+            "application/vnd.dsse.envelope.v1+json"
+        ));
     }
 
     fn seed003_index() -> String {

@@ -154,6 +154,8 @@ pub struct PublishReport {
     pub readback: Option<Readback>,
     /// copy: the referrers carried (null when none were looked for).
     pub referrers: Option<Carried>,
+    /// Why the referrers could not be carried (the image itself is proven and tagged).
+    pub referrers_error: Option<String>,
     /// Pushed and proven by the read-back (a dry run: the plan is sound).
     pub verified: bool,
     pub registry_requests: usize,
@@ -670,9 +672,10 @@ pub async fn create<R: RegistryWrite>(
             if subjects.is_empty() {
                 continue;
             }
-            let c =
-                carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
-            all.add(c);
+            match carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await {
+                Ok(c) => all.add(c),
+                Err(e) => report.referrers_error = Some(e.to_string()),
+            }
         }
         with_carried(&mut report, all, reg);
     }
@@ -682,7 +685,10 @@ pub async fn create<R: RegistryWrite>(
 /// The referrers a copy or index create carried go into its report; one that did not arrive,
 /// or a target tag that kept its own signatures, makes the result not verified.
 fn with_carried<R: Registry>(report: &mut PublishReport, carried: Carried, reg: &R) {
-    if !carried.missing.is_empty() || !carried.conflicts.is_empty() {
+    if !carried.missing.is_empty()
+        || !carried.conflicts.is_empty()
+        || report.referrers_error.is_some()
+    {
         report.verified = false;
     }
     report.referrers = Some(carried);
@@ -781,6 +787,7 @@ async fn create_index<R: RegistryWrite>(
         index: None,
         readback: None,
         referrers: None,
+        referrers_error: None,
         verified: up_to_date,
         registry_requests: reg.requests(),
         registry_http_fallbacks: reg.http_fallbacks(),
@@ -840,9 +847,13 @@ pub async fn copy<R: RegistryWrite>(
                 }
             }
         }
-        let carried =
-            carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await?;
-        with_carried(&mut report, carried, reg);
+        match carry::carry(reg, src, &target.bare(), &subjects, &opts.referrers, opts).await {
+            Ok(carried) => with_carried(&mut report, carried, reg),
+            Err(e) => {
+                report.referrers_error = Some(e.to_string());
+                with_carried(&mut report, Carried::default(), reg);
+            }
+        }
     }
     Ok(report)
 }
@@ -1010,6 +1021,7 @@ async fn copy_image<R: RegistryWrite>(
         index: None,
         readback: None,
         referrers: None,
+        referrers_error: None,
         verified: false,
         registry_requests: 0,
         registry_http_fallbacks: 0,
@@ -1110,6 +1122,7 @@ fn up_to_date_report<R: Registry>(
         index: None,
         readback: None,
         referrers: None,
+        referrers_error: None,
         verified: true,
         registry_requests: reg.requests(),
         registry_http_fallbacks: reg.http_fallbacks(),

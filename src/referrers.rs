@@ -54,6 +54,11 @@ pub struct Referrer {
 pub struct CosignTag {
     pub tag: String,
     pub digest: Option<String>,
+    /// What its manifest holds, read from it (not from the tag's name): its layers' media
+    /// type (`application/vnd.dev.cosign.simplesigning.v1+json` for `.sig`,
+    /// `application/vnd.dsse.envelope.v1+json` for `.att`); None for a runnable image or an
+    /// index (a tag that names one is not a signature).
+    pub artifact_type: Option<String>,
 }
 
 /// The referrers of one subject.
@@ -64,6 +69,8 @@ pub struct SubjectReferrers {
     pub via: &'static str,
     pub referrers: Vec<Referrer>,
     pub cosign_tags: Vec<CosignTag>,
+    /// Why its listing was ignored (a fallback tag that is not an index of referrers).
+    pub listing_error: Option<String>,
 }
 
 impl SubjectReferrers {
@@ -98,7 +105,10 @@ pub struct Discovery<'a, R: Registry> {
     repo: &'a Reference,
     api: Option<bool>,
     tags: Option<Arc<HashSet<String>>>,
-    seen: HashSet<String>,
+    /// The subjects above the level being read (a referrer naming one of them is a loop).
+    path: Vec<String>,
+    /// Subject => why its fallback tag lists nothing (not an index of referrers).
+    listing_errors: BTreeMap<String, String>,
     total: usize,
     /// Every referrer manifest read (digest => bytes, media type), for a copy to carry.
     pub manifests: BTreeMap<String, (Vec<u8>, String)>,
@@ -120,7 +130,8 @@ impl<'a, R: Registry> Discovery<'a, R> {
             repo,
             api: None,
             tags: None,
-            seen: HashSet::new(),
+            path: Vec::new(),
+            listing_errors: BTreeMap::new(),
             total: 0,
             manifests: BTreeMap::new(),
             listings: BTreeMap::new(),
@@ -131,8 +142,9 @@ impl<'a, R: Registry> Discovery<'a, R> {
 
     /// The referrers of `subject`, and its cosign tags.
     pub async fn of(&mut self, subject: &Digest) -> Result<SubjectReferrers, RegistryError> {
-        self.seen.insert(subject.to_string());
+        self.path = vec![subject.to_string()];
         let referrers = self.level(subject, 0).await?;
+        let listing_error = self.listing_errors.get(&subject.to_string()).cloned();
         let present: Vec<String> = {
             let tags = self.tags().await?;
             ["sig", "att", "sbom"]
@@ -143,21 +155,23 @@ impl<'a, R: Registry> Discovery<'a, R> {
         };
         let mut cosign_tags = Vec::new();
         for tag in present {
-            {
-                let digest = match self.repo.with_tag(&tag).ok() {
-                    Some(r) => match self.reg.manifest(&r).await {
-                        Ok(f) => {
-                            let media_type = f.manifest.media_type().to_string();
-                            self.manifests
-                                .insert(f.digest.to_string(), (f.bytes.clone(), media_type));
-                            Some(f.digest.to_string())
-                        }
-                        Err(_) => None,
-                    },
-                    None => None,
-                };
-                cosign_tags.push(CosignTag { tag, digest });
+            let (mut digest, mut artifact_type) = (None, None);
+            if let Ok(r) = self.repo.with_tag(&tag) {
+                if let Ok(f) = self.reg.manifest(&r).await {
+                    if let crate::manifest::Manifest::Image(m) = &f.manifest {
+                        artifact_type = m.artifact().map(str::to_string);
+                    }
+                    let media_type = f.manifest.media_type().to_string();
+                    self.manifests
+                        .insert(f.digest.to_string(), (f.bytes.clone(), media_type));
+                    digest = Some(f.digest.to_string());
+                }
             }
+            cosign_tags.push(CosignTag {
+                tag,
+                digest,
+                artifact_type,
+            });
         }
         Ok(SubjectReferrers {
             subject: subject.to_string(),
@@ -168,6 +182,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             },
             referrers,
             cosign_tags,
+            listing_error,
         })
     }
 
@@ -211,8 +226,9 @@ impl<'a, R: Registry> Discovery<'a, R> {
             let listed = self.list(subject, filter.as_deref()).await?;
             let mut out = Vec::new();
             for l in listed.into_iter().take(MAX_PER_SUBJECT) {
-                // A loop (a referrer naming itself or an ancestor) and the run's bound end here.
-                if !self.seen.insert(l.digest.to_string()) || self.total >= MAX_TOTAL {
+                // A loop (a referrer naming itself or an ancestor) and the run's bound end
+                // here; the same referrer under two subjects is listed under both.
+                if self.path.contains(&l.digest.to_string()) || self.total >= MAX_TOTAL {
                     continue;
                 }
                 self.total += 1;
@@ -248,7 +264,10 @@ impl<'a, R: Registry> Discovery<'a, R> {
                     Some(Err(e)) => r.error = Some(e.to_string()),
                 }
                 if depth + 1 < MAX_DEPTH {
-                    r.referrers = self.level(&l.digest, depth + 1).await?;
+                    self.path.push(l.digest.to_string());
+                    let below = self.level(&l.digest, depth + 1).await;
+                    self.path.pop();
+                    r.referrers = below?;
                 }
                 out.push(r);
             }
@@ -281,6 +300,24 @@ impl<'a, R: Registry> Discovery<'a, R> {
             return Ok(vec![]);
         };
         match self.reg.manifest(&r).await {
+            // A fallback tag that is not a referrers index (junk, or an image) lists nothing:
+            // said, and the rest goes on (a client wrote it, not the registry).
+            Ok(f) if !matches!(f.manifest, crate::manifest::Manifest::Index(_)) => {
+                self.listing_errors.insert(
+                    subject.to_string(),
+                    format!("its fallback tag {tag} is an image manifest, not an index of referrers: ignored"),
+                );
+                Ok(vec![])
+            }
+            Err(RegistryError::Manifest { source, .. }) => {
+                self.listing_errors.insert(
+                    subject.to_string(),
+                    format!(
+                        "its fallback tag {tag} is not an index of referrers ({source}): ignored"
+                    ),
+                );
+                Ok(vec![])
+            }
             Ok(f) => {
                 let mut l = listed(&f.bytes);
                 self.listings.insert(subject.to_string(), f.bytes);

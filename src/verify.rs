@@ -128,6 +128,8 @@ pub struct VerifyReport {
     pub allow_extra: bool,
     /// With `--require-referrer`: the referrers read, per subject.
     pub referrers: Vec<crate::referrers::SubjectReferrers>,
+    /// The artifact types `--require-referrer` asked for.
+    pub required_referrers: Vec<String>,
     pub registry_requests: usize,
     /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
     /// one per host; a registry's access log never sees them).
@@ -542,9 +544,15 @@ pub async fn verify<R: Registry>(
     let referrers = match opts.required_referrers.is_empty() {
         true => vec![],
         false => {
+            // With --allow-extra, the platforms asked for; the extra ones need nothing.
+            let asked = |p: &Option<Platform>| {
+                opts.expected.is_empty()
+                    || p.as_ref()
+                        .is_some_and(|p| opts.expected.iter().any(|e| e.matches(p)))
+            };
             let subjects: Vec<(Digest, Option<Platform>)> = platforms
                 .iter()
-                .filter(|p| p.digest != view.digest)
+                .filter(|p| p.digest != view.digest && asked(&p.platform))
                 .map(|p| (p.digest.clone(), p.platform.clone()))
                 .collect();
             required(
@@ -569,19 +577,11 @@ pub async fn verify<R: Registry>(
         problems,
         allow_extra: opts.allow_extra,
         referrers,
+        required_referrers: opts.required_referrers.clone(),
         registry_requests: reg.requests(),
         registry_http_fallbacks: reg.http_fallbacks(),
         registry_endpoints: reg.endpoints(),
     })
-}
-
-/// cosign's digest tags, as the artifact types they stand for.
-fn cosign_tag_type(tag: &str) -> Option<&'static str> {
-    match tag.rsplit_once('.')?.1 {
-        "sig" => Some("application/vnd.dev.cosign.simplesigning.v1+json"),
-        "att" => Some("application/vnd.dsse.envelope.v1+json"),
-        _ => None,
-    }
 }
 
 /// `--require-referrer`: each type must name the index (`top`), else every platform manifest
@@ -603,7 +603,7 @@ async fn required<R: Registry>(
         s.direct_types().contains(&t)
             || s.cosign_tags
                 .iter()
-                .any(|c| c.digest.is_some() && cosign_tag_type(&c.tag) == Some(t))
+                .any(|c| c.artifact_type.as_deref() == Some(t))
     };
     let index = match discovery.of(top).await {
         Ok(r) => r,

@@ -217,8 +217,9 @@ pub struct VerifyArgs {
     pub allow_nondistributable: bool,
     /// Require a referrer of this artifact type (an SBOM: application/spdx+json; a cosign
     /// bundle: application/vnd.dev.sigstore.bundle.v0.3+json; a cosign .sig tag:
-    /// application/vnd.dev.cosign.simplesigning.v1+json) on the index, else on every verified
-    /// platform; repeatable
+    /// application/vnd.dev.cosign.simplesigning.v1+json; a cosign .att tag:
+    /// application/vnd.dsse.envelope.v1+json) on the index, else on every platform asked for;
+    /// repeatable or comma-separated
     #[arg(long, value_name = "TYPE", value_delimiter = ',', value_parser = parse_artifact_type)]
     pub require_referrer: Vec<String>,
     /// buildx --metadata-file JSON (containerimage.digest, image.name)

@@ -396,15 +396,17 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
                 .iter()
                 .map(|t| format!("cosign tag {}", t.tag));
             let all: Vec<String> = types.iter().map(|t| clean(t)).chain(tags).collect();
-            writeln!(
-                out,
-                "  referrers of {short} (via {}): {}",
-                s.via,
-                all.join(", ")
-            )?;
+            writeln!(out, "  referrers of {short}: {}", all.join(", "))?;
         }
     }
-    if r.verified {
+    if r.verified && !r.required_referrers.is_empty() {
+        let types: Vec<String> = r.required_referrers.iter().map(|t| clean(t)).collect();
+        writeln!(
+            out,
+            "verified: {checked}; required referrers found: {}",
+            types.join(", ")
+        )
+    } else if r.verified {
         writeln!(out, "verified: {checked}")
     } else {
         writeln!(out, "NOT verified: {} problem(s) above", r.problems.len())
@@ -696,8 +698,24 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
 
 /// copy's referrers: how many went, how the target lists them, what did not arrive.
 fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
+    if r.digest_preserved == Some(false) {
+        writeln!(
+            out,
+            "note: a platform subset is a new index; referrers of the source index itself (signatures, SBOMs of the whole) do not apply to it and are not carried"
+        )?;
+    }
+    if let Some(e) = &r.referrers_error {
+        writeln!(
+            out,
+            "MISMATCH referrers not carried: {}; the image is proven and tagged (run again, or --referrers none)",
+            clean(e)
+        )?;
+    }
     let Some(c) = &r.referrers else {
-        return Ok(());
+        return match r.verified || r.dry_run {
+            true => writeln!(out, "referrers: not carried (--referrers none)"),
+            false => Ok(()),
+        };
     };
     if c.referrers == 0 && c.cosign_tags == 0 {
         return writeln!(
@@ -709,19 +727,28 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             }
         );
     }
+    let all = c.referrers + c.cosign_tags;
+    let new = all
+        .saturating_sub(c.already_there)
+        .saturating_sub(c.conflicts.len());
     let verb = if r.dry_run { "would carry" } else { "carried" };
     writeln!(
         out,
-        "referrers {verb}: {} (signatures, SBOMs, attestations by subject) and {} cosign tag(s){}",
+        "referrers {verb}: {new} of {all} ({} referrer manifest(s) attached by subject, {} cosign tag(s)){}{}",
         c.referrers,
         c.cosign_tags,
-        match c.target_via {
-            Some("tag-schema") => format!(
+        match c.already_there {
+            0 => String::new(),
+            n => format!("; {n} already on the target"),
+        },
+        match (c.target_via, r.dry_run) {
+            (Some("tag-schema"), false) => format!(
                 "; listed on the target by fallback tag ({} written)",
                 c.fallback_tags_written
             ),
-            Some(v) => format!("; listed on the target by its {v}"),
-            None => String::new(),
+            (Some("tag-schema"), true) => "; the target would list them by fallback tag".into(),
+            (Some(_), _) => "; listed on the target by its referrers API".into(),
+            (None, _) => String::new(),
         }
     )?;
     for m in &c.missing {
@@ -821,17 +848,30 @@ fn referrers(
             .subject
             .parse::<crate::digest::Digest>()
             .map_or(s.subject.clone(), |d| d.short());
-        writeln!(out, "├─ referrers of {short} (via {}):", s.via)?;
+        let via = match s.via {
+            "referrers-api" => "the registry's referrers API",
+            _ => "fallback tag",
+        };
+        writeln!(out, "├─ referrers of {short} (listed by {via}):")?;
+        if let Some(e) = &s.listing_error {
+            writeln!(out, "│  warning: {}", clean(e))?;
+        }
         walk(out, &s.referrers, 0)?;
         for t in &s.cosign_tags {
+            let short = t
+                .digest
+                .as_ref()
+                .and_then(|d| d.parse::<crate::digest::Digest>().ok())
+                .map_or("(unreadable)".to_string(), |d| d.short());
             writeln!(
                 out,
-                "│  <- cosign tag {}{}",
+                "│  <- {} {short}  (cosign tag {})",
+                clean(
+                    t.artifact_type
+                        .as_deref()
+                        .unwrap_or("(not a signature: an image or index)")
+                ),
                 clean(&t.tag),
-                t.digest
-                    .as_ref()
-                    .map(|d| format!(" = {d}"))
-                    .unwrap_or_default()
             )?;
         }
     }

@@ -190,7 +190,8 @@ pub async fn carry<R: RegistryWrite>(
             }
         }
     }
-    digests.dedup();
+    let mut once = std::collections::HashSet::new();
+    digests.retain(|d| once.insert(d.clone()));
     if digests.is_empty() {
         return Ok(out);
     }
@@ -237,27 +238,44 @@ pub async fn carry<R: RegistryWrite>(
         }
     }
     // What the listings left open, from the manifests now read: each referrer's own type,
-    // and entries whose manifest names another subject (left out).
+    // and entries whose manifest names another subject. Such an entry is left out of that
+    // subject's listing only: the same manifest listed under its own subject still goes
+    // (a misplaced entry must not hide a real one: newcomer pass).
+    let mut misplaced: std::collections::HashSet<(String, String)> = Default::default();
+    let mut placed: std::collections::HashSet<String> = Default::default();
     for s in &mut out.source {
         let subject = s.subject.clone();
         under(&mut s.referrers, &subject, &mut |parent, r| {
             let Some((bytes, _)) = found.manifests.get(&r.digest) else {
+                placed.insert(r.digest.clone());
                 return;
             };
             let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
             if r.artifact_type.is_none() {
                 r.artifact_type = crate::referrers::artifact_type(&v).map(str::to_string);
             }
-            if let Ok(p) = parent.parse::<Digest>() {
-                if let Some(other) = crate::referrers::foreign(&v, &p) {
+            let other = parent
+                .parse::<Digest>()
+                .ok()
+                .and_then(|p| crate::referrers::foreign(&v, &p));
+            match other {
+                Some(other) => {
                     r.names_other_subject = Some(other);
-                    if let Ok(d) = r.digest.parse() {
-                        gone.push(d);
-                    }
-                    out.foreign.push(r.digest.clone());
+                    misplaced.insert((parent.to_string(), r.digest.clone()));
+                }
+                None => {
+                    placed.insert(r.digest.clone());
                 }
             }
         });
+    }
+    for (_, d) in &misplaced {
+        if !placed.contains(d) && !out.foreign.contains(d) {
+            out.foreign.push(d.clone());
+            if let Ok(d) = d.parse() {
+                gone.push(d);
+            }
+        }
     }
     out.unreadable = gone
         .iter()
@@ -330,7 +348,12 @@ pub async fn carry<R: RegistryWrite>(
             let Ok(tag) = target.with_tag(&format!("sha256-{}", subject.hex())) else {
                 continue;
             };
-            let Some(ours) = only(listing, &carried_set) else {
+            let here: Vec<String> = carried_set
+                .iter()
+                .filter(|d| !misplaced.contains(&(subject.to_string(), d.to_string())))
+                .cloned()
+                .collect();
+            let Some(ours) = only(listing, &here) else {
                 continue;
             };
             // The target's tag list (read for the comparison) says whether there is one.

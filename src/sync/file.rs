@@ -132,12 +132,11 @@ impl SyncFile {
     /// Reads and checks `path` (bounded: [`MAX_FILE_BYTES`]).
     pub fn read(path: &Path) -> Result<SyncFile, SyncFileError> {
         let shown = path.display().to_string();
-        let bytes = crate::files::read_capped(path, MAX_FILE_BYTES).map_err(|e| {
-            SyncFileError::Read {
+        let bytes =
+            crate::files::read_capped(path, MAX_FILE_BYTES).map_err(|e| SyncFileError::Read {
                 path: shown.clone(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         let text = String::from_utf8(bytes).map_err(|_| SyncFileError::Read {
             path: shown.clone(),
             detail: "not UTF-8 text".into(),
@@ -187,10 +186,7 @@ impl SyncFile {
 }
 
 fn image(img: &RawImage, d: &RawDefaults, index: usize) -> Result<ImageSpec, String> {
-    let named: Reference = img
-        .source
-        .parse()
-        .map_err(|e| format!("source: {e}"))?;
+    let named: Reference = img.source.parse().map_err(|e| format!("source: {e}"))?;
     if named.digest().is_some() {
         return Err("source names a digest; a sync source is a repository (and tags)".into());
     }
@@ -220,9 +216,7 @@ fn image(img: &RawImage, d: &RawDefaults, index: usize) -> Result<ImageSpec, Str
     };
     let semver = match &img.semver {
         None => None,
-        Some(r) => Some(
-            semver::VersionReq::parse(r).map_err(|e| format!("semver = {r:?}: {e}"))?,
-        ),
+        Some(r) => Some(semver::VersionReq::parse(r).map_err(|e| format!("semver = {r:?}: {e}"))?),
     };
     if img.newest == Some(0) {
         return Err("newest = 0 takes no tag; give 1 or more, or leave it out".into());
@@ -246,7 +240,10 @@ fn image(img: &RawImage, d: &RawDefaults, index: usize) -> Result<ImageSpec, Str
         Some(ps) if ps.is_empty() => None,
         Some(ps) => Some(
             ps.iter()
-                .map(|p| p.parse::<Platform>().map_err(|e| format!("platforms: {p:?}: {e}")))
+                .map(|p| {
+                    p.parse::<Platform>()
+                        .map_err(|e| format!("platforms: {p:?}: {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
@@ -275,7 +272,11 @@ fn image(img: &RawImage, d: &RawDefaults, index: usize) -> Result<ImageSpec, Str
 /// part) of `source` filled in.
 pub fn expand(template: &str, source: &Reference) -> String {
     let repository = source.repository();
-    let name = repository.rsplit('/').next().unwrap_or(&repository).to_string();
+    let name = repository
+        .rsplit('/')
+        .next()
+        .unwrap_or(&repository)
+        .to_string();
     template
         .replace("{registry}", source.registry())
         .replace("{repository}", &repository)

@@ -28,6 +28,9 @@ use tokio::time::Instant;
 /// Rate-limit waits before one copy gives up (each `[ratelimit] retry` long).
 const MAX_PAUSES: usize = 100;
 
+/// Told each image as it finishes.
+pub type OnImage = Arc<dyn Fn(&ImageResult) + Send + Sync>;
+
 /// How a sync runs.
 #[derive(Clone, Default)]
 pub struct SyncOptions {
@@ -39,7 +42,7 @@ pub struct SyncOptions {
     /// No copy starts past it (those not started are failed, saying so).
     pub deadline: Option<Instant>,
     /// Told each image as it finishes (a line per image on a terminal).
-    pub on_image: Option<Arc<dyn Fn(&ImageResult) + Send + Sync>>,
+    pub on_image: Option<OnImage>,
     /// Bytes copied, for a progress bar.
     pub progress: Option<crate::progress::Progress>,
 }
@@ -330,7 +333,10 @@ impl<R: RegistryWrite> Run<'_, R> {
             out.reason = Some("not started: --deadline passed (run again to go on)".into());
             return out;
         }
-        let first = img.source.with_tag(&tags[0]).unwrap_or_else(|_| img.source.clone());
+        let first = img
+            .source
+            .with_tag(&tags[0])
+            .unwrap_or_else(|_| img.source.clone());
         if let Err(why) = self.under_rate_limit(&first).await {
             out.reason = Some(why);
             return out;

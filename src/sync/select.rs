@@ -27,9 +27,11 @@ pub fn tags(rule: &TagRule, listed: &[String]) -> Vec<String> {
     let chosen: Vec<&String> = match rule.newest {
         None => passing,
         Some(n) => {
+            // Releases only: a pre-release (`1.4-rc1`) is not among the newest.
             let mut versioned: Vec<(semver::Version, &String)> = passing
                 .into_iter()
                 .filter_map(|t| version(t).map(|v| (v, t)))
+                .filter(|(v, _)| v.pre.is_empty())
                 .collect();
             // Highest first; equal versions (`1.2` and `v1.2.0`) by name, for a stable order.
             versioned.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -55,7 +57,12 @@ pub fn version(tag: &str) -> Option<semver::Version> {
     let cut = t.find(['-', '+']).unwrap_or(t.len());
     let (core, rest) = t.split_at(cut);
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.is_empty() || parts.len() > 2 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.is_empty()
+        || parts.len() > 2
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let padded = match parts.len() {
@@ -118,7 +125,13 @@ pub fn shard_of(name: &str, n: u64) -> u64 {
 mod tests {
     use super::*;
 
-    fn rule(exact: &[&str], allow: &[&str], deny: &[&str], semver: Option<&str>, newest: Option<usize>) -> TagRule {
+    fn rule(
+        exact: &[&str],
+        allow: &[&str],
+        deny: &[&str],
+        semver: Option<&str>,
+        newest: Option<usize>,
+    ) -> TagRule {
         let re = |ps: &[&str]| {
             ps.iter()
                 .map(|p| regex::Regex::new(&format!("^(?:{p})$")).unwrap())
@@ -136,16 +149,38 @@ mod tests {
     #[test]
     fn tags_are_chosen_as_the_file_says() {
         let listed: Vec<String> = [
-            "latest", "1.0", "1.2.0", "v1.3.1", "1.4-rc1", "2.0.0", "edge", "sha256-abc", "sha256-abc.sig",
+            "latest",
+            "1.0",
+            "1.2.0",
+            "v1.3.1",
+            "1.4-rc1",
+            "2.0.0",
+            "edge",
+            "sha256-abc",
+            "sha256-abc.sig",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         let t = |r: TagRule| tags(&r, &listed);
-        assert_eq!(t(rule(&["latest"], &[], &[], None, None)), ["latest"], "named only");
-        assert_eq!(t(rule(&[], &[], &[], None, None)).len(), 7, "every tag but referrer tags");
-        assert_eq!(t(rule(&[], &[r"\d.*"], &[r".*-rc\d*"], None, None)), ["1.0", "1.2.0", "2.0.0"]);
-        assert_eq!(t(rule(&[], &[], &[], Some(">=1.2, <2"), None)), ["1.2.0", "v1.3.1"]);
+        assert_eq!(
+            t(rule(&["latest"], &[], &[], None, None)),
+            ["latest"],
+            "named only"
+        );
+        assert_eq!(
+            t(rule(&[], &[], &[], None, None)).len(),
+            7,
+            "every tag but referrer tags"
+        );
+        assert_eq!(
+            t(rule(&[], &[r"\d.*"], &[r".*-rc\d*"], None, None)),
+            ["1.0", "1.2.0", "2.0.0"]
+        );
+        assert_eq!(
+            t(rule(&[], &[], &[], Some(">=1.2, <2"), None)),
+            ["1.2.0", "v1.3.1"]
+        );
         assert_eq!(
             t(rule(&["edge"], &[], &[], None, Some(2))),
             ["edge", "2.0.0", "v1.3.1"],
@@ -163,17 +198,27 @@ mod tests {
         }
     }
 
+    /// The shards (of 4) of app0..app7, computed apart from this code (Python's hashlib).
+    const PINNED: [u64; 8] = [1, 2, 2, 1, 4, 1, 4, 4];
+
     #[test]
     fn shards_cover_every_name_exactly_once() {
-        let names: Vec<String> = (0..200).map(|i| format!("registry.example.com/team/app{i}")).collect();
+        let names: Vec<String> = (0..200)
+            .map(|i| format!("registry.example.com/team/app{i}"))
+            .collect();
         for n in 1..=4 {
             let shards: Vec<Shard> = (1..=n).map(|k| Shard { k, n }).collect();
             for name in &names {
-                assert_eq!(shards.iter().filter(|s| s.takes(name)).count(), 1, "{name} in {n}");
+                assert_eq!(
+                    shards.iter().filter(|s| s.takes(name)).count(),
+                    1,
+                    "{name} in {n}"
+                );
             }
         }
         // Fixed: the rule never changes between versions (a CI matrix of old and new runref).
-        assert_eq!(shard_of("registry.example.com/team/app0", 4), shard_of("registry.example.com/team/app0", 4));
+        let pinned: Vec<u64> = names[..8].iter().map(|n| shard_of(n, 4)).collect();
+        assert_eq!(pinned, PINNED);
         for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }

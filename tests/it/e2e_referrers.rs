@@ -124,6 +124,32 @@ pub(crate) fn attach(subject: &str, artifact_type: &str, plain: bool) -> String 
     j["digest"].as_str().unwrap().to_string()
 }
 
+/// `curl -sf ARGS`: its output (the test fails on an HTTP error).
+fn curl(args: &[&str]) -> String {
+    let o = std::process::Command::new("curl")
+        .args(["-sf"])
+        .args(args)
+        .output()
+        .unwrap();
+    ok(o, "curl")
+}
+
+/// PUTs `body` as a manifest of `media_type` at `http://REGISTRY/v2/PATH/manifests/TAIL`.
+fn put_manifest(repo: &str, tail: &str, media_type: &str, body: &str) {
+    let (registry, path) = repo.split_once('/').unwrap();
+    let content_type = format!("Content-Type: {media_type}");
+    let url = format!("http://{registry}/v2/{path}/manifests/{tail}");
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &content_type,
+        "--data-binary",
+        body,
+        &url,
+    ]);
+}
+
 /// `runref verify IMAGE --platforms linux/amd64,linux/arm64 --require-referrer TYPE`, JSON.
 fn require(image: &str, artifact_type: &str) -> (std::process::Output, serde_json::Value) {
     let args = [
@@ -492,14 +518,6 @@ fn a_dangling_or_foreign_referrer_is_left_out() {
     );
     let base = format!("http://{}/v2/{path}/manifests", env.registry);
     let fallback = format!("{base}/sha256-{}", built.index_digest.hex());
-    let curl = |args: &[&str]| {
-        let o = std::process::Command::new("curl")
-            .args(["-sf"])
-            .args(args)
-            .output()
-            .unwrap();
-        ok(o, "curl")
-    };
     let index_type = "application/vnd.oci.image.index.v1+json";
     let accept = format!("Accept: {index_type}");
     let mut listing: serde_json::Value =
@@ -778,4 +796,139 @@ fn a_target_with_the_referrers_api_lists_what_was_carried() {
         "the SBOM is on the target"
     );
     drop(rt);
+}
+
+/// Hostile or mistaken listings written by clients (newcomer pass): a fallback tag that is
+/// junk, or an image, lists nothing and is said, and the copy goes on (it failed after its
+/// tag had moved); an entry's SBOM listed by mistake under the index too stays the entry's
+/// (it was hidden from its real subject and left behind); a cosign `.sig` tag naming a
+/// runnable image is no signature; `--allow-extra` platforms need no referrers; a legacy
+/// cosign signature inspected by itself is an artifact.
+#[test]
+fn misplaced_or_junk_listings_hide_nothing_and_prove_nothing() {
+    let keys = Keys::new();
+    let (src, built) = push_new(
+        "hostile",
+        IndexSpec::new("hostile", &["linux/amd64", "linux/arm64"]),
+    );
+    let index = format!("{src}@{}", built.index_digest);
+    let arm = built.image("linux/arm64");
+    let arm_at = format!("{src}@{}", arm.manifest_digest);
+    let arm_sbom = attach(&arm_at, SBOM, true);
+    attach(&index, BUNDLE, true);
+    // The arm64 SBOM listed under the index as well.
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let (registry, path) = src.split_once('/').unwrap();
+    let fallback_tag = format!("sha256-{}", built.index_digest.hex());
+    let url = format!("http://{registry}/v2/{path}/manifests/{fallback_tag}");
+    let mut listing: serde_json::Value =
+        serde_json::from_str(&curl(&["-H", &format!("Accept: {index_type}"), &url])).unwrap();
+    let arm_listing: serde_json::Value = serde_json::from_str(&curl(&[
+        "-H",
+        &format!("Accept: {index_type}"),
+        &format!(
+            "http://{registry}/v2/{path}/manifests/sha256-{}",
+            arm.manifest_digest.hex()
+        ),
+    ]))
+    .unwrap();
+    listing["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(arm_listing["manifests"][0].clone());
+    put_manifest(&src, &fallback_tag, index_type, &listing.to_string());
+    // A `.sig` tag of the amd64 entry that names a runnable image, not a signature.
+    let amd = built.image("linux/amd64");
+    let bogus_sig = format!("sha256-{}.sig", amd.manifest_digest.hex());
+    put_manifest(
+        &src,
+        &bogus_sig,
+        "application/vnd.oci.image.manifest.v1+json",
+        std::str::from_utf8(&arm.manifest).unwrap(),
+    );
+    let simplesigning = "application/vnd.dev.cosign.simplesigning.v1+json";
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &format!("{src}@{}", amd.manifest_digest),
+            "--require-referrer",
+            simplesigning,
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an image under a .sig tag signs nothing: {j}"
+    );
+    // --allow-extra: only arm64 (asked for) needs its SBOM; amd64 has none.
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &index,
+            "--platforms",
+            "linux/arm64",
+            "--allow-extra",
+            "--require-referrer",
+            SBOM,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let mirror = format!("{}/{}", Env::get().registry, unique("hostile-mirror"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{src}:v1"), &format!("{mirror}:v1")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["foreign"], serde_json::json!([]), "{j}");
+    let on_arm = oras_discover(&format!("{mirror}@{}", arm.manifest_digest), true, &[]);
+    assert_eq!(
+        on_arm,
+        std::slice::from_ref(&arm_sbom),
+        "the arm64 SBOM stays arm64's on the mirror"
+    );
+    let on_index = oras_discover(&format!("{mirror}@{}", built.index_digest), true, &[]);
+    assert!(
+        !on_index.contains(&arm_sbom),
+        "not under the index: {on_index:?}"
+    );
+    // Junk at a fallback tag: said, nothing else lost.
+    let (other, other_built) = push_new("junk", IndexSpec::new("junk", &["linux/amd64"]));
+    let other_index = format!("{other}@{}", other_built.index_digest);
+    sign(&keys, &other_index, false);
+    put_manifest(
+        &other,
+        &format!("sha256-{}", other_built.index_digest.hex()),
+        index_type,
+        r#"{"schemaVersion":2,"junk":true}"#,
+    );
+    let junk_mirror = format!("{}/{}", Env::get().registry, unique("junk-mirror"));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["copy", &format!("{other}:v1"), &format!("{junk_mirror}:v1")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let why = j["referrers"]["source"][0]["listing_error"]
+        .as_str()
+        .unwrap_or("");
+    assert!(why.contains("not an index of referrers"), "{j}");
+    assert_eq!(j["referrers"]["cosign_tags"], 1, "the .sig still goes: {j}");
+    assert!(cosign_verifies(
+        &keys,
+        &format!("{junk_mirror}@{}", other_built.index_digest),
+        &[]
+    ));
+    // The legacy signature itself is an artifact, not an image.
+    let sig = j["referrers"]["source"][0]["cosign_tags"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, i) = runref_json(NO_DAEMON, &["inspect", &format!("{other}@{sig}")]);
+    let e = i["registry"]["entries"][0]["error"].as_str().unwrap_or("");
+    assert!(e.contains(simplesigning), "{i}");
+    assert_eq!(
+        j["referrers"]["source"][0]["cosign_tags"][0]["artifact_type"], simplesigning,
+        "{j}"
+    );
 }
