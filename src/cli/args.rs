@@ -74,6 +74,10 @@ pub enum Command {
     /// Mirror an image (all platforms, or some) into another repository or registry, proven by digest.
     #[command(long_about = COPY_HELP)]
     Copy(CopyArgs),
+    /// Mirror many images from one file (TOML), each copied and proven as `copy` does; a
+    /// re-run that finds them there costs HEADs.
+    #[command(long_about = SYNC_HELP)]
+    Sync(SyncArgs),
     /// Print a shell completion script: `runref completions bash > /etc/bash_completion.d/runref`
     Completions {
         #[arg(value_enum)]
@@ -112,6 +116,7 @@ impl Command {
             Command::Diagnose(a) => &a.common,
             Command::Index(IndexCommand::Create(a)) => &a.common,
             Command::Copy(a) => &a.common,
+            Command::Sync(a) => &a.common,
             Command::Completions { .. } | Command::Man => &NO_COMMON,
         }
     }
@@ -276,6 +281,48 @@ Examples:
   runref copy docker.io/library/busybox:1.36 registry.example.com/mirror/busybox:1.36
   runref copy ghcr.io/org/tool:2 reg.example.com/tools/tool:2 \\
       --platforms linux/amd64,linux/arm64 --content";
+
+const SYNC_HELP: &str = "\
+Mirror many images from one TOML file (README \"Sync file\": sources, tags by name, regex,
+semver range or newest N, targets by template, platforms, referrers, content checks).
+
+Per image: its tag list when tags are filtered (or referrers are carried), one HEAD per chosen
+tag for its digest, then one copy per digest with every tag that names it. Each copy is runref
+copy's, read-back proof included: tags move last, so a sync stopped anywhere is resumed by
+running it again, and no tag ever names an unproven digest. A tag the target already has at the
+source's digest costs one HEAD and nothing is written. --jobs bounds the requests in flight.
+[ratelimit] min/retry pauses while Docker Hub's ratelimit-remaining is below min; 429 answers
+are retried after their Retry-After within --deadline.
+
+--shard K/N runs the K-th of N disjoint parts (a stable hash of each source name): N runners of a
+CI matrix or a Kubernetes Indexed Job (--shard $((JOB_COMPLETION_INDEX+1))/N) cover the file once,
+with no coordinator.
+
+Exit codes: 0 every image of this shard mirrored (or, --dry-run, planned), 1 some image failed
+(the report says which and why), 2 invalid file or arguments.
+
+Examples:
+  runref sync mirror.toml
+  runref sync mirror.toml --dry-run --format json
+  runref sync mirror.toml --shard 2/4 --jobs 8 --deadline 1h";
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The sync file (TOML)
+    pub file: PathBuf,
+    /// Requests (tag lists, HEADs, copies) in flight at once
+    #[arg(long, default_value = "4", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// HEADs only: say what is present and what would be copied; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only the K-th of N parts of the file's images (1-based; a stable hash of each
+    /// source name decides)
+    #[arg(long, value_name = "K/N", env = "RUNREF_SYNC_SHARD")]
+    pub shard: Option<crate::sync::Shard>,
+    #[command(flatten)]
+    pub common: Common,
+}
 
 /// Options of `index create` and `copy` beyond their names.
 #[derive(Args, Debug)]

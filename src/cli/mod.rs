@@ -81,9 +81,13 @@ pub fn run() -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     let (format, deadline) = (command.common().format, command.common().deadline());
+    let is_sync = matches!(command, Command::Sync(_));
     let unchanged = match command {
         Command::Index(_) | Command::Copy(_) => {
             "no tag was moved (blobs and manifests already pushed stay; a rerun finds them)"
+        }
+        Command::Sync(_) => {
+            "images already copied stay copied, no tag names unproven content; a rerun goes on"
         }
         _ => "nothing was changed",
     };
@@ -96,12 +100,19 @@ pub fn run() -> anyhow::Result<u8> {
                 Command::Diagnose(a) => run_diagnose(a).await,
                 Command::Index(IndexCommand::Create(a)) => run_index_create(a).await,
                 Command::Copy(a) => run_copy(a).await,
+                Command::Sync(a) => run_sync(a).await,
                 Command::Completions { .. } | Command::Man => Ok(exit::OK),
             }
         };
         // Files are written without an await in between, so stopping here never leaves one
         // half-done: it is either written whole or not at all.
-        let bounded = tokio::time::timeout(deadline, work);
+        // sync stops starting copies at the deadline and reports what it did: the report
+        // gets a moment past it to be written.
+        let grace = match is_sync {
+            true => std::time::Duration::from_secs(10),
+            false => std::time::Duration::ZERO,
+        };
+        let bounded = tokio::time::timeout(deadline + grace, work);
         let interrupted = tokio::signal::ctrl_c();
         tokio::select! {
             done = bounded => match done {
@@ -604,6 +615,47 @@ fn publish_options(
         referrers: crate::publish::Carry::None,
         source_tags: None,
     }
+}
+
+async fn run_sync(a: SyncArgs) -> anyhow::Result<u8> {
+    let format = a.common.format;
+    let file = match crate::sync::SyncFile::read(&a.file) {
+        Ok(f) => f,
+        Err(e) => return fail(format, exit::USAGE, &e.to_string()),
+    };
+    let ctx = match Context::new(&a.common, Use::None) {
+        Ok((c, _)) => c,
+        Err(e) => return fail(format, exit::FAILED, &e),
+    };
+    let total = match a.shard {
+        Some(s) => file
+            .images
+            .iter()
+            .filter(|i| s.takes(&i.source.canonical_name()))
+            .count(),
+        None => file.images.len(),
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let on_image: Option<crate::sync::OnImage> = meter(format).map(|_| {
+        let done = done.clone();
+        let tell: crate::sync::OnImage =
+            std::sync::Arc::new(move |r: &crate::sync::ImageResult| {
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                eprintln!("[{n}/{total}] {}", render::sync_line(r));
+            });
+        tell
+    });
+    let opts = crate::sync::SyncOptions {
+        jobs: a.jobs.into(),
+        dry_run: a.dry_run,
+        shard: a.shard,
+        deadline: Some(tokio::time::Instant::now() + a.common.deadline()),
+        on_image,
+        progress: None,
+    };
+    let path = a.file.display().to_string();
+    let r = crate::sync::sync(&ctx.registry, &file, &path, &opts).await;
+    output(format, &r, |out, _, r| render::sync(out, r), r.exit_code())
 }
 
 /// The report of `index create` or `copy`, or its error with the right exit code.

@@ -18,6 +18,8 @@ pub struct Req {
 pub enum Reply {
     /// A whole raw HTTP response; the connection stays open for the next request.
     Full(String),
+    /// The same for a binary body (a blob): the head's text, then the body bytes.
+    Bytes(String, Vec<u8>),
     /// Write these bytes, then close the connection (a truncated body).
     Partial(String),
     /// Read the request and never answer.
@@ -39,6 +41,17 @@ pub fn response(status: &str, headers: &[(&str, &str)], body: &str) -> String {
         r.push_str(&format!("{k}: {v}\r\n"));
     }
     r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    r
+}
+
+/// The head of a response whose body is `len` bytes, Content-Length set (for [`Reply::Bytes`],
+/// and for a HEAD answer, which has the length of the body it does not send).
+pub fn head(status: &str, headers: &[(&str, &str)], len: usize) -> String {
+    let mut r = format!("HTTP/1.1 {status}\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str(&format!("Content-Length: {len}\r\n\r\n"));
     r
 }
 
@@ -106,6 +119,13 @@ where
                     match handler(&req) {
                         Reply::Full(r) => {
                             if sock.write_all(r.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Reply::Bytes(head, body) => {
+                            if sock.write_all(head.as_bytes()).await.is_err()
+                                || sock.write_all(&body).await.is_err()
+                            {
                                 return;
                             }
                         }
