@@ -21,10 +21,11 @@ its index digest and image ID, so the exporter fails with
 runref reconciles that reference between the daemon and the registry, honouring pull policies.
 It also inspects an image in the daemon and the registry side by side, verifies the platforms of
 a pushed image by digest, diagnoses failed daemon exports, assembles multi-arch indexes from
-per-arch images (index create) and mirrors images (copy), proving each result by digest.
+per-arch images (index create) and mirrors images (copy, or many from one file: sync), proving
+each result by digest.
 
 Exit codes: 0 done, 1 cannot reconcile / mismatch / export will fail / not pushed or not
-verified, 2 invalid input or usage, 3 `reconcile --check` found a needed change, 130 interrupted
+verified / not every image synced, 2 invalid input or usage, 3 `reconcile --check` found a needed change, 130 interrupted
 (Ctrl-C; nothing is left half-done).
 
 Environment (an empty variable is unset):
@@ -34,6 +35,7 @@ Environment (an empty variable is unset):
   RUNREF_REGISTRY_MIRRORS    --registry-mirror (comma-separated)
   RUNREF_INSECURE_REGISTRIES --insecure-registry (comma-separated)
   RUNREF_CERT_DIR            --cert-dir
+  RUNREF_SYNC_SHARD          sync --shard (K/N)
   RUNREF_CACHE_DIR           reconcile --cache-dir (else $XDG_CACHE_HOME/runref/manifests)
   RUNREF_NO_CACHE            reconcile --no-cache
   RUNREF_LAYER_PARALLELISM   layers decompressed at once per entry (default: the cores)

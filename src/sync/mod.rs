@@ -19,7 +19,7 @@ use crate::publish::{Carry, PublishOptions};
 use crate::reference::Reference;
 use crate::registry::RegistryWrite;
 use futures_util::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -143,6 +143,8 @@ struct Run<'a, R> {
     ratelimit: Option<RateLimit>,
     permits: Semaphore,
     pauses: AtomicUsize,
+    /// One copy at a time per target repository (see [`Run::repository_lock`]).
+    repositories: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Runs `file` (the images of `opts.shard`).
@@ -159,6 +161,7 @@ pub async fn sync<R: RegistryWrite>(
         ratelimit: file.ratelimit,
         permits: Semaphore::new(jobs),
         pauses: AtomicUsize::new(0),
+        repositories: std::sync::Mutex::new(HashMap::new()),
     };
     let chosen: Vec<&ImageSpec> = file
         .images
@@ -212,6 +215,15 @@ pub async fn sync<R: RegistryWrite>(
 }
 
 impl<R: RegistryWrite> Run<'_, R> {
+    /// The lock of a target repository. Two copies into one repository at once (two digests
+    /// of an image sharing blobs) made distribution 2.8 refuse manifests: concurrent uploads
+    /// of one blob rewrite its link file in place, and a manifest PUT reading it meanwhile
+    /// fails with DIGEST_INVALID and MANIFEST_BLOB_UNKNOWN (measured: 5 of 150 tags, --jobs 8).
+    fn repository_lock(&self, target: &Reference) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(target.canonical_name()).or_default().clone()
+    }
+
     async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.permits
             .acquire()
@@ -286,6 +298,11 @@ impl<R: RegistryWrite> Run<'_, R> {
         let copies: Vec<TagsResult> = futures_util::stream::iter(groups.into_iter().map(|g| {
             let source_tags = source_tags.clone();
             async move {
+                let lock = self.repository_lock(&img.target);
+                let _held = match self.opts.dry_run {
+                    true => None,
+                    false => Some(lock.lock().await),
+                };
                 let _p = self.permit().await;
                 self.copy(img, g.0, g.1, source_tags).await
             }

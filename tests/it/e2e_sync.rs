@@ -277,6 +277,23 @@ fn fifty_images_sync_rerun_with_heads_and_repair_what_changed() {
         text.contains("FAILED") && text.contains("run again"),
         "{text}"
     );
+    assert!(!stderr(&o).contains("[1/2]"), "piped: no progress line");
+    // On a terminal (a pseudo-terminal by `script`), a line per image as it finishes.
+    let cmd = format!(
+        "{} sync {mixed} --timeout 5 --jobs 1",
+        runref_bin().display()
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env_remove("CI")
+        .env("DOCKER_HOST", NO_DAEMON)
+        .output()
+        .expect("script (util-linux) runs");
+    let seen = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        seen.contains("[1/2] 127.0.0.1:1/gone/app: ") && seen.contains("[2/2] "),
+        "{seen}"
+    );
 }
 
 /// A source that answers 429 (Retry-After: 1) to the first two requests and says, by
