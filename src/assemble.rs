@@ -14,7 +14,7 @@
 
 use crate::digest::Digest;
 use crate::manifest::{
-    Descriptor, ImageConfig, RawPlatform, DOCKER_LIST, DOCKER_MANIFEST, MANIFEST_TYPES, OCI_INDEX,
+    Descriptor, ImageConfig, RawPlatform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
 };
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -144,7 +144,10 @@ pub enum PlanError {
         index_platform: String,
         config_platform: String,
     },
-    #[error("{source_name}: entry {digest} is {media_type}, not an image manifest (nested indexes are not flattened)")]
+    #[error(
+        "{source_name}: entry {digest}: {}",
+        crate::manifest::not_an_image_manifest(media_type)
+    )]
     NotAnImage {
         source_name: String,
         digest: Digest,
@@ -212,7 +215,7 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
                 source_name: src.name.clone(),
                 digest: d.digest.clone(),
             })?;
-            if !d.media_type.is_empty() && !MANIFEST_TYPES.contains(&d.media_type.as_str()) {
+            if !crate::manifest::may_be_image_manifest(&d.media_type) {
                 return Err(PlanError::NotAnImage {
                     source_name: src.name.clone(),
                     digest,

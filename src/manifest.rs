@@ -194,6 +194,20 @@ impl ImageManifest {
     }
 }
 
+/// Whether an index entry of `media_type` may be a platform's image manifest (OCI or Docker
+/// v2; an entry without a media type is read to find out): the one check, so a nested index
+/// or an artifact is never taken for a platform's image by any command.
+pub fn may_be_image_manifest(media_type: &str) -> bool {
+    media_type.is_empty() || MANIFEST_TYPES.contains(&media_type)
+}
+
+/// The one wording of an entry that is not an image manifest.
+pub fn not_an_image_manifest(media_type: &str) -> String {
+    format!(
+        "its media type is {media_type}, not an image manifest (nested indexes are not followed)"
+    )
+}
+
 /// A layer type that holds a filesystem (OCI, Docker, foreign and non-distributable tars,
 /// whatever the compression). A layer without a media type is taken for one.
 pub fn is_filesystem_layer(media_type: &str) -> bool {

@@ -328,9 +328,7 @@ async fn read_source<R: Registry>(
     let at_ref = &at;
     let reads = futures_util::stream::iter(descriptors.into_iter().map(|(d, pre)| async move {
         let digest = d.digest().map_err(|e| bad_manifest(at_ref, e))?;
-        if !d.media_type.is_empty()
-            && !crate::manifest::MANIFEST_TYPES.contains(&d.media_type.as_str())
-        {
+        if !crate::manifest::may_be_image_manifest(&d.media_type) {
             // The planner refuses it with the source's name; nothing to read.
             return Ok::<_, RegistryError>((
                 SourceEntry {
@@ -902,13 +900,16 @@ async fn copy_image<R: RegistryWrite>(
         .any(|e| e.descriptor.is_attestation());
     let full = !read.is_index || !subset || (opts.platforms.is_none() && !has_attestations);
     if full && read.is_index {
-        if let Some(e) = read.source.entries.iter().find(|e| {
-            !e.descriptor.media_type.is_empty()
-                && !crate::manifest::MANIFEST_TYPES.contains(&e.descriptor.media_type.as_str())
-        }) {
+        if let Some(e) = read
+            .source
+            .entries
+            .iter()
+            .find(|e| !crate::manifest::may_be_image_manifest(&e.descriptor.media_type))
+        {
             return Err(PublishError::Input(format!(
-                "{source}: entry {} is {}, not an image manifest (nested indexes are not copied)",
-                e.descriptor.digest, e.descriptor.media_type
+                "{source}: entry {}: {}",
+                e.descriptor.digest,
+                crate::manifest::not_an_image_manifest(&e.descriptor.media_type)
             )));
         }
     }

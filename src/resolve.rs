@@ -2,7 +2,7 @@
 //! needs ([`Depth`]), every manifest checked against its digest by the registry adapter.
 //! reconcile, inspect, verify and diagnose all read the registry through [`resolve`].
 
-use crate::manifest::{Manifest, MANIFEST_TYPES};
+use crate::manifest::Manifest;
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistryError};
 pub use crate::view::Depth;
@@ -112,11 +112,8 @@ async fn complete<R: Registry>(reg: &R, repo: &Reference, e: &mut RemoteEntry, c
     if e.attestation {
         return;
     }
-    if !MANIFEST_TYPES.contains(&e.media_type.as_str()) && !e.media_type.is_empty() {
-        e.error = Some(format!(
-            "entry has media type {}, not an image manifest (nested indexes are not followed)",
-            e.media_type
-        ));
+    if !crate::manifest::may_be_image_manifest(&e.media_type) {
+        e.error = Some(crate::manifest::not_an_image_manifest(&e.media_type));
         return;
     }
     match reg.manifest(&repo.with_digest(&e.digest)).await {

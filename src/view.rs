@@ -3,7 +3,7 @@
 //! fetched ([`Depth`]). Pure data: no adapter.
 
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, RawPlatform, MANIFEST_TYPES};
+use crate::manifest::{Descriptor, RawPlatform};
 use crate::platform::Platform;
 use crate::reference::Reference;
 
@@ -80,7 +80,7 @@ impl RemoteView {
             let Some(p) = e.platform.as_ref().filter(|p| platform.matches(p)) else {
                 continue;
             };
-            if !(e.media_type.is_empty() || MANIFEST_TYPES.contains(&e.media_type.as_str())) {
+            if !crate::manifest::may_be_image_manifest(&e.media_type) {
                 continue;
             }
             match best.and_then(|b| b.platform.as_ref()) {

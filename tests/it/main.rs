@@ -30,6 +30,7 @@ mod golden;
 mod inproc;
 mod peer_tables;
 mod properties;
+mod readme_contract;
 mod referrers_api;
 mod registry_auth;
 mod registry_faults;
