@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod context;
+pub mod ssh;
 mod transport;
 pub use crate::local::Answered;
 
@@ -86,12 +87,12 @@ pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
 pub enum DaemonError {
     #[error(
         "cannot connect to the daemon at {host}: {detail}\n  {}",
-        connect_hint(detail)
+        connect_hint(host, detail)
     )]
     Connect { host: String, detail: String },
     #[error("{detail}")]
     Context { detail: String },
-    #[error("cannot reach a daemon at {host}: {scheme}:// hosts are not supported (use unix://, tcp://, http:// or https://){hint}")]
+    #[error("cannot reach a daemon at {host}: {scheme}:// hosts are not supported (use unix://, ssh://, tcp://, http:// or https://){hint}")]
     Unsupported {
         host: String,
         scheme: String,
@@ -326,6 +327,24 @@ impl EngineDaemon {
                 host: t.host.clone(),
                 detail,
             })?
+        } else if t.host.starts_with("ssh://") {
+            let dest: ssh::SshDest = t.host.parse().map_err(|detail| DaemonError::Connect {
+                host: t.host.clone(),
+                detail,
+            })?;
+            let h = std::sync::Arc::new(transport::Heard::default());
+            heard = Some(h.clone());
+            transport::ssh(
+                &dest,
+                &t.host,
+                t.transfer_timeout.as_secs(),
+                h,
+                t.trace.clone(),
+            )
+            .map_err(|detail| DaemonError::Connect {
+                host: t.host.clone(),
+                detail,
+            })?
         } else if t.tls || t.host.starts_with("https://") {
             let dir = t
                 .cert_path
@@ -345,18 +364,10 @@ impl EngineDaemon {
             Docker::connect_with_http(&t.host, t.transfer_timeout.as_secs(), v).map_err(err)?
         } else {
             let scheme = t.host.split_once("://").map_or("", |(s, _)| s).to_string();
-            let hint = if scheme == "ssh" {
-                "; forward the remote socket and point runref at it: \
-                 `ssh -nNT -L /tmp/remote-docker.sock:/var/run/docker.sock USER@HOST` then \
-                 --docker-host unix:///tmp/remote-docker.sock"
-                    .to_string()
-            } else {
-                String::new()
-            };
             return Err(DaemonError::Unsupported {
                 host: t.host.clone(),
                 scheme,
-                hint,
+                hint: String::new(),
             });
         };
         Ok(EngineDaemon {
@@ -712,8 +723,12 @@ impl Daemon for EngineDaemon {
 
 /// The next step for a connection that failed: a socket the user may not open is not a daemon
 /// that is down (a newcomer running as nobody got "is it running?").
-fn connect_hint(detail: &str) -> &'static str {
-    if detail.contains("Permission denied") {
+fn connect_hint(host: &str, detail: &str) -> &'static str {
+    if host.starts_with("ssh://") {
+        "runref runs `ssh HOST docker system dial-stdio` as the docker CLI does, without prompts: \
+         check that `ssh -o BatchMode=yes HOST docker version` works (a key or agent, the host \
+         key known, docker installed there)"
+    } else if detail.contains("Permission denied") {
         "runref's user may not open that socket: add the user to the docker group (or run as \
          root), or point runref at a socket it may use with --docker-host or DOCKER_HOST"
     } else {

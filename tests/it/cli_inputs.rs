@@ -56,8 +56,8 @@ fn durations_are_accepted_as_people_type_them() {
 }
 
 /// Daemon hosts that cannot work say why: a refused tcp port says "Connection refused"; an
-/// ssh:// host says it is not supported and how to forward the socket instead (never "is it
-/// running?").
+/// ssh:// host that ssh cannot reach says what ssh said and what runref runs there (never "is
+/// it running?"); an ssh:// host with a path is refused as the docker CLI refuses it.
 #[test]
 fn daemon_connection_errors_name_the_cause() {
     let (_d, path) = digest_file();
@@ -87,10 +87,17 @@ fn daemon_connection_errors_name_the_cause() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(
-        e.contains("ssh:// hosts are not supported") && e.contains("ssh -nNT -L"),
+        e.contains("ssh: ") && e.contains("build-host") && e.contains("docker system dial-stdio"),
         "{e}"
     );
     assert!(!e.contains("is it running"), "{e}");
+    let o = runref(
+        "ssh://builder@build-host/var/run/docker.sock",
+        &["reconcile", p, "--daemon", "--pull-policy", "never"],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("an ssh host has no path"), "{e}");
 }
 
 /// Help names only what the command does: verify, index create and copy never pull or

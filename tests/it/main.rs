@@ -24,6 +24,7 @@ mod e2e_publish;
 mod e2e_reconcile;
 mod e2e_referrers;
 mod e2e_registry_tls;
+mod e2e_ssh;
 mod e2e_sync;
 mod e2e_tls_daemon;
 mod golden;

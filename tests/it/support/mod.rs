@@ -41,6 +41,9 @@ pub struct Env {
     pub tls_port: String,
     pub mtls_port: String,
     pub registry_pki: PathBuf,
+    /// `ssh://NAME` of the environment's sshd (its key runs `docker system dial-stdio` against
+    /// dockerd 20.10 only).
+    pub ssh_host: String,
     /// crane, oras, cosign and notation from Debian sid.
     pub peers_bin: PathBuf,
 }
@@ -77,12 +80,13 @@ impl Env {
                 "RUNREF_TEST_MTLS_PORT",
                 "RUNREF_TEST_REGISTRY_PKI",
                 "RUNREF_TEST_PEERS_BIN",
+                "RUNREF_TEST_SSH_HOST",
             ] {
                 if let Some(v) = var(k) {
                     vars.insert(k.to_string(), v);
                 }
             }
-            if vars.len() < 18 {
+            if vars.len() < 19 {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/test-env"))
                     .arg("env")
@@ -126,6 +130,7 @@ impl Env {
                 tls_port: get("RUNREF_TEST_TLS_PORT"),
                 mtls_port: get("RUNREF_TEST_MTLS_PORT"),
                 registry_pki: get("RUNREF_TEST_REGISTRY_PKI").into(),
+                ssh_host: get("RUNREF_TEST_SSH_HOST"),
                 peers_bin: get("RUNREF_TEST_PEERS_BIN").into(),
             }
         })
