@@ -203,7 +203,11 @@ impl<'a, R: Registry> Discovery<'a, R> {
 
     async fn tags(&mut self) -> Result<&Arc<HashSet<String>>, RegistryError> {
         if self.tags.is_none() {
-            let listed: HashSet<String> = self.reg.tags(self.repo).await?.into_iter().collect();
+            let listed: HashSet<String> = match self.reg.tags(self.repo).await {
+                Ok(t) => t.into_iter().collect(),
+                Err(e) if e.is_not_found() => HashSet::new(),
+                Err(e) => return Err(e),
+            };
             self.tags = Some(Arc::new(listed));
         }
         Ok(self.tags.as_ref().expect("just set"))

@@ -285,7 +285,7 @@ Examples:
       --platforms linux/amd64,linux/arm64 --content";
 
 const SYNC_HELP: &str = "\
-Mirror many images from one TOML file (README \"Sync file\": sources, tags by name, regex,
+Mirror many images from one TOML file (README \"Sync: many images from one file\": sources, tags by name, regex,
 semver range or newest N, targets by template, platforms, referrers, content checks).
 
 Per image: its tag list when tags are filtered (or referrers are carried), one HEAD per chosen
@@ -301,7 +301,8 @@ CI matrix or a Kubernetes Indexed Job (--shard $((JOB_COMPLETION_INDEX+1))/N) co
 with no coordinator.
 
 Exit codes: 0 every image of this shard mirrored (or, --dry-run, planned), 1 some image failed
-(the report says which and why), 2 invalid file or arguments.
+(the report says which and why), 2 invalid file or arguments, 130 interrupted (what was copied
+stays, proven; run again to go on).
 
 Examples:
   runref sync mirror.toml

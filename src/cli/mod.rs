@@ -82,6 +82,11 @@ pub fn run() -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     let (format, deadline) = (command.common().format, command.common().deadline());
     let is_sync = matches!(command, Command::Sync(_));
+    // index create, copy and sync reach no daemon: nothing there to finish.
+    let is_publish = matches!(
+        command,
+        Command::Sync(_) | Command::Copy(_) | Command::Index(_)
+    );
     let unchanged = match command {
         Command::Index(_) | Command::Copy(_) => {
             "no tag was moved (blobs and manifests already pushed stay; a rerun finds them)"
@@ -131,7 +136,10 @@ pub fn run() -> anyhow::Result<u8> {
             _ = interrupted => fail(
                 format,
                 exit::INTERRUPTED,
-                &format!("interrupted; {unchanged} (a pull or export the daemon already started may still finish there)"),
+                &match is_publish {
+                    true => format!("interrupted; {unchanged}"),
+                    false => format!("interrupted; {unchanged} (a pull or export the daemon already started may still finish there)"),
+                },
             ),
         }
     });

@@ -612,6 +612,9 @@ pub fn sync(out: &mut dyn Write, r: &crate::sync::SyncReport) -> io::Result<()> 
             if let Some(why) = &t.reason {
                 writeln!(out, "            {}", clean(why))?;
             }
+            for p in &t.problems {
+                writeln!(out, "            - {}", problem(p))?;
+            }
         }
     }
     let s = &r.summary;

@@ -155,7 +155,8 @@ pub trait Registry {
         let _ = (repo, subject, artifact_type);
         Ok(None)
     }
-    /// The repository's tags (bounded; none where the source lists none).
+    /// The repository's tags (bounded; none where the source lists none); `NotFound` when the
+    /// registry has no such repository.
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let _ = repo;
         Ok(vec![])
@@ -315,6 +316,12 @@ pub struct HttpRegistry {
     conf_applies: tokio::sync::OnceCell<bool>,
     /// Registries that answered 404 to the referrers API this run (the tag schema is used).
     no_referrers_api: Mutex<std::collections::HashSet<String>>,
+    /// Registries that answered the referrers API (no probe needed any more).
+    referrers_api: Mutex<std::collections::HashSet<String>>,
+    /// Held by a registry's first referrers request until it is known whether the registry
+    /// has the API, so concurrent first requests (sync's images) do not each pay the 404.
+    referrers_probe:
+        Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     hub: tokio::sync::OnceCell<Vec<Mirror>>,
     answered: Mutex<Endpoints>,
 }
@@ -365,6 +372,8 @@ impl HttpRegistry {
             conf_gate: Mutex::new(None),
             conf_applies: tokio::sync::OnceCell::new(),
             no_referrers_api: Mutex::new(std::collections::HashSet::new()),
+            referrers_api: Mutex::new(std::collections::HashSet::new()),
+            referrers_probe: Mutex::new(std::collections::HashMap::new()),
             hub: tokio::sync::OnceCell::new(),
             answered: Mutex::new(BTreeMap::new()),
         })
@@ -784,11 +793,30 @@ impl Registry for HttpRegistry {
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
         let registry = repo.registry().to_string();
-        if self
-            .no_referrers_api
+        let absent = || {
+            self.no_referrers_api
+                .lock()
+                .is_ok_and(|n| n.contains(&registry))
+        };
+        let present = self
+            .referrers_api
             .lock()
-            .is_ok_and(|n| n.contains(&registry))
-        {
+            .is_ok_and(|n| n.contains(&registry));
+        let _probing = match present || absent() {
+            true => None,
+            false => {
+                let lock = self
+                    .referrers_probe
+                    .lock()
+                    .map(|mut m| m.entry(registry.clone()).or_default().clone())
+                    .ok();
+                match lock {
+                    Some(l) => Some(l.lock_owned().await),
+                    None => None,
+                }
+            }
+        };
+        if absent() {
             return Ok(None);
         }
         let mut manifests: Vec<serde_json::Value> = Vec::new();
@@ -833,6 +861,9 @@ impl Registry for HttpRegistry {
             }
             return Ok(None);
         }
+        if let Ok(mut n) = self.referrers_api.lock() {
+            n.insert(registry);
+        }
         let index = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -844,17 +875,24 @@ impl Registry for HttpRegistry {
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let mut tags = Vec::new();
         let first = "/v2/{repo}/tags/list?n=1000".to_string();
-        self.paged(repo, repo, first, None, "tag list", |_, v| {
-            tags.extend(
-                v["tags"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| t.as_str().map(str::to_string)),
-            );
-            tags.len() < MAX_TAGS
-        })
-        .await?;
+        let listed = self
+            .paged(repo, repo, first, None, "tag list", |_, v| {
+                tags.extend(
+                    v["tags"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str().map(str::to_string)),
+                );
+                tags.len() < MAX_TAGS
+            })
+            .await?;
+        // A 404 for the list: no such repository (distribution's NAME_UNKNOWN).
+        if !listed {
+            return Err(RegistryError::NotFound {
+                reference: repo.bare().to_string(),
+            });
+        }
         Ok(tags)
     }
 

@@ -380,6 +380,11 @@ impl Wire {
     }
 
     pub(super) fn timed_out(&self, call: &Call<'_>) -> RegistryError {
+        // A request cut by the run's deadline says so, not the per-request timeout it did not
+        // reach (a newcomer saw "did not answer within 30s" from a run of 1 s).
+        if let Some(e) = self.past_deadline(call) {
+            return e;
+        }
         RegistryError::Timeout {
             reference: call.subject.clone(),
             secs: self.opts.timeout.as_secs(),

@@ -172,6 +172,8 @@ impl SyncFile {
         };
         let d = &raw.defaults;
         let mut images = Vec::with_capacity(raw.image.len());
+        // Named target tags: two images writing one would flip it on every run.
+        let mut written: std::collections::HashMap<String, usize> = Default::default();
         for (i, img) in raw.image.iter().enumerate() {
             let bad = |detail: String| SyncFileError::Image {
                 path: path.to_string(),
@@ -179,7 +181,17 @@ impl SyncFile {
                 source_name: img.source.clone(),
                 detail,
             };
-            images.push(image(img, d, i + 1).map_err(bad)?);
+            let spec = image(img, d, i + 1).map_err(bad)?;
+            for t in &spec.tags.exact {
+                let key = format!("{}:{t}", spec.target.canonical_name());
+                if let Some(other) = written.insert(key.clone(), i + 1) {
+                    return Err(bad(format!(
+                        "writes {}:{t}, as [[image]] {other} does; give one of them another target",
+                        spec.target
+                    )));
+                }
+            }
+            images.push(spec);
         }
         Ok(SyncFile { images, ratelimit })
     }
@@ -190,7 +202,12 @@ fn image(img: &RawImage, d: &RawDefaults, index: usize) -> Result<ImageSpec, Str
     if named.digest().is_some() {
         return Err("source names a digest; a sync source is a repository (and tags)".into());
     }
-    let mut exact = img.tags.clone();
+    let mut exact: Vec<String> = Vec::new();
+    for t in &img.tags {
+        if !exact.contains(t) {
+            exact.push(t.clone());
+        }
+    }
     if let Some(t) = named.tag() {
         if !exact.iter().any(|x| x == t) {
             exact.insert(0, t.to_string());
@@ -230,6 +247,11 @@ fn image(img: &RawImage, d: &RawDefaults, index: usize) -> Result<ImageSpec, Str
     let target: Reference = target_text
         .parse()
         .map_err(|e| format!("target {target_text:?}: {e}"))?;
+    if target.canonical_name() == source.canonical_name() {
+        return Err(format!(
+            "target {target_text:?} is the source repository itself: nothing to mirror"
+        ));
+    }
     if target.tag().is_some() || target.digest().is_some() {
         return Err(format!(
             "target {target_text:?} names a tag or digest; a sync target is a repository (each tag keeps its name)"
@@ -353,6 +375,11 @@ platforms = []
             ("[[image]]\nsource = \"a/b\"\ntarget = \"m/b\"\ntag = [\"x\"]\n", "unknown field"),
             ("[[image]]\nsource = \"a/b\"\ntarget = \"m/b\"\nreferrers = \"all,x\"\n", "referrers"),
             ("[ratelimit]\nmin = 1\nretry = \"soon\"\n[[image]]\nsource = \"a/b\"\ntarget = \"m/b\"\n", "retry"),
+            ("[[image]]\nsource = \"a/b\"\ntarget = \"a/b\"\n", "the source repository itself"),
+            (
+                "[defaults]\ntarget = \"m/x\"\n[[image]]\nsource = \"a/b:1\"\n[[image]]\nsource = \"c/d\"\ntags = [\"1\"]\n",
+                "[[image]] 2 (c/d): writes m/x:1, as [[image]] 1 does",
+            ),
         ] {
             let e = SyncFile::parse(text, "s.toml").unwrap_err().to_string();
             assert!(e.starts_with("s.toml: "), "{e}");

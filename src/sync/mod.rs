@@ -70,6 +70,8 @@ pub struct TagsResult {
     pub digest: Option<Digest>,
     pub status: Status,
     pub reason: Option<String>,
+    /// What the copy's read-back found wrong (verify's problems), when it did.
+    pub problems: Vec<crate::verify::Problem>,
     /// Referrer manifests and cosign tags carried with it.
     pub referrers_carried: usize,
 }
@@ -145,6 +147,8 @@ struct Run<'a, R> {
     pauses: AtomicUsize,
     /// One copy at a time per target repository (see [`Run::repository_lock`]).
     repositories: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `target:tag` => the image (file index) that writes it.
+    claims: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 /// Runs `file` (the images of `opts.shard`).
@@ -162,6 +166,7 @@ pub async fn sync<R: RegistryWrite>(
         permits: Semaphore::new(jobs),
         pauses: AtomicUsize::new(0),
         repositories: std::sync::Mutex::new(HashMap::new()),
+        claims: std::sync::Mutex::new(HashMap::new()),
     };
     let chosen: Vec<&ImageSpec> = file
         .images
@@ -215,6 +220,19 @@ pub async fn sync<R: RegistryWrite>(
 }
 
 impl<R: RegistryWrite> Run<'_, R> {
+    /// Records that `img` writes `tag` of its target; the other image's index when one does.
+    fn claim(&self, img: &ImageSpec, tag: &str) -> Result<(), usize> {
+        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        let key = format!("{}:{tag}", img.target.canonical_name());
+        match claims.get(&key) {
+            Some(&other) if other != img.index => Err(other),
+            _ => {
+                claims.insert(key, img.index);
+                Ok(())
+            }
+        }
+    }
+
     /// The lock of a target repository. Two copies into one repository at once (two digests
     /// of an image sharing blobs) made distribution 2.8 refuse manifests: concurrent uploads
     /// of one blob rewrite its link file in place, and a manifest PUT reading it meanwhile
@@ -250,6 +268,13 @@ impl<R: RegistryWrite> Run<'_, R> {
                 let _p = self.permit().await;
                 match self.reg.tags(&img.source).await {
                     Ok(t) => Some(t),
+                    Err(e) if e.is_not_found() => {
+                        out.error = Some(format!(
+                            "{}: no such repository in the source registry (check the name)",
+                            img.source
+                        ));
+                        return out;
+                    }
                     Err(e) if img.tags.lists() => {
                         out.error = Some(format!("cannot list its tags: {e}"));
                         return out;
@@ -260,6 +285,30 @@ impl<R: RegistryWrite> Run<'_, R> {
             }
         };
         out.tags = select::tags(&img.tags, listed.as_deref().unwrap_or(&[]));
+        // A target tag another image of the file writes too would flip between them on every
+        // run: the later claim fails (named tags are checked when the file is read).
+        let mut claimed = Vec::new();
+        out.tags.retain(|t| match self.claim(img, t) {
+            Ok(()) => true,
+            Err(other) => {
+                claimed.push((t.clone(), other));
+                false
+            }
+        });
+        for (tag, other) in claimed {
+            out.results.push(TagsResult {
+                tags: vec![tag.clone()],
+                source_digest: None,
+                digest: None,
+                status: Status::Failed,
+                reason: Some(format!(
+                    "{}:{tag} is also written by [[image]] {other}; give one of them another target",
+                    img.target
+                )),
+                problems: vec![],
+                referrers_carried: 0,
+            });
+        }
         if out.tags.is_empty() {
             out.warning = Some(format!(
                 "no tag passed the filters ({} listed)",
@@ -291,6 +340,7 @@ impl<R: RegistryWrite> Run<'_, R> {
                     digest: None,
                     status: Status::Failed,
                     reason: Some(reason),
+                    problems: vec![],
                     referrers_carried: 0,
                 }),
             }
@@ -341,6 +391,7 @@ impl<R: RegistryWrite> Run<'_, R> {
             digest: None,
             status: Status::Failed,
             reason: None,
+            problems: vec![],
             referrers_carried: 0,
         };
         if self.opts.dry_run {
@@ -380,7 +431,10 @@ impl<R: RegistryWrite> Run<'_, R> {
                         false => Status::Copied,
                     };
                 } else {
-                    out.reason = Some(not_proven(&r));
+                    out.reason = Some(not_proven(&r, img));
+                    if let Some(rb) = &r.readback {
+                        out.problems = rb.problems.clone();
+                    }
                 }
             }
             Err(e) => out.reason = Some(e.to_string()),
@@ -388,8 +442,29 @@ impl<R: RegistryWrite> Run<'_, R> {
         out
     }
 
-    /// Dry run: present when every target tag names the source digest (one HEAD each).
+    /// Dry run: present when every target tag names what the copy would push (one HEAD each):
+    /// the source digest, or for a platform subset the new index, planned by copy's own dry
+    /// run from the source (its manifests and configs read; nothing written).
     async fn plan(&self, img: &ImageSpec, digest: &Digest, mut out: TagsResult) -> TagsResult {
+        let mut digest = digest.clone();
+        if img.platforms.is_some() {
+            let opts = PublishOptions {
+                platforms: img.platforms.clone(),
+                tags: out.tags.clone(),
+                dry_run: true,
+                referrers: Carry::None,
+                ..PublishOptions::default()
+            };
+            let src = img.source.with_digest(&digest);
+            match crate::publish::copy(self.reg, &src, &img.target, &opts).await {
+                Ok(r) => digest = r.digest,
+                Err(e) => {
+                    out.reason = Some(e.to_string());
+                    return out;
+                }
+            }
+        }
+        let digest = &digest;
         out.status = Status::Present;
         for t in &out.tags {
             let Ok(tagged) = img.target.with_tag(t) else {
@@ -448,16 +523,30 @@ impl<R: RegistryWrite> Run<'_, R> {
     }
 }
 
-/// Why a copy's result was not proven, in one line.
-fn not_proven(r: &crate::publish::PublishReport) -> String {
-    let details = format!(
-        "`runref copy {} {}` shows the details",
+/// Why a copy's result was not proven, in one line, with the copy that shows it.
+fn not_proven(r: &crate::publish::PublishReport, img: &ImageSpec) -> String {
+    let mut command = format!(
+        "runref copy {} {}:{}",
         r.sources.first().map_or("SOURCE", |s| s.name.as_str()),
-        r.target
+        r.target,
+        r.tags.first().map_or("TAG", String::as_str)
     );
+    if let Some(ps) = &img.platforms {
+        let ps: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+        command.push_str(&format!(" --platforms {}", ps.join(",")));
+    }
+    if img.verify_content {
+        command.push_str(" --content");
+    }
+    match &img.referrers {
+        Carry::All => {}
+        Carry::None => command.push_str(" --referrers none"),
+        Carry::Types(ts) => command.push_str(&format!(" --referrers {}", ts.join(","))),
+    }
+    let details = format!("`{command}` shows them (it moves no tag either)");
     if let Some(rb) = r.readback.as_ref().filter(|rb| !rb.verified) {
         return format!(
-            "the read-back found {} problem(s), so no tag moved; {details}",
+            "the read-back found {} problem(s) (below), so no tag moved; {details}",
             rb.problems.len()
         );
     }

@@ -291,9 +291,63 @@ fn fifty_images_sync_rerun_with_heads_and_repair_what_changed() {
         .expect("script (util-linux) runs");
     let seen = String::from_utf8_lossy(&tty.stdout);
     assert!(
-        seen.contains("[1/2] 127.0.0.1:1/gone/app: ") && seen.contains("[2/2] "),
+        seen.contains("[1/2] 127.0.0.1:1/gone/app -> ")
+            && seen.contains(": 1 FAILED")
+            && seen.contains("[2/2] "),
         "{seen}"
     );
+}
+
+/// What a newcomer's file got wrong, run against the real registries: a source repository
+/// that does not exist fails its image (it passed as "no tag passed the filters"); two images
+/// whose filters choose one target tag: one of them fails, naming the other; a dry run of a
+/// platform subset already mirrored says present (it said "would copy": the source's digest is
+/// not the subset's).
+#[test]
+fn a_missing_repository_a_shared_target_tag_and_a_subset_dry_run() {
+    let env = Env::get();
+    let tls = format!("{}:{}", env.tls_name, env.tls_port);
+    let prefix = unique("sync-more");
+    let mirror = unique("sync-more-mirror");
+    let spec = IndexSpec::new("sync-more", &["linux/amd64", "linux/arm64"]);
+    let a = build_index(&spec, "v1");
+    for repo in ["one", "two", "three"] {
+        push(&a, "v1", &format!("{}/{prefix}/{repo}:1.1", env.registry));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = &env.registry;
+    let file = write_file(
+        dir.path(),
+        "more.toml",
+        &format!(
+            "[[image]]\nsource = \"{r}/{prefix}/typo\"\ntarget = \"{tls}/{mirror}/typo\"\n\n\
+             [[image]]\nsource = \"{r}/{prefix}/one\"\nallow = ['1\\.1']\ntarget = \"{tls}/{mirror}/clash\"\n\n\
+             [[image]]\nsource = \"{r}/{prefix}/two\"\nallow = ['1\\.1']\ntarget = \"{tls}/{mirror}/clash\"\n\n\
+             [[image]]\nsource = \"{r}/{prefix}/three\"\ntags = [\"1.1\"]\nplatforms = [\"linux/arm64\"]\ntarget = \"{tls}/{mirror}/subset\"\n"
+        ),
+    );
+    let (o, j) = sync(&[&file]);
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    let images = j["images"].as_array().unwrap();
+    let typo = images[0]["error"].as_str().unwrap_or("");
+    assert!(typo.contains("no such repository"), "{j}");
+    let clashes: Vec<&str> = images[1..3]
+        .iter()
+        .flat_map(|i| i["results"].as_array().unwrap())
+        .filter_map(|r| r["reason"].as_str())
+        .collect();
+    assert_eq!(clashes.len(), 1, "{j}");
+    assert!(clashes[0].contains("is also written by [[image]]"), "{j}");
+    assert_eq!(result(&j, 4, "1.1")["status"], "copied", "{j}");
+    let subset = result(&j, 4, "1.1")["digest"].clone();
+    assert_ne!(subset, a.index_digest.to_string(), "a new index");
+    // Dry run: the subset is there (planned from the source, compared by HEAD), nothing written.
+    let t0 = requests_in(&tls_log(), &mirror).len();
+    let (_, j) = sync(&[&file, "--dry-run"]);
+    assert_eq!(result(&j, 4, "1.1")["status"], "present", "{j}");
+    assert_eq!(result(&j, 4, "1.1")["digest"], subset, "{j}");
+    let t = &requests_in(&tls_log(), &mirror)[t0..];
+    assert!(t.iter().all(|l| l.starts_with("HEAD ")), "{t:?}");
 }
 
 /// A source that answers 429 (Retry-After: 1) to the first two requests and says, by
