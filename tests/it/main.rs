@@ -18,6 +18,7 @@ mod e2e_daemon_requests;
 mod e2e_docker_hub;
 mod e2e_environment;
 mod e2e_first_run;
+mod e2e_image;
 mod e2e_inspect_verify_diagnose;
 mod e2e_matrix;
 mod e2e_publish;

@@ -48,7 +48,7 @@ pub struct Env {
     pub peers_bin: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
