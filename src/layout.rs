@@ -19,6 +19,8 @@ const CHUNK: usize = 64 * 1024;
 pub struct LayoutRegistry {
     root: PathBuf,
     reads: AtomicUsize,
+    /// index.json is rewritten whole: one writer at a time.
+    index_lock: std::sync::Mutex<()>,
 }
 
 impl LayoutRegistry {
@@ -34,6 +36,7 @@ impl LayoutRegistry {
         Ok(LayoutRegistry {
             root,
             reads: AtomicUsize::new(0),
+            index_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -60,6 +63,39 @@ impl LayoutRegistry {
     }
 
     /// The digest a tag names in the root index.
+    /// The digest `reference` names: its digest, its tag, or with neither the layout's one
+    /// image (skopeo's rule for `oci:DIR`), else its `latest`.
+    fn digest_of(&self, reference: &Reference) -> Result<Digest, RegistryError> {
+        if let Some(d) = reference.digest() {
+            return Ok(d.clone());
+        }
+        if let Some(t) = reference.tag() {
+            return self.tag_digest(reference, t);
+        }
+        let text = std::fs::read(self.root.join("index.json")).unwrap_or_default();
+        let index: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        let all = index["manifests"].as_array().cloned().unwrap_or_default();
+        match all.as_slice() {
+            [one] => one["digest"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| RegistryError::Other {
+                    reference: reference.to_string(),
+                    detail: "index.json: an entry without a valid digest".into(),
+                }),
+            _ => self.tag_digest(reference, "latest").map_err(|e| match e {
+                RegistryError::NotFound { .. } => RegistryError::Other {
+                    reference: reference.to_string(),
+                    detail: format!(
+                        "the layout holds {} images and none is tagged latest: give oci:DIR:TAG",
+                        all.len()
+                    ),
+                },
+                e => e,
+            }),
+        }
+    }
+
     fn tag_digest(&self, reference: &Reference, tag: &str) -> Result<Digest, RegistryError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let other = |detail: String| RegistryError::Other {
@@ -86,10 +122,7 @@ impl LayoutRegistry {
 
 impl Registry for LayoutRegistry {
     async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError> {
-        let digest = match reference.digest() {
-            Some(d) => d.clone(),
-            None => self.tag_digest(reference, reference.tag().unwrap_or("latest"))?,
-        };
+        let digest = self.digest_of(reference)?;
         let bytes = self.read_blob(reference, &digest)?;
         let manifest = Manifest::parse_verified(&bytes, &digest, None).map_err(|source| {
             RegistryError::Manifest {
@@ -159,7 +192,403 @@ impl Registry for LayoutRegistry {
         Ok(stream.boxed())
     }
 
+    async fn tags(&self, _repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        Ok(self.tag_names())
+    }
+
     fn requests(&self) -> usize {
         self.reads.load(Ordering::Relaxed)
+    }
+}
+
+// The write side: `copy` and `index create` into `oci:DIR[:TAG]` (issue 23). Blobs are
+// written to a temporary file in `blobs/sha256`, checked against their digest, then renamed
+// into place (a partial write never has a blob's name); a tag is the root index's
+// `org.opencontainers.image.ref.name`, one entry per tag, and `index.json` is replaced whole
+// (written beside it, then renamed).
+impl LayoutRegistry {
+    /// Opens `root`, making an empty layout there when it has none (a new directory, or an
+    /// empty one).
+    pub fn open_or_create(root: impl AsRef<Path>) -> Result<LayoutRegistry, RegistryError> {
+        let root = root.as_ref().to_path_buf();
+        if !root.join("oci-layout").is_file() {
+            let other = |detail: String| RegistryError::Other {
+                reference: format!("oci:{}", root.display()),
+                detail,
+            };
+            if root.is_dir()
+                && std::fs::read_dir(&root)
+                    .map_err(|e| other(e.to_string()))?
+                    .next()
+                    .is_some()
+            {
+                return Err(other(
+                    "the directory is not empty and is not an OCI image layout (no oci-layout file): give a new or empty directory".into(),
+                ));
+            }
+            std::fs::create_dir_all(root.join("blobs/sha256")).map_err(|e| other(e.to_string()))?;
+            std::fs::write(
+                root.join("oci-layout"),
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+            )
+            .map_err(|e| other(e.to_string()))?;
+            std::fs::write(
+                root.join("index.json"),
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+            )
+            .map_err(|e| other(e.to_string()))?;
+        }
+        LayoutRegistry::open(root)
+    }
+
+    fn write_error(&self, detail: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Other {
+            reference: format!("oci:{}", self.root.display()),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Writes `bytes` as the blob `digest` (checked first).
+    fn put_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
+        digest.verify(bytes).map_err(|e| self.write_error(e))?;
+        let dir = self.root.join("blobs/sha256");
+        std::fs::create_dir_all(&dir).map_err(|e| self.write_error(e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| self.write_error(e))?;
+        std::io::Write::write_all(&mut tmp, bytes).map_err(|e| self.write_error(e))?;
+        tmp.persist(self.blob_path(digest))
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    /// Points `tag` at the manifest `digest` in index.json (replacing the entry that had it).
+    fn set_tag(
+        &self,
+        tag: &str,
+        digest: &Digest,
+        media_type: &str,
+        size: usize,
+    ) -> Result<(), RegistryError> {
+        let _held = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.root.join("index.json");
+        let text =
+            std::fs::read(&path).map_err(|e| self.write_error(format!("index.json: {e}")))?;
+        let mut index: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| self.write_error(format!("index.json: {e}")))?;
+        let list = index["manifests"]
+            .as_array_mut()
+            .ok_or_else(|| self.write_error("index.json has no manifests list"))?;
+        list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+        list.push(serde_json::json!({
+            "mediaType": media_type,
+            "digest": digest.to_string(),
+            "size": size,
+            "annotations": {REF_NAME: tag},
+        }));
+        let bytes = serde_json::to_vec(&index).map_err(|e| self.write_error(e))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&self.root).map_err(|e| self.write_error(e))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| self.write_error(e))?;
+        tmp.persist(&path).map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    /// The tags of the root index.
+    fn tag_names(&self) -> Vec<String> {
+        let Ok(text) = std::fs::read(self.root.join("index.json")) else {
+            return vec![];
+        };
+        let index: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["annotations"][REF_NAME].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl crate::registry::RegistryWrite for LayoutRegistry {
+    async fn blob_exists(&self, _repo: &Reference, digest: &Digest) -> Result<bool, RegistryError> {
+        Ok(self.blob_path(digest).is_file())
+    }
+
+    /// A layout has no other repository to mount from: always an upload.
+    async fn mount_blob(
+        &self,
+        _target: &Reference,
+        _digest: &Digest,
+        _from: &Reference,
+    ) -> Result<crate::registry::Mount, RegistryError> {
+        Ok(crate::registry::Mount::Refused {
+            location: "layout".into(),
+        })
+    }
+
+    async fn start_upload(&self, _target: &Reference) -> Result<String, RegistryError> {
+        Ok("layout".into())
+    }
+
+    async fn put_blob(
+        &self,
+        _target: &Reference,
+        _location: &str,
+        digest: &Digest,
+        bytes: bytes::Bytes,
+    ) -> Result<(), RegistryError> {
+        self.put_bytes(digest, &bytes)
+    }
+
+    /// Streams into a temporary file beside the blobs, hashing as it goes; renamed into place
+    /// only when the bytes are `size` long and hash to `digest`.
+    async fn put_blob_stream(
+        &self,
+        _target: &Reference,
+        _location: &str,
+        digest: &Digest,
+        size: u64,
+        mut stream: BlobStream,
+    ) -> Result<(), RegistryError> {
+        use futures_util::StreamExt;
+        use sha2::Digest as _;
+        use std::io::Write as _;
+        let dir = self.root.join("blobs/sha256");
+        std::fs::create_dir_all(&dir).map_err(|e| self.write_error(e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| self.write_error(e))?;
+        let (mut hasher, mut n) = (sha2::Sha256::new(), 0u64);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.write_error(e))?;
+            n += chunk.len() as u64;
+            if n > size {
+                return Err(
+                    self.write_error(format!("blob {digest} is longer than its {size} bytes"))
+                );
+            }
+            hasher.update(&chunk);
+            tmp.write_all(&chunk).map_err(|e| self.write_error(e))?;
+        }
+        let got = hex::encode(hasher.finalize());
+        if got != digest.hex() || n != size {
+            return Err(self.write_error(format!(
+                "blob {digest}: {n} bytes hashing to sha256:{got}, not its digest and {size} bytes"
+            )));
+        }
+        tmp.persist(self.blob_path(digest))
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    async fn manifest_head(
+        &self,
+        reference: &Reference,
+        _write: bool,
+    ) -> Result<Option<(Digest, String)>, RegistryError> {
+        let digest = match self.digest_of(reference) {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match std::fs::read(self.blob_path(&digest)) {
+            Ok(bytes) => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let media_type = v["mediaType"].as_str().unwrap_or_default().to_string();
+                Ok(Some((digest, media_type)))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn put_manifest(
+        &self,
+        target: &Reference,
+        bytes: bytes::Bytes,
+        media_type: &str,
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::of(&bytes);
+        if let Some(want) = target.digest() {
+            if *want != digest {
+                return Err(
+                    self.write_error(format!("manifest bytes hash to {digest}, not {want}"))
+                );
+            }
+        }
+        self.put_bytes(&digest, &bytes)?;
+        if let (None, Some(tag)) = (target.digest(), target.tag()) {
+            self.set_tag(tag, &digest, media_type, bytes.len())?;
+        }
+        Ok(digest)
+    }
+}
+
+/// A registry client that sends `oci:DIR` references (see [`crate::reference::layout_dir`])
+/// to the layout directory they name and every other reference to `remote`. Layouts are
+/// opened at their first use, made when first written. `requests()` counts only what went
+/// over the wire (a layout read is not a registry request).
+pub struct Routed<'a, R> {
+    remote: &'a R,
+    layouts: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<LayoutRegistry>>>,
+}
+
+impl<'a, R> Routed<'a, R> {
+    pub fn new(remote: &'a R) -> Routed<'a, R> {
+        Routed {
+            remote,
+            layouts: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The layout `reference` names, if it names one (`write`: made when missing).
+    fn layout(
+        &self,
+        reference: &Reference,
+        write: bool,
+    ) -> Option<Result<std::sync::Arc<LayoutRegistry>, RegistryError>> {
+        let registry = reference.registry();
+        let dir = crate::reference::layout_dir(registry)?;
+        let mut open = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = open.get(registry) {
+            return Some(Ok(l.clone()));
+        }
+        let made = match write {
+            true => LayoutRegistry::open_or_create(&dir),
+            false => LayoutRegistry::open(&dir).map_err(|e| match e {
+                RegistryError::Other { detail, .. } => RegistryError::Other {
+                    reference: reference.to_string(),
+                    detail: format!("{} is {detail}", dir.display()),
+                },
+                e => e,
+            }),
+        };
+        Some(made.map(|l| {
+            let l = std::sync::Arc::new(l);
+            open.insert(registry.to_string(), l.clone());
+            l
+        }))
+    }
+}
+
+/// Runs `$call` on the layout `$reference` names, else on the remote registry.
+macro_rules! route {
+    ($self:ident, $reference:expr, $write:expr, |$r:ident| $call:expr) => {
+        match $self.layout($reference, $write) {
+            Some(layout) => {
+                let $r = &*layout?;
+                $call.await
+            }
+            None => {
+                let $r = $self.remote;
+                $call.await
+            }
+        }
+    };
+}
+
+impl<R: crate::registry::RegistryWrite> Registry for Routed<'_, R> {
+    async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError> {
+        route!(self, reference, false, |r| r.manifest(reference))
+    }
+    async fn config(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<ImageConfig, RegistryError> {
+        route!(self, repo, false, |r| r.config(repo, digest))
+    }
+    async fn blob_stream(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError> {
+        route!(self, repo, false, |r| r.blob_stream(repo, digest))
+    }
+    async fn url_stream(&self, url: &str, digest: &Digest) -> Result<BlobStream, RegistryError> {
+        self.remote.url_stream(url, digest).await
+    }
+    async fn referrers_api(
+        &self,
+        repo: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        route!(self, repo, false, |r| r.referrers_api(
+            repo,
+            subject,
+            artifact_type
+        ))
+    }
+    async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        route!(self, repo, false, |r| r.tags(repo))
+    }
+    fn requests(&self) -> usize {
+        self.remote.requests()
+    }
+    fn http_fallbacks(&self) -> usize {
+        self.remote.http_fallbacks()
+    }
+    fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        self.remote.rate_remaining(registry)
+    }
+    fn endpoints(&self) -> crate::registry::Endpoints {
+        self.remote.endpoints()
+    }
+}
+
+impl<R: crate::registry::RegistryWrite> crate::registry::RegistryWrite for Routed<'_, R> {
+    async fn blob_exists(&self, repo: &Reference, digest: &Digest) -> Result<bool, RegistryError> {
+        route!(self, repo, true, |r| r.blob_exists(repo, digest))
+    }
+    async fn mount_blob(
+        &self,
+        target: &Reference,
+        digest: &Digest,
+        from: &Reference,
+    ) -> Result<crate::registry::Mount, RegistryError> {
+        route!(self, target, true, |r| r.mount_blob(target, digest, from))
+    }
+    async fn start_upload(&self, target: &Reference) -> Result<String, RegistryError> {
+        route!(self, target, true, |r| r.start_upload(target))
+    }
+    async fn put_blob(
+        &self,
+        target: &Reference,
+        location: &str,
+        digest: &Digest,
+        bytes: bytes::Bytes,
+    ) -> Result<(), RegistryError> {
+        route!(self, target, true, |r| r
+            .put_blob(target, location, digest, bytes))
+    }
+    async fn put_blob_stream(
+        &self,
+        target: &Reference,
+        location: &str,
+        digest: &Digest,
+        size: u64,
+        stream: BlobStream,
+    ) -> Result<(), RegistryError> {
+        route!(self, target, true, |r| r
+            .put_blob_stream(target, location, digest, size, stream))
+    }
+    async fn manifest_head(
+        &self,
+        reference: &Reference,
+        write: bool,
+    ) -> Result<Option<(Digest, String)>, RegistryError> {
+        // A target layout that does not exist yet has nothing: not made by a HEAD.
+        if crate::reference::layout_dir(reference.registry())
+            .is_some_and(|d| !d.join("oci-layout").is_file())
+        {
+            return Ok(None);
+        }
+        route!(self, reference, false, |r| r
+            .manifest_head(reference, write))
+    }
+    async fn put_manifest(
+        &self,
+        target: &Reference,
+        bytes: bytes::Bytes,
+        media_type: &str,
+    ) -> Result<Digest, RegistryError> {
+        route!(self, target, true, |r| r
+            .put_manifest(target, bytes, media_type))
     }
 }

@@ -187,10 +187,81 @@ impl Reference {
     }
 }
 
+/// The registry names that stand for OCI image layout directories (`oci:DIR`, skopeo's
+/// syntax) inside a [`Reference`]: `layout-N.oci.invalid` (`.invalid` is reserved: never a real
+/// host), repository `layout`; shown as `oci:DIR`.
+const LAYOUT_SUFFIX: &str = ".oci.invalid";
+static LAYOUTS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The directory a layout registry name stands for.
+pub fn layout_dir(registry: &str) -> Option<std::path::PathBuf> {
+    let n: usize = registry
+        .strip_prefix("layout-")?
+        .strip_suffix(LAYOUT_SUFFIX)?
+        .parse()
+        .ok()?;
+    LAYOUTS.lock().ok()?.get(n).cloned()
+}
+
+impl Reference {
+    /// An image location as `copy`, `index create`, `verify` and `inspect` take it: an OCI
+    /// image layout `oci:DIR[:TAG][@DIGEST]` (skopeo's syntax; the tag is the root index's
+    /// `org.opencontainers.image.ref.name`), else a registry reference.
+    pub fn parse_location(input: &str) -> Result<Reference, ReferenceError> {
+        let Some(rest) = input.strip_prefix("oci:") else {
+            return input.parse();
+        };
+        let (rest, digest) = match rest.split_once('@') {
+            Some((r, d)) => (
+                r,
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|source| ReferenceError::Digest {
+                            input: input.into(),
+                            source,
+                        })?,
+                ),
+            ),
+            None => (rest, None),
+        };
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (dir, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+            None => (rest, None),
+        };
+        if dir.is_empty() {
+            return Err(invalid(input, "oci: needs a directory (oci:DIR[:TAG])"));
+        }
+        if let Some(t) = tag {
+            check_tag(input, t)?;
+        }
+        let dir = std::path::absolute(dir).map_err(|e| invalid(input, e.to_string()))?;
+        let n = {
+            let mut all = LAYOUTS.lock().unwrap_or_else(|e| e.into_inner());
+            match all.iter().position(|d| *d == dir) {
+                Some(n) => n,
+                None => {
+                    all.push(dir);
+                    all.len() - 1
+                }
+            }
+        };
+        Ok(Reference {
+            domain: Some(format!("layout-{n}{LAYOUT_SUFFIX}")),
+            path: "layout".into(),
+            tag: tag.map(str::to_string),
+            digest,
+        })
+    }
+}
+
 impl fmt::Display for Reference {
-    /// As written: `name[:tag][@digest]`.
+    /// As written: `name[:tag][@digest]`; an OCI layout as `oci:DIR[:tag][@digest]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())?;
+        match self.domain.as_deref().and_then(layout_dir) {
+            Some(dir) => write!(f, "oci:{}", dir.display())?,
+            None => f.write_str(&self.name())?,
+        }
         if let Some(t) = &self.tag {
             write!(f, ":{t}")?;
         }

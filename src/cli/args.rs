@@ -187,7 +187,7 @@ Exit codes: 0 the export will work, 1 it will fail, 2 invalid input.";
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// Image: name[:tag][@digest], or a daemon image ID
+    /// Image: name[:tag][@digest], a daemon image ID, or an OCI layout oci:DIR[:TAG]
     pub image: String,
     /// Mark the entry for this platform
     #[arg(long)]
@@ -206,7 +206,7 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Image, by digest (name@sha256:…); a tag is resolved once
+    /// Image, by digest (name@sha256:…; an OCI layout oci:DIR[:TAG]); a tag is resolved once
     #[arg(required_unless_present = "metadata_file")]
     pub image: Option<String>,
     /// Expected platforms, comma-separated: linux/amd64,linux/arm64
@@ -354,9 +354,9 @@ pub struct PublishArgs {
 
 #[derive(Args, Debug)]
 pub struct IndexCreateArgs {
-    /// The index to push: name[:tag]
+    /// The index to push: name[:tag], or an OCI layout oci:DIR[:TAG] (made when missing)
     pub target: String,
-    /// Images or indexes to take the entries from: name[:tag][@digest]
+    /// Images or indexes to take the entries from: name[:tag][@digest] or oci:DIR[:TAG]
     #[arg(required = true, num_args = 1..)]
     pub sources: Vec<String>,
     /// For two images of one platform, the later SOURCE wins (else refused)
@@ -374,9 +374,9 @@ pub struct IndexCreateArgs {
 
 #[derive(Args, Debug)]
 pub struct CopyArgs {
-    /// Image or index to copy: name[:tag][@digest]
+    /// Image or index to copy: name[:tag][@digest], or an OCI layout oci:DIR[:TAG]
     pub source: String,
-    /// Where to: name[:tag]
+    /// Where to: name[:tag], or an OCI layout oci:DIR[:TAG] (made when missing)
     pub target: String,
     /// Referrers to carry (signatures, SBOMs, attestations attached by subject, and cosign's
     /// .sig/.att/.sbom tags): all, none, or artifact types TYPE[,TYPE...]

@@ -487,11 +487,16 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
 
 async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
-    let image = match ImageRef::parse(&a.image) {
+    let parsed = match a.image.starts_with("oci:") {
+        true => Reference::parse_location(&a.image).map(ImageRef::Name),
+        false => ImageRef::parse(&a.image),
+    };
+    let image = match parsed {
         Ok(i) => i,
         Err(e) => return fail(format, exit::USAGE, &e.to_string()),
     };
-    let daemon = if a.no_daemon {
+    // An OCI layout is a directory, never a daemon's image.
+    let daemon = if a.no_daemon || a.image.starts_with("oci:") {
         Use::None
     } else {
         Use::IfReachable(&a.host)
@@ -500,15 +505,11 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
         Ok(c) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let mut r = crate::inspect::inspect(
-        &image,
-        a.platform.as_ref(),
-        ctx.daemon.as_ref(),
-        &ctx.registry,
-    )
-    .await;
+    let registry = crate::layout::Routed::new(&ctx.registry);
+    let mut r =
+        crate::inspect::inspect(&image, a.platform.as_ref(), ctx.daemon.as_ref(), &registry).await;
     if let (ImageRef::Name(name), false) = (&image, a.no_referrers) {
-        crate::inspect::add_referrers(&mut r, &ctx.registry, name).await;
+        crate::inspect::add_referrers(&mut r, &registry, name).await;
     }
     if unreachable.is_some() {
         r.daemon_error = unreachable;
@@ -525,7 +526,7 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
 async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
     let reference: Reference = match (&a.image, &a.metadata_file) {
-        (Some(i), _) => match i.parse() {
+        (Some(i), _) => match Reference::parse_location(i) {
             Ok(r) => r,
             Err(e) => return fail(format, exit::USAGE, &e.to_string()),
         },
@@ -559,7 +560,8 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         progress: meter(format),
         required_referrers: a.require_referrer,
     };
-    match crate::verify::verify(&ctx.registry, &reference, &opts).await {
+    let registry = crate::layout::Routed::new(&ctx.registry);
+    match crate::verify::verify(&registry, &reference, &opts).await {
         Ok(r) => output(
             format,
             &r,
@@ -687,10 +689,10 @@ fn publish_outcome(
 type PublishNames = (Reference, Vec<Reference>);
 
 fn publish_names(target: &str, sources: &[String]) -> Result<PublishNames, String> {
-    let t: Reference = target.parse().map_err(|e| format!("TARGET: {e}"))?;
+    let t = Reference::parse_location(target).map_err(|e| format!("TARGET: {e}"))?;
     let srcs = sources
         .iter()
-        .map(|s| s.parse().map_err(|e| format!("SOURCE: {e}")))
+        .map(|s| Reference::parse_location(s).map_err(|e| format!("SOURCE: {e}")))
         .collect::<Result<Vec<Reference>, String>>()?;
     Ok((t, srcs))
 }
@@ -707,7 +709,8 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
     };
     let mut opts = publish_options(&a.publish, a.replace, format);
     opts.referrers = a.referrers.clone();
-    let r = crate::publish::create(&ctx.registry, &target, &sources, &opts).await;
+    let registry = crate::layout::Routed::new(&ctx.registry);
+    let r = crate::publish::create(&registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
 }
 
@@ -723,6 +726,7 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
     };
     let mut opts = publish_options(&a.publish, false, format);
     opts.referrers = a.referrers.clone();
-    let r = crate::publish::copy(&ctx.registry, &sources[0], &target, &opts).await;
+    let registry = crate::layout::Routed::new(&ctx.registry);
+    let r = crate::publish::copy(&registry, &sources[0], &target, &opts).await;
     publish_outcome(format, r)
 }

@@ -20,6 +20,7 @@ mod e2e_environment;
 mod e2e_first_run;
 mod e2e_image;
 mod e2e_inspect_verify_diagnose;
+mod e2e_layouts;
 mod e2e_matrix;
 mod e2e_publish;
 mod e2e_reconcile;
