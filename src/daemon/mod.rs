@@ -314,37 +314,22 @@ impl EngineDaemon {
             .strip_prefix("unix://")
             .or(Some(t.host.as_str()).filter(|h| h.starts_with('/')));
         let mut heard = None;
+        let cannot = |detail: String| DaemonError::Connect {
+            host: t.host.clone(),
+            detail,
+        };
+        // Our own clients (unix socket, ssh) keep what the answers' headers say.
+        let mut hearing = || {
+            let h = std::sync::Arc::new(transport::Heard::default());
+            heard = Some(h.clone());
+            h
+        };
+        let secs = t.transfer_timeout.as_secs();
         let docker = if let Some(path) = socket {
-            let h = std::sync::Arc::new(transport::Heard::default());
-            heard = Some(h.clone());
-            transport::unix(
-                path.as_ref(),
-                t.transfer_timeout.as_secs(),
-                h,
-                t.trace.clone(),
-            )
-            .map_err(|detail| DaemonError::Connect {
-                host: t.host.clone(),
-                detail,
-            })?
+            transport::unix(path.as_ref(), secs, hearing(), t.trace.clone()).map_err(cannot)?
         } else if t.host.starts_with("ssh://") {
-            let dest: ssh::SshDest = t.host.parse().map_err(|detail| DaemonError::Connect {
-                host: t.host.clone(),
-                detail,
-            })?;
-            let h = std::sync::Arc::new(transport::Heard::default());
-            heard = Some(h.clone());
-            transport::ssh(
-                &dest,
-                &t.host,
-                t.transfer_timeout.as_secs(),
-                h,
-                t.trace.clone(),
-            )
-            .map_err(|detail| DaemonError::Connect {
-                host: t.host.clone(),
-                detail,
-            })?
+            let dest: ssh::SshDest = t.host.parse().map_err(cannot)?;
+            transport::ssh(&dest, &t.host, secs, hearing(), t.trace.clone()).map_err(cannot)?
         } else if t.tls || t.host.starts_with("https://") {
             let dir = t
                 .cert_path
