@@ -15,7 +15,7 @@ use std::io::Write;
 
 const REPO: &str = "registry.example/run";
 
-fn golden(case: &str, actual: &str) {
+pub(crate) fn golden(case: &str, actual: &str) {
     let path = format!("{}/testdata/golden/{case}.txt", env!("CARGO_MANIFEST_DIR"));
     if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
         std::fs::create_dir_all(std::path::Path::new(&path).parent().unwrap()).unwrap();

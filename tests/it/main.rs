@@ -33,6 +33,7 @@ mod golden;
 mod inproc;
 mod peer_tables;
 mod properties;
+mod publish_inproc;
 mod readme_contract;
 mod referrers_api;
 mod registry_auth;
