@@ -467,7 +467,7 @@ impl HttpRegistry {
 
     /// Where reads of `reference` go, in order: for Docker Hub names the mirrors (the one that
     /// answered last first), then Docker Hub; for any other name its registry.
-    async fn endpoints(&self, reference: &Reference) -> Result<Vec<Endpoint>, RegistryError> {
+    async fn places(&self, reference: &Reference) -> Result<Vec<Endpoint>, RegistryError> {
         let registry = reference.registry().to_string();
         match self.route(reference).await {
             Some(conf::Route::Blocked { prefix, file }) => {
@@ -554,7 +554,7 @@ impl HttpRegistry {
         op: impl AsyncFn(&Endpoint) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
         let mut tried: Vec<String> = Vec::new();
-        for ep in self.endpoints(reference).await? {
+        for ep in self.places(reference).await? {
             match op(&ep).await {
                 Ok(v) => {
                     if let Ok(mut a) = self.answered.lock() {
