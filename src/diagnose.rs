@@ -200,6 +200,9 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         ImageRef::Name(n) => n.digest().cloned(),
         ImageRef::Id(_) => None,
     };
+    // The config the digest names, when it names one image: a local image with that ID is
+    // this image, however it came into the daemon (a load keeps no RepoDigest).
+    let mut registry_config = None;
     if let (Some(reg), Some(n), Some(_)) = (registry, &repo, &digest) {
         let p = given.clone().unwrap_or_else(|| info.platform_or_host());
         match resolve(reg, n, &Depth::Platform(p.clone())).await {
@@ -207,7 +210,10 @@ pub async fn diagnose<D: Daemon, R: Registry>(
             // entry it is when it named an index.
             Ok(view) => {
                 report.registry_platform = match view.entries.as_slice() {
-                    [single] if !view.is_index => single.config_platform.clone(),
+                    [single] if !view.is_index => {
+                        registry_config = single.config.clone();
+                        single.config_platform.clone()
+                    }
                     _ => view.entry_for(&p).map(|_| p.clone()),
                 }
             }
@@ -246,24 +252,35 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     report.lifecycle_error = Some(LIFECYCLE_ERROR);
     match (&reference, digest) {
         (ImageRef::Name(n), Some(d)) if !for_target.is_empty() => {
-            let img = for_target[0];
+            // The local image the digest's config names, when there is one.
+            let img = for_target
+                .iter()
+                .find(|i| Some(i.id.digest()) == registry_config.as_ref())
+                .copied()
+                .unwrap_or(for_target[0]);
             // reconcile's rule (LocalImage::daemon_only): where every name has a RepoDigest
             // (containerd store, podman) the registry says, one GET of the image's name; a
             // 404 is never pushed. Without the registry (--daemon-only) it stays unknown.
-            let daemon_only = match img.daemon_only(n, &info) {
-                Some(only) => only,
-                None => match (registry, local_name(img, n)) {
-                    (Some(reg), Some(name)) => {
-                        let p = Depth::Platform(target.clone());
-                        let asked = resolve(reg, &name, &p).await;
-                        report.registry_requests = reg.requests();
-                        report.registry_http_fallbacks = reg.http_fallbacks();
-                        report.registry_endpoints = reg.endpoints();
-                        matches!(asked, Err(e) if e.is_not_found())
-                    }
-                    _ => false,
-                },
-            };
+            // The registry's manifest for the digest has this image's config: the same image
+            // (reconcile proves it so), never daemon-only.
+            let same_config = registry_config
+                .as_ref()
+                .is_some_and(|c| img.id.digest() == c);
+            let daemon_only = !same_config
+                && match img.daemon_only(n, &info) {
+                    Some(only) => only,
+                    None => match (registry, local_name(img, n)) {
+                        (Some(reg), Some(name)) => {
+                            let p = Depth::Platform(target.clone());
+                            let asked = resolve(reg, &name, &p).await;
+                            report.registry_requests = reg.requests();
+                            report.registry_http_fallbacks = reg.http_fallbacks();
+                            report.registry_endpoints = reg.endpoints();
+                            matches!(asked, Err(e) if e.is_not_found())
+                        }
+                        _ => false,
+                    },
+                };
             if daemon_only {
                 report.cause = Some(Cause::DaemonOnlyImage);
                 report.explanation = format!(

@@ -64,7 +64,8 @@ impl LayoutRegistry {
 
     /// The digest a tag names in the root index.
     /// The digest `reference` names: its digest, its tag, or with neither the layout's one
-    /// image (skopeo's rule for `oci:DIR`), else its `latest`.
+    /// image (skopeo's rule for `oci:DIR`; referrers listed beside it, as oras lists them,
+    /// do not count); several are refused, naming their tags.
     fn digest_of(&self, reference: &Reference) -> Result<Digest, RegistryError> {
         if let Some(d) = reference.digest() {
             return Ok(d.clone());
@@ -74,24 +75,29 @@ impl LayoutRegistry {
         }
         let text = std::fs::read(self.root.join("index.json")).unwrap_or_default();
         let index: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-        let all = index["manifests"].as_array().cloned().unwrap_or_default();
-        match all.as_slice() {
-            [one] => one["digest"]
-                .as_str()
-                .and_then(|d| d.parse().ok())
-                .ok_or_else(|| RegistryError::Other {
-                    reference: reference.to_string(),
-                    detail: "index.json: an entry without a valid digest".into(),
-                }),
-            _ => self.tag_digest(reference, "latest").map_err(|e| match e {
-                RegistryError::NotFound { .. } => RegistryError::Other {
-                    reference: reference.to_string(),
-                    detail: format!(
-                        "the layout holds {} images and none is tagged latest: give oci:DIR:TAG",
-                        all.len()
-                    ),
-                },
-                e => e,
+        let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+        let mut images: Vec<&str> = entries
+            .iter()
+            .filter(|m| m["artifactType"].is_null())
+            .filter_map(|m| m["digest"].as_str())
+            .collect();
+        images.sort();
+        images.dedup();
+        match images.as_slice() {
+            [one] => one.parse().map_err(|_| RegistryError::Other {
+                reference: reference.to_string(),
+                detail: "index.json: an entry without a valid digest".into(),
+            }),
+            [] => Err(RegistryError::NotFound {
+                reference: reference.to_string(),
+            }),
+            _ => Err(RegistryError::Other {
+                reference: reference.to_string(),
+                detail: format!(
+                    "the layout holds {} images (tags: {}): give oci:DIR:TAG",
+                    images.len(),
+                    self.tag_names().join(", ")
+                ),
             }),
         }
     }
@@ -196,6 +202,59 @@ impl Registry for LayoutRegistry {
         Ok(self.tag_names())
     }
 
+    /// A layout lists referrers in index.json beside the images (as oras writes them): the
+    /// entries whose manifest's `subject` is `subject`, as the API would answer (and filtered
+    /// by `artifact_type`).
+    async fn referrers_api(
+        &self,
+        repo: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let text = std::fs::read(self.root.join("index.json")).unwrap_or_default();
+        let index: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        let mut found = Vec::new();
+        for e in index["manifests"].as_array().into_iter().flatten() {
+            let Some(d) = e["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else {
+                continue;
+            };
+            let Ok(bytes) = self.read_blob(repo, &d) else {
+                continue;
+            };
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if m["subject"]["digest"].as_str() != Some(&subject.to_string()) {
+                continue;
+            }
+            let kind = crate::referrers::artifact_type(&m)
+                .unwrap_or_default()
+                .to_string();
+            if artifact_type.is_some_and(|t| t != kind) {
+                continue;
+            }
+            let mut desc = serde_json::json!({
+                "mediaType": m["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json"),
+                "digest": d.to_string(),
+                "size": bytes.len(),
+                "artifactType": kind,
+            });
+            if let Some(a) = m.get("annotations") {
+                desc["annotations"] = a.clone();
+            }
+            if !found
+                .iter()
+                .any(|x: &serde_json::Value| x["digest"] == desc["digest"])
+            {
+                found.push(desc);
+            }
+        }
+        let listing = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": found,
+        });
+        Ok(Some(listing.to_string().into_bytes()))
+    }
+
     fn requests(&self) -> usize {
         self.reads.load(Ordering::Relaxed)
     }
@@ -268,6 +327,23 @@ impl LayoutRegistry {
         media_type: &str,
         size: usize,
     ) -> Result<(), RegistryError> {
+        self.edit_index(|list| {
+            list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+            list.push(serde_json::json!({
+                "mediaType": media_type,
+                "digest": digest.to_string(),
+                "size": size,
+                "annotations": {REF_NAME: tag},
+            }));
+        })
+    }
+
+    /// Rewrites index.json's manifests with `edit`, whole (written beside it, renamed), one
+    /// writer at a time.
+    fn edit_index(
+        &self,
+        edit: impl FnOnce(&mut Vec<serde_json::Value>),
+    ) -> Result<(), RegistryError> {
         let _held = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         let path = self.root.join("index.json");
         let text =
@@ -277,19 +353,36 @@ impl LayoutRegistry {
         let list = index["manifests"]
             .as_array_mut()
             .ok_or_else(|| self.write_error("index.json has no manifests list"))?;
-        list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
-        list.push(serde_json::json!({
-            "mediaType": media_type,
-            "digest": digest.to_string(),
-            "size": size,
-            "annotations": {REF_NAME: tag},
-        }));
+        edit(list);
         let bytes = serde_json::to_vec(&index).map_err(|e| self.write_error(e))?;
         let mut tmp =
             tempfile::NamedTempFile::new_in(&self.root).map_err(|e| self.write_error(e))?;
         std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| self.write_error(e))?;
         tmp.persist(&path).map_err(|e| self.write_error(e))?;
         Ok(())
+    }
+
+    /// Adds an untagged entry for `digest` to index.json (once).
+    fn list_untagged(
+        &self,
+        digest: &Digest,
+        media_type: &str,
+        size: usize,
+        artifact_type: &str,
+    ) -> Result<(), RegistryError> {
+        self.edit_index(|list| {
+            if !list
+                .iter()
+                .any(|m| m["digest"].as_str() == Some(&digest.to_string()))
+            {
+                list.push(serde_json::json!({
+                    "mediaType": media_type,
+                    "digest": digest.to_string(),
+                    "size": size,
+                    "artifactType": artifact_type,
+                }));
+            }
+        })
     }
 
     /// The tags of the root index.
@@ -414,9 +507,24 @@ impl crate::registry::RegistryWrite for LayoutRegistry {
         self.put_bytes(&digest, &bytes)?;
         if let (None, Some(tag)) = (target.digest(), target.tag()) {
             self.set_tag(tag, &digest, media_type, bytes.len())?;
+        } else if let Some(kind) = referrer_type(&bytes) {
+            // A referrer is listed beside its subject, untagged (as oras writes it), so the
+            // layout's own listing finds it.
+            self.list_untagged(&digest, media_type, bytes.len(), &kind)?;
         }
         Ok(digest)
     }
+}
+
+/// The artifact type of a manifest that names a `subject` (a referrer), else None.
+fn referrer_type(bytes: &[u8]) -> Option<String> {
+    let m: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    m.get("subject")?;
+    Some(
+        crate::referrers::artifact_type(&m)
+            .unwrap_or("application/vnd.oci.empty.v1+json")
+            .to_string(),
+    )
 }
 
 /// A registry client that sends `oci:DIR` references (see [`crate::reference::layout_dir`])

@@ -559,3 +559,50 @@ fn every_registry_request_is_counted_and_none_is_a_probe() {
         .count();
     assert_eq!(probes, 0, "runref sent a /v2/ probe");
 }
+
+/// An image loaded into the daemon (a tag, no RepoDigest) whose content is also in the
+/// registry: the restorer's per-arch digest names a manifest with this image's config, so it
+/// is not daemon-only (a newcomer got "exists only in this daemon"); reconcile proves it by the
+/// config, and diagnose now says what reconcile does.
+#[test]
+fn diagnose_a_loaded_image_whose_content_the_registry_has() {
+    let env = Env::get();
+    let repo = format!("{}/{}", env.registry, unique("diag-loaded"));
+    let spec = ImageSpec::new("linux/amd64");
+    let salt = unique("loaded");
+    let built = crate::support::fixture::build_single(&spec, &salt, "v1");
+    push(&built, "v1", &format!("{repo}:v1"));
+    let (archive, loaded) = docker_archive(&spec, &salt, &[&format!("{repo}:v1")]);
+    assert_eq!(
+        loaded.config_digest, built.images[0].config_digest,
+        "the same image"
+    );
+    load(&connect(&env.docker_host), archive);
+    let (_d, path) = analyzed_file(&format!(
+        "[run-image]\n  reference = \"{repo}@{}\"\n",
+        built.index_digest
+    ));
+    let p = path.to_str().unwrap();
+    let (code, j) = run_json(&[
+        "diagnose",
+        p,
+        "--platform",
+        "linux/amd64",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(j["cause"], "per-arch-digest-not-in-daemon", "{j}");
+    let (code, r) = run_json(&[
+        "reconcile",
+        p,
+        "--daemon",
+        "--platform",
+        "linux/amd64",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["after"], loaded.config_digest.hex(), "{r}");
+}
