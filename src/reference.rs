@@ -224,9 +224,9 @@ impl Reference {
             ),
             None => (rest, None),
         };
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (dir, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        // containers/image splits at the first ':' (a layout path holds none).
+        let (dir, tag) = match rest.split_once(':') {
+            Some((d, t)) => (d, Some(t)),
             None => (rest, None),
         };
         if dir.is_empty() {

@@ -498,7 +498,8 @@ pub struct ReconcileArgs {
 /// The daemon option, on the commands that ask a daemon (not verify, index create, copy).
 #[derive(Args, Debug)]
 pub struct DaemonHost {
-    /// Docker daemon to use [default: $DOCKER_HOST, else the Docker context, else
+    /// Docker daemon to use: unix://PATH, ssh://[user@]host[:port] (through the system's ssh),
+    /// tcp://, https:// [default: $DOCKER_HOST, else the Docker context, else
     /// unix:///var/run/docker.sock]
     #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,

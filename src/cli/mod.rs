@@ -89,7 +89,8 @@ pub fn run() -> anyhow::Result<u8> {
     );
     let unchanged = match command {
         Command::Index(_) | Command::Copy(_) => {
-            "no tag was moved (blobs and manifests already pushed stay; a rerun finds them)"
+            "a tag moves only once the read-back proved its result, so any tag already moved \
+             names proven content (blobs and manifests already pushed stay; a rerun finds them)"
         }
         Command::Sync(_) => {
             "images already copied stay copied, no tag names unproven content; a rerun goes on"
@@ -514,6 +515,10 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
     if unreachable.is_some() {
         r.daemon_error = unreachable;
     }
+    if a.image.starts_with("oci:") {
+        r.daemon_error =
+            Some("not asked: an OCI layout is a directory, not a daemon's image".into());
+    }
     r.docker_context = ctx.docker_context.clone();
     output(
         format,
@@ -685,6 +690,17 @@ fn publish_outcome(
     }
 }
 
+/// An OCI layout lists its images by tag: a target layout without one would hold an image
+/// nothing names (a newcomer's untagged copy "succeeded" into an empty index.json).
+fn layout_needs_tag(target: &Reference, tagged: bool) -> Result<(), String> {
+    match crate::reference::layout_dir(target.registry()).is_some() && !tagged {
+        true => Err(format!(
+            "TARGET {target}: an OCI layout lists images by tag: give oci:DIR:TAG (or --tag TAG)"
+        )),
+        false => Ok(()),
+    }
+}
+
 /// The names of `index create` / `copy`, parsed once: the target and the sources.
 type PublishNames = (Reference, Vec<Reference>);
 
@@ -709,6 +725,9 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
     };
     let mut opts = publish_options(&a.publish, a.replace, format);
     opts.referrers = a.referrers.clone();
+    if let Err(e) = layout_needs_tag(&target, target.tag().is_some() || !opts.tags.is_empty()) {
+        return fail(format, exit::USAGE, &e);
+    }
     let registry = crate::layout::Routed::new(&ctx.registry);
     let r = crate::publish::create(&registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
@@ -726,6 +745,10 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
     };
     let mut opts = publish_options(&a.publish, false, format);
     opts.referrers = a.referrers.clone();
+    let tagged = target.tag().or(sources[0].tag()).is_some() || !opts.tags.is_empty();
+    if let Err(e) = layout_needs_tag(&target, tagged) {
+        return fail(format, exit::USAGE, &e);
+    }
     let registry = crate::layout::Routed::new(&ctx.registry);
     let r = crate::publish::copy(&registry, &sources[0], &target, &opts).await;
     publish_outcome(format, r)

@@ -327,7 +327,11 @@ impl EngineDaemon {
         let secs = t.transfer_timeout.as_secs();
         let docker = if let Some(path) = socket {
             transport::unix(path.as_ref(), secs, hearing(), t.trace.clone()).map_err(cannot)?
-        } else if t.host.starts_with("ssh://") {
+        } else if t
+            .host
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("ssh://"))
+        {
             let dest: ssh::SshDest = t.host.parse().map_err(cannot)?;
             transport::ssh(&dest, &t.host, secs, hearing(), t.trace.clone()).map_err(cannot)?
         } else if t.tls || t.host.starts_with("https://") {
@@ -709,10 +713,15 @@ impl Daemon for EngineDaemon {
 /// The next step for a connection that failed: a socket the user may not open is not a daemon
 /// that is down (a newcomer running as nobody got "is it running?").
 fn connect_hint(host: &str, detail: &str) -> &'static str {
-    if host.starts_with("ssh://") {
+    if detail.starts_with("ssh: ") || detail.contains("cannot run ssh") {
         "runref runs `ssh HOST docker system dial-stdio` as the docker CLI does, without prompts: \
          check that `ssh -o BatchMode=yes HOST docker version` works (a key or agent, the host \
          key known, docker installed there)"
+    } else if host
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("ssh://"))
+    {
+        "give the host as ssh://[user@]host[:port], as the docker CLI takes it"
     } else if detail.contains("Permission denied") {
         "runref's user may not open that socket: add the user to the docker group (or run as \
          root), or point runref at a socket it may use with --docker-host or DOCKER_HOST"

@@ -26,24 +26,31 @@ impl std::str::FromStr for SshDest {
     /// `ssh://[user@]host[:port]`; as the docker CLI, no path and no password.
     fn from_str(s: &str) -> Result<SshDest, String> {
         let rest = s
-            .strip_prefix("ssh://")
-            .ok_or_else(|| format!("{s}: not an ssh:// host"))?;
+            .get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("ssh://"))
+            .map(|_| &s[6..])
+            .ok_or_else(|| "not an ssh:// host".to_string())?;
         if let Some((_, path)) = rest.split_once('/') {
             if !path.is_empty() {
-                return Err(format!(
-                    "{s}: an ssh host has no path (ssh://[user@]host[:port]); the remote socket is the remote docker's own"
-                ));
+                return Err(
+                    "an ssh host has no path (ssh://[user@]host[:port]); the remote socket is the remote docker's own"
+                        .to_string(),
+                );
             }
         }
         let rest = rest.trim_end_matches('/');
         let (user, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => {
                 if u.contains(':') {
-                    return Err(format!(
-                        "{s}: a password in the URL is not accepted; use an ssh key or agent"
-                    ));
+                    return Err(
+                        "a password in the URL is not accepted; use an ssh key or agent"
+                            .to_string(),
+                    );
                 }
-                (Some(u.to_string()).filter(|u| !u.is_empty()), h)
+                if u.is_empty() {
+                    return Err("an empty user before @: give user@host, or just host".into());
+                }
+                (Some(u.to_string()), h)
             }
             None => (None, rest),
         };
@@ -52,7 +59,7 @@ impl std::str::FromStr for SshDest {
             Some(v6) => match v6.split_once(']') {
                 Some((h, "")) => (h, None),
                 Some((h, p)) => (h, Some(p.strip_prefix(':').unwrap_or(p))),
-                None => return Err(format!("{s}: unclosed [ in the host")),
+                None => return Err("unclosed [ in the host".into()),
             },
             None => match hostport.split_once(':') {
                 Some((h, p)) => (h, Some(p)),
@@ -65,18 +72,18 @@ impl std::str::FromStr for SshDest {
                 p.parse::<u16>()
                     .ok()
                     .filter(|p| *p > 0)
-                    .ok_or_else(|| format!("{s}: port {p:?} is not 1-65535"))?,
+                    .ok_or_else(|| format!("port {p:?} is not 1-65535"))?,
             ),
         };
         let valid = |c: char| c.is_ascii_alphanumeric() || "-._:".contains(c);
         if host.is_empty() || host.starts_with('-') || !host.chars().all(valid) {
-            return Err(format!("{s}: {host:?} is not a host name or address"));
+            return Err(format!("{host:?} is not a host name or address"));
         }
         if user
             .as_deref()
             .is_some_and(|u| u.starts_with('-') || u.chars().any(|c| c.is_whitespace()))
         {
-            return Err(format!("{s}: not a user name"));
+            return Err("not a user name".into());
         }
         Ok(SshDest {
             user,
@@ -289,7 +296,7 @@ mod tests {
                 "dial-stdio"
             ]
         );
-        let bare: SshDest = "ssh://10.0.0.5".parse().unwrap();
+        let bare: SshDest = "SSH://10.0.0.5".parse().unwrap();
         assert_eq!((bare.user, bare.port), (None, None));
         let v6: SshDest = "ssh://[::1]:2200".parse().unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", Some(2200)));
@@ -301,6 +308,7 @@ mod tests {
             "ssh://-oProxyCommand=evil",
             "ssh://",
             "ssh://-l@host",
+            "ssh://@host",
         ] {
             assert!(bad.parse::<SshDest>().is_err(), "{bad}");
         }

@@ -129,10 +129,13 @@ where
                 (Err(e), Some(said)) => match said.wait(std::time::Duration::from_secs(2)).await {
                     // hyper's own words ("client error (SendRequest)") say nothing here.
                     Some(words) => Err(bollard::errors::Error::IOError {
-                        err: std::io::Error::other(format!(
-                            "ssh: {}",
-                            words.trim().lines().last().unwrap_or_default()
-                        )),
+                        err: std::io::Error::other({
+                            let last = words.trim().lines().last().unwrap_or_default();
+                            match last.starts_with("ssh: ") {
+                                true => last.to_string(),
+                                false => format!("ssh: {last}"),
+                            }
+                        }),
                     }),
                     None => Err(bollard::errors::Error::from(e)),
                 },

@@ -150,6 +150,62 @@ fn layouts_written_and_read_by_runref_skopeo_and_crane() {
         "{listed}"
     );
 
+    // A layout target needs a tag: an untagged manifest would be listed nowhere.
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "copy",
+            &format!("{src}@{index}"),
+            &format!("oci:{}", at("untagged")),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{j}");
+    assert!(
+        j["error"].as_str().unwrap_or("").contains("oci:DIR:TAG"),
+        "{j}"
+    );
+    // Two tags of two images, and no tag given: refused, naming them (skopeo refuses too).
+    let (o, _) = runref_json(NO_DAEMON, &["copy", &arm, &format!("oci:{mine}:arm")]);
+    assert_eq!(o.status.code(), Some(0));
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &["inspect", &format!("oci:{mine}"), "--no-referrers"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{j}");
+    let why = j["registry_error"].as_str().unwrap_or("");
+    assert!(why.contains("v1") && why.contains("arm"), "{j}");
+
+    // oras lists a referrer inside a layout (an untagged index.json entry naming its subject):
+    // runref sees it, requires it, and carries it out.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("sbom.json"), "{}").unwrap();
+    let o = std::process::Command::new(env.peers_bin.join("oras"))
+        .current_dir(work.path())
+        .args([
+            "attach",
+            "--oci-layout",
+            &format!("{theirs}:v1"),
+            "--artifact-type",
+        ])
+        .args(["application/spdx+json", "sbom.json:application/spdx+json"])
+        .output()
+        .unwrap();
+    ok(o, "oras attach --oci-layout");
+    let (o, j) = runref_json(
+        NO_DAEMON,
+        &[
+            "verify",
+            &format!("oci:{theirs}:v1"),
+            "--require-referrer",
+            "application/spdx+json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let out2 = format!("{}/{}:v1", env.registry, unique("layout-sbom"));
+    let (o, j) = runref_json(NO_DAEMON, &["copy", &format!("oci:{theirs}:v1"), &out2]);
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    assert_eq!(j["referrers"]["referrers"], 1, "the SBOM goes too: {j}");
+
     // A directory that holds something else is never written into.
     let other = at("other");
     std::fs::create_dir(&other).unwrap();
