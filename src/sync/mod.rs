@@ -310,6 +310,10 @@ impl<R: RegistryWrite> Run<'_, R> {
             });
         }
         if out.tags.is_empty() {
+            if !out.results.is_empty() {
+                // Every chosen tag is another image's: said per tag above.
+                return out;
+            }
             out.warning = Some(format!(
                 "no tag passed the filters ({} listed)",
                 listed.as_ref().map_or(0, Vec::len)
