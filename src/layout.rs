@@ -247,12 +247,7 @@ impl Registry for LayoutRegistry {
                 found.push(desc);
             }
         }
-        let listing = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": found,
-        });
-        Ok(Some(listing.to_string().into_bytes()))
+        Ok(Some(crate::referrers::listing(found)))
     }
 
     fn requests(&self) -> usize {

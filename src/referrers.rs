@@ -353,6 +353,18 @@ pub fn foreign(manifest: &serde_json::Value, subject: &Digest) -> Option<String>
     (named != subject.to_string()).then(|| named.to_string())
 }
 
+/// A referrers index of `descriptors`, as the API answers one (what a client that lists
+/// referrers itself, from pages or from a layout, hands to discovery).
+pub fn listing(descriptors: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": descriptors,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// The OCI empty descriptor's media type: no artifact type of its own.
 const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 

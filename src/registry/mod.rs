@@ -864,12 +864,7 @@ impl Registry for HttpRegistry {
         if let Ok(mut n) = self.referrers_api.lock() {
             n.insert(registry);
         }
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": manifests,
-        });
-        Ok(Some(index.to_string().into_bytes()))
+        Ok(Some(crate::referrers::listing(manifests)))
     }
 
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
