@@ -607,23 +607,8 @@ fn a_dangling_or_foreign_referrer_is_left_out() {
         "an SBOM is not a runnable image: {j}"
     );
     assert!(j["registry"]["entries"][0]["platform"].is_null(), "{j}");
-    let o = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "DELETE",
-        ])
-        .arg(format!(
-            "http://{}/v2/{path}/manifests/{gone}",
-            env.registry
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&o), "202", "registry DELETE");
+    let url = format!("http://{}/v2/{path}/manifests/{gone}", env.registry);
+    assert_eq!(http_delete(&url), "202", "registry DELETE");
     let (o, j) = runref_json(
         NO_DAEMON,
         &[

@@ -192,25 +192,11 @@ fn fifty_images_sync_rerun_with_heads_and_repair_what_changed() {
         &format!("{}/{prefix}/app0@{}", env.registry, a.index_digest),
         "latest",
     ]);
-    let del = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "DELETE",
-            "--cacert",
-        ])
-        .arg(env.registry_pki.join("ca.crt"))
-        .arg(format!(
-            "https://{tls}/v2/{mirror}/app1/manifests/{}",
-            b.index_digest
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&del), "202", "registry DELETE");
+    let url = format!(
+        "https://{tls}/v2/{mirror}/app1/manifests/{}",
+        b.index_digest
+    );
+    assert_eq!(http_delete(&url), "202", "registry DELETE");
     let (o, j) = sync(&[&plain]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(j["summary"]["copied"], 2 + 2, "{}", j["summary"]);

@@ -367,6 +367,26 @@ pub fn registry_saw(j: &serde_json::Value) -> u64 {
     all - fallbacks
 }
 
+/// `DELETE url` with curl (the environment's CA trusted, for the TLS registries): the status.
+pub fn http_delete(url: &str) -> String {
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+            "--cacert",
+        ])
+        .arg(Env::get().registry_pki.join("ca.crt"))
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    stdout(&o)
+}
+
 /// Runs a peer tool from Debian sid (`crane`, `oras`, `cosign`, `notation`) with `envs`.
 pub fn peer(tool: &str, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     Command::new(Env::get().peers_bin.join(tool))
