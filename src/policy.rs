@@ -19,8 +19,9 @@ pub enum PullPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedPolicy {
     pub policy: PullPolicy,
-    /// Set when the given name was mapped (pack's interval policies).
-    pub note: Option<String>,
+    /// The name given, when it was mapped (pack's interval policies act as if-not-present:
+    /// runref keeps no record of pull times).
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +31,12 @@ pub struct PolicyError(pub String);
 impl FromStr for ParsedPolicy {
     type Err = PolicyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let plain = |policy| Ok(ParsedPolicy { policy, note: None });
+        let plain = |policy| {
+            Ok(ParsedPolicy {
+                policy,
+                interval: None,
+            })
+        };
         let lower = s.trim().to_ascii_lowercase();
         match lower.as_str() {
             "never" => plain(PullPolicy::Never),
@@ -53,9 +59,7 @@ impl FromStr for ParsedPolicy {
 fn interval(name: &str) -> ParsedPolicy {
     ParsedPolicy {
         policy: PullPolicy::IfNotPresent,
-        note: Some(format!(
-            "pull policy {name} acts as if-not-present: runref keeps no record of when an image was last pulled"
-        )),
+        interval: Some(name.to_string()),
     }
 }
 
@@ -105,7 +109,7 @@ mod tests {
         assert_eq!(p("daily"), Ok(PullPolicy::IfNotPresent));
         assert_eq!(p("interval=1d2h3m"), Ok(PullPolicy::IfNotPresent));
         assert_eq!(p("interval=30m"), Ok(PullPolicy::IfNotPresent));
-        assert!("daily".parse::<ParsedPolicy>().unwrap().note.is_some());
+        assert!("daily".parse::<ParsedPolicy>().unwrap().interval.is_some());
         for bad in [
             "sometimes",
             "interval=",

@@ -247,8 +247,19 @@ fn output<T: serde::Serialize>(
     text: impl FnOnce(&mut dyn Write, &mut dyn Write, &T) -> std::io::Result<()>,
     code: u8,
 ) -> anyhow::Result<u8> {
+    output_as(format, report, report, text, code)
+}
+
+/// [`output`] of a report whose JSON is a contract type of [`crate::report`] built from it.
+fn output_as<T, J: serde::Serialize>(
+    format: Format,
+    report: &T,
+    json: &J,
+    text: impl FnOnce(&mut dyn Write, &mut dyn Write, &T) -> std::io::Result<()>,
+    code: u8,
+) -> anyhow::Result<u8> {
     emit(|out, err| match format {
-        Format::Json => render::json(out, report),
+        Format::Json => render::json(out, json),
         Format::Text => text(out, err, report),
     })?;
     Ok(code)
@@ -468,9 +479,10 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
                 dry_run: a.dry_run,
                 check: a.check,
             };
-            output(
+            output_as(
                 format,
                 &r,
+                &crate::report::reconcile::Json::from(&r),
                 |out, err, r| render::reconcile(out, err, r, view),
                 r.exit_code(),
             )

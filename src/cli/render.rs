@@ -176,7 +176,7 @@ pub fn reconcile(
         writeln!(err, "warning: {w}")?;
     }
     if let Some(f) = &r.failure {
-        writeln!(err, "error: cannot reconcile {}: {}", r.file, f.message)?;
+        writeln!(err, "error: cannot reconcile {}: {f}", r.file)?;
         return Ok(());
     }
     match (r.changed, r.written) {

@@ -4,6 +4,7 @@
 //! ([`Step::Need`]) or ends with an [`Outcome`] or a [`Failure`]. A fact is asked for at most
 //! once, so the loop always ends. The table it implements is in spec-notes.md.
 
+pub use super::why::{FailReason, Failure, Held, NextPull, Target, Unproven, Warning};
 use crate::digest::{Digest, ImageId};
 use crate::local::{DaemonInfo, LocalImage};
 use crate::platform::Platform;
@@ -163,38 +164,13 @@ pub enum Reason {
 }
 
 /// How the local image was tied to the reference.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The new `[run-image] reference`; equal to the old one when nothing changes.
     pub reference: String,
     pub reason: Reason,
     pub local_image: Option<LocalImage>,
-    pub warnings: Vec<String>,
-}
-
-/// Why reconciling is impossible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailReason {
-    NotInDaemon,
-    WrongPlatformInDaemon,
-    Ambiguous,
-    PullFailed,
-    PulledWrongImage,
-    RegistryFailed,
-    NoEntryForPlatform,
-    NeedsRegistryName,
-    RegistryForbidden,
-    /// The daemon holds the target's content, but a lookup without a platform (the
-    /// exporter's) resolves the image to another platform (containerd image store).
-    WrongPlatformLookup,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Failure {
-    pub reason: FailReason,
-    /// What happened, naming image and platform, and the next step.
-    pub message: String,
+    pub warnings: Vec<Warning>,
 }
 
 /// The next step.
@@ -202,18 +178,18 @@ pub struct Failure {
 pub enum Step {
     Need(Need),
     Done(Outcome),
-    Fail(Failure),
+    Fail(Box<Failure>),
 }
 
-fn fail(reason: FailReason, message: String) -> Step {
-    Step::Fail(Failure { reason, message })
+fn fail(f: Failure) -> Step {
+    Step::Fail(Box::new(f))
 }
 
 fn done(
     reference: String,
     reason: Reason,
     img: Option<&LocalImage>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 ) -> Step {
     Step::Done(Outcome {
         reference,
@@ -223,10 +199,11 @@ fn done(
     })
 }
 
-fn platform_of(img: &LocalImage) -> String {
-    img.platform
-        .as_ref()
-        .map_or_else(|| "unknown platform".into(), Platform::to_string)
+fn held(img: &LocalImage) -> Held {
+    Held {
+        image: img.id.clone(),
+        platform: img.platform.clone(),
+    }
 }
 
 /// Decides the next step.
@@ -255,9 +232,6 @@ fn exporter_finds_target(inp: &Input, f: &Facts, step: Step) -> Step {
     if img.resolves_to() == Some(p) {
         return step;
     }
-    let got = img
-        .resolves_to()
-        .map_or("an unknown platform".to_string(), |q| q.to_string());
     // The target's own manifest, when the store holds its content.
     let target = img
         .manifests
@@ -287,72 +261,52 @@ fn exporter_finds_target(inp: &Input, f: &Facts, step: Step) -> Step {
             }
         }
     }
-    let why = match &f.materialized {
-        Some(Err(e)) => format!(" ({e})"),
-        _ => String::new(),
-    };
-    let fix = match (inp.name(), target) {
-        (Some(n), Some(m)) => format!(
-            "pull {} so the daemon holds a single-platform image for {p} (or run with --pull-policy if-not-present), \
-             or remove the {got} content",
-            n.with_digest(&m.digest)
-        ),
-        _ => format!(
-            "pull the run image's {p} manifest by digest so the daemon holds a single-platform image, \
-             or remove the {got} content"
-        ),
-    };
-    fail(
-        FailReason::WrongPlatformLookup,
-        format!(
-            "the daemon holds {p} content in image {}, but a lookup without a platform (the exporter's) \
-             resolves it to {got}: the app would be built on the wrong run image{why}; {fix}",
-            img.id
-        ),
-    )
+    fail(Failure::WrongPlatformLookup {
+        platform: p.clone(),
+        image: img.id.clone(),
+        resolves_to: img.resolves_to().cloned(),
+        detail: match &f.materialized {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        },
+        pull: inp
+            .name()
+            .zip(target)
+            .map(|(n, m)| n.with_digest(&m.digest)),
+    })
 }
 
 fn decide_extend(inp: &Input, f: &Facts) -> Step {
-    let note = "extend = true: the extender pulls the run image from its registry, so the reference stays a registry digest (not a daemon image ID)".to_string();
     match &inp.reference {
         ImageRef::Name(r) if r.digest().is_some() => done(
             r.to_string(),
             Reason::ExtendKeepsRegistryDigest,
             None,
-            vec![note],
+            vec![Warning::Extend],
         ),
-        _ => decide_registry(inp, f, vec![note]),
+        _ => decide_registry(inp, f, vec![Warning::Extend]),
     }
 }
 
-fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
+fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<Warning>) -> Step {
     let Some(name) = inp.name() else {
-        return fail(
-            FailReason::NeedsRegistryName,
-            format!(
-                "[run-image] reference is the daemon image ID {} and [run-image] image is not set: \
-                 there is no registry name to resolve; set [run-image] image or run with --daemon",
-                inp.reference
-            ),
-        );
+        return fail(Failure::NeedsRegistryName {
+            reference: inp.reference.clone(),
+        });
     };
     if inp.policy == PullPolicy::Never {
         return match &inp.reference {
             ImageRef::Name(r) if r.digest().is_some() => {
-                warnings.push(format!(
-                    "pull policy never: {r} kept without asking the registry whether it is the {} manifest",
-                    inp.platform
-                ));
+                warnings.push(Warning::KeptUnchecked {
+                    reference: r.clone(),
+                    platform: inp.platform.clone(),
+                });
                 done(r.to_string(), Reason::KeptWithoutRegistry, None, warnings)
             }
-            _ => fail(
-                FailReason::RegistryForbidden,
-                format!(
-                    "resolving {name} to a {} manifest digest needs the registry, and pull policy never forbids contacting it; \
-                     use --pull-policy if-not-present",
-                    inp.platform
-                ),
-            ),
+            _ => fail(Failure::RegistryForbidden {
+                name: name.clone(),
+                platform: inp.platform.clone(),
+            }),
         };
     }
     // Fetch by digest when the reference has one in the same repository: no tag race.
@@ -368,13 +322,11 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
             })
         }
         Some(Err(e)) => {
-            return fail(
-                FailReason::RegistryFailed,
-                format!(
-                    "cannot resolve {target} for {}: {}",
-                    inp.platform, e.message
-                ),
-            )
+            return fail(Failure::RegistryFailed {
+                reference: target,
+                platform: inp.platform.clone(),
+                detail: e.message.clone(),
+            })
         }
         Some(Ok(r)) => r,
     };
@@ -383,13 +335,11 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
     };
     if let Some(cp) = entry.config_platform.as_ref().filter(|_| !remote.is_index) {
         if !inp.platform.matches(cp) {
-            return fail(
-                FailReason::NoEntryForPlatform,
-                format!(
-                    "{} is a single-platform image for {cp}, not {}; pick the run image for {} or pass --platform {cp}",
-                    remote.reference, inp.platform, inp.platform
-                ),
-            );
+            return fail(Failure::SinglePlatform {
+                reference: remote.reference.clone(),
+                is: cp.clone(),
+                platform: inp.platform.clone(),
+            });
         }
     }
     let new = name.with_digest(&entry.digest).to_string();
@@ -402,22 +352,11 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<String>) -> Step {
 }
 
 fn no_entry(inp: &Input, remote: &RemoteView) -> Step {
-    let have = remote.platforms();
-    fail(
-        FailReason::NoEntryForPlatform,
-        format!(
-            "{} has no image for {} (it has: {}; attestation entries are never runnable); \
-             pass --platform with one of those, or use a run image built for {}",
-            remote.reference,
-            inp.platform,
-            if have.is_empty() {
-                "none".into()
-            } else {
-                have.join(", ")
-            },
-            inp.platform
-        ),
-    )
+    fail(Failure::NoEntry {
+        reference: remote.reference.clone(),
+        platform: inp.platform.clone(),
+        has: remote.platforms(),
+    })
 }
 
 fn decide_daemon(inp: &Input, f: &Facts) -> Step {
@@ -445,20 +384,16 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
                 // It cannot say (unreachable, refused): a pull would fail the same way, so
                 // the local image is used, and the warning says why.
                 (Some(Err(e)), None) => {
-                    warnings.push(format!(
-                        "pull policy always: the registry could not say whether {n} was ever pushed ({}); \
-                         the local image is used",
-                        e.message
-                    ));
+                    warnings.push(Warning::PushedUnknown {
+                        name: n.clone(),
+                        detail: e.message.clone(),
+                    });
                     true
                 }
                 (Some(Ok(_)), None) => false,
             };
             if daemon_only {
-                warnings.push(format!(
-                    "pull policy always: {n} was not pulled because the daemon holds it as a daemon-only image \
-                     (no digest from any registry); a pull would replace it with whatever the registry has"
-                ));
+                warnings.push(Warning::DaemonOnlyNotPulled { name: n.clone() });
                 return resolve_local(inp, f, Reason::DaemonOnlyNotPulled, warnings);
             }
         }
@@ -466,10 +401,9 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
             Some(r) => Step::Need(Need::Pull(r)),
             None => match local {
                 Some(_) => {
-                    warnings.push(format!(
-                        "pull policy always: nothing to pull, [run-image] holds only the image ID {}",
-                        inp.reference
-                    ));
+                    warnings.push(Warning::NothingToPull {
+                        reference: inp.reference.clone(),
+                    });
                     resolve_local(inp, f, Reason::AlreadyDaemonId, warnings)
                 }
                 None => not_in_daemon(inp, f),
@@ -483,14 +417,6 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
             .iter()
             .flatten()
             .next());
-        let next = match has {
-            Some(img) if inp.policy != PullPolicy::Never => format!(
-                "check the registry and credentials, or run with --pull-policy never to use the image the daemon has ({}, {})",
-                img.id,
-                platform_of(img)
-            ),
-            _ => "check the registry and credentials (the daemon holds no image of it to use instead)".into(),
-        };
         // The daemon verifies the registry with its own trust, not runref's.
         let tls = [
             "x509",
@@ -498,12 +424,11 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
             "tls:",
             "http: server gave HTTP response to HTTPS",
         ];
-        let trust = if tls.iter().any(|w| e.contains(w)) {
-            "\n  the daemon itself could not verify the registry: it reads the CA from /etc/docker/certs.d/HOST:PORT/ca.crt (podman: /etc/containers/certs.d too), or lists the registry in its insecure-registries (podman: insecure = true in registries.conf); runref's --cert-dir and --insecure-registry do not reach the daemon"
-        } else {
-            ""
-        };
-        return fail(FailReason::PullFailed, format!("{e}\n  {next}{trust}"));
+        return fail(Failure::PullFailed {
+            detail: e.clone(),
+            usable: has.filter(|_| inp.policy != PullPolicy::Never).map(held),
+            daemon_trust: tls.iter().any(|w| e.contains(w)),
+        });
     }
     if inp.policy == PullPolicy::Always {
         if let Some(Ok(())) = &f.pulled {
@@ -529,23 +454,16 @@ fn pull_reference(inp: &Input) -> Option<Reference> {
 fn verify_pulled(inp: &Input, f: &Facts) -> Step {
     let p = &inp.platform;
     let Some(img) = f.by_reference.found().or(f.by_image.found()) else {
-        return fail(
-            FailReason::PulledWrongImage,
-            format!(
-                "pulled {} for {p}, but the daemon does not show it afterwards; inspect the daemon with `runref inspect`",
-                pull_reference(inp).map(|r| r.to_string()).unwrap_or_default()
-            ),
-        );
+        return fail(Failure::PulledNotShown {
+            pulled: pull_reference(inp),
+            platform: p.clone(),
+        });
     };
     if !img.provides(p) {
-        return fail(
-            FailReason::PulledWrongImage,
-            format!(
-                "pulled for {p}, but the daemon holds {} for {} (Docker can ignore --platform when the tag is already present, moby#40520); \
-                 remove the local image and run again",
-                img.id, platform_of(img)
-            ),
-        );
+        return fail(Failure::PulledOtherPlatform {
+            held: held(img),
+            platform: p.clone(),
+        });
     }
     let n = inp.name().cloned();
     // Check against the registry, by the index digest the daemon recorded (no tag race).
@@ -575,28 +493,21 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
                 img.id.to_string(),
                 Reason::Pulled,
                 Some(img),
-                vec![format!(
-                    "pulled, but could not check it against the registry: {}",
-                    e.message
-                )],
+                vec![Warning::PulledUnchecked {
+                    detail: e.message.clone(),
+                }],
             )
         }
         Some(Ok(r)) => r,
     };
     match proof(img, inp, remote) {
         Some(_) => done(img.id.to_string(), Reason::Pulled, Some(img), vec![]),
-        None => fail(
-            FailReason::PulledWrongImage,
-            format!(
-                "after pulling, the daemon's image {} is not the registry's {p} entry of {} ({}); \
-                 the tag may have moved during the pull; run again",
-                img.id,
-                remote.reference,
-                remote
-                    .entry_for(p)
-                    .map_or("none".into(), |e| e.digest.to_string())
-            ),
-        ),
+        None => fail(Failure::PulledNotEntry {
+            image: img.id.clone(),
+            reference: remote.reference.clone(),
+            platform: p.clone(),
+            entry: remote.entry_for(p).map(|e| e.digest.clone()),
+        }),
     }
 }
 
@@ -637,7 +548,7 @@ struct Ctx<'a> {
 /// A rule for a per-arch digest the daemon does not resolve itself: given the repository,
 /// the digest and the local images of that repository for the platform, settle the case or
 /// pass (None) to the next rule.
-type DigestRule = fn(&Ctx, &Reference, &Digest, &[&LocalImage], &mut Vec<String>) -> Option<Step>;
+type DigestRule = fn(&Ctx, &Reference, &Digest, &[&LocalImage], &mut Vec<Warning>) -> Option<Step>;
 
 /// The rules for a digest, in the order of the spec-notes table: proofs from the daemon alone
 /// first, then from the registry, then the repository-and-platform fallback (always settles).
@@ -649,7 +560,7 @@ const DIGEST_RULES: &[DigestRule] = &[
 ];
 
 /// Never / if-not-present, or always without a pull: find the local image for the platform.
-fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec<String>) -> Step {
+fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec<Warning>) -> Step {
     let ctx = Ctx {
         inp,
         f,
@@ -681,7 +592,7 @@ fn resolve_local(inp: &Input, f: &Facts, found_reason: Reason, mut warnings: Vec
 /// restorer resolved the digest from that tag, and a list would prefer this tagged candidate
 /// too. The rules run on it alone; a decision or a registry question is taken, a failure
 /// falls back to the list (where the rules see every candidate).
-fn narrowest_first(ctx: &Ctx, n: &Reference, d: &Digest, warnings: &[String]) -> Option<Step> {
+fn narrowest_first(ctx: &Ctx, n: &Reference, d: &Digest, warnings: &[Warning]) -> Option<Step> {
     // A defaulted target needs every candidate (another platform's image is a reason to stop).
     if !ctx.inp.platform_given {
         return None;
@@ -703,7 +614,7 @@ fn narrowest_first(ctx: &Ctx, n: &Reference, d: &Digest, warnings: &[String]) ->
 }
 
 /// The daemon resolves the reference (or, without a digest, `[run-image] image`) itself.
-fn rule_direct(ctx: &Ctx, found_reason: Reason, warnings: &mut Vec<String>) -> Option<Step> {
+fn rule_direct(ctx: &Ctx, found_reason: Reason, warnings: &mut Vec<Warning>) -> Option<Step> {
     let (inp, f, p) = (ctx.inp, ctx.f, ctx.p);
     let (img, mut reason) = match (f.by_reference.found(), f.by_image.found()) {
         (Some(i), _) => (i, found_reason),
@@ -738,17 +649,11 @@ fn rule_direct(ctx: &Ctx, found_reason: Reason, warnings: &mut Vec<String>) -> O
             return Some(Step::Need(Need::Pull(r)));
         }
     }
-    Some(fail(
-        FailReason::WrongPlatformInDaemon,
-        format!(
-            "the daemon holds {} as image {} for {}, not {p}{}; {}",
-            inp.reference,
-            img.id,
-            platform_of(img),
-            platform_hint(inp),
-            next_pull(inp)
-        ),
-    ))
+    Some(fail(Failure::WrongPlatformInDaemon {
+        reference: inp.reference.clone(),
+        held: held(img),
+        target: target(inp),
+    }))
 }
 
 /// The daemon records the digest in RepoDigests (podman), or the containerd store lists it as
@@ -758,7 +663,7 @@ fn rule_repo_digests(
     n: &Reference,
     d: &Digest,
     matching: &[&LocalImage],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Step> {
     daemon_proof(ctx, n, d, matching, warnings, Proof::RepoDigests)
 }
@@ -768,7 +673,7 @@ fn rule_containerd_manifests(
     n: &Reference,
     d: &Digest,
     matching: &[&LocalImage],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Step> {
     daemon_proof(ctx, n, d, matching, warnings, Proof::ContainerdManifests)
 }
@@ -778,7 +683,7 @@ fn daemon_proof(
     n: &Reference,
     d: &Digest,
     matching: &[&LocalImage],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     kind: Proof,
 ) -> Option<Step> {
     let img = matching
@@ -800,7 +705,7 @@ fn rule_registry_config_digest(
     n: &Reference,
     d: &Digest,
     matching: &[&LocalImage],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Step> {
     let (inp, f) = (ctx.inp, ctx.f);
     if inp.policy != PullPolicy::Never && !matching.is_empty() && f.remote.is_none() {
@@ -837,17 +742,21 @@ fn rule_registry_config_digest(
                 .iter()
                 .find_map(|i| proof(i, inp, remote).map(|why| (i, why)))
             {
-                return Some(done(img.id.to_string(), why, Some(img), std::mem::take(warnings)));
+                return Some(done(
+                    img.id.to_string(),
+                    why,
+                    Some(img),
+                    std::mem::take(warnings),
+                ));
             }
             if ctx.may_pull && inp.reference_contradicts().is_none() {
                 return Some(Step::Need(Need::Pull(n.with_digest(d))));
             }
         }
-        Some(Err(e)) => warnings.push(format!(
-            "the registry could not tell which local image {} is ({}); using repository and platform",
-            n.with_digest(d),
-            e.message
-        )),
+        Some(Err(e)) => warnings.push(Warning::RegistryCannotTell {
+            reference: n.with_digest(d),
+            detail: e.message.clone(),
+        }),
         None => {}
     }
     if f.pulled.is_none()
@@ -867,7 +776,7 @@ fn rule_repository_and_platform(
     n: &Reference,
     d: &Digest,
     matching: &[&LocalImage],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Step> {
     let (inp, f, p) = (ctx.inp, ctx.f, ctx.p);
     // Docker moves a tag to the latest pull; an image known only by an old RepoDigest is
@@ -878,17 +787,14 @@ fn rule_repository_and_platform(
         .filter(|i| i.tagged_in(n))
         .collect();
     let matching: Vec<&LocalImage> = if tagged.len() == 1 && matching.len() > 1 {
-        warnings.push(format!(
-            "ignored {} untagged image(s) of {} left by earlier pulls: {}",
-            matching.len() - 1,
-            n.name(),
-            matching
+        warnings.push(Warning::IgnoredUntagged {
+            repo: n.name(),
+            images: matching
                 .iter()
                 .filter(|i| !i.tagged_in(n))
-                .map(|i| i.id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+                .map(|i| i.id.clone())
+                .collect(),
+        });
         tagged
     } else {
         matching.to_vec()
@@ -899,47 +805,34 @@ fn rule_repository_and_platform(
     // arm64 reference; podman 5.8 even drops the names of the arm64 image when amd64 is pulled
     // last, so the daemon shows only amd64). Refused with what works.
     if !inp.platform_given && !matching.is_empty() {
-        let others: Vec<String> = f
-            .repo_images
-            .iter()
-            .flatten()
-            .filter(|i| !i.provides(p))
-            .filter_map(|i| i.platform.as_ref().map(|q| format!("{} ({q})", i.id)))
-            .collect();
-        let also = match others.is_empty() {
-            true => String::new(),
-            false => format!(" and for other platforms too ({})", others.join(", ")),
-        };
-        return Some(fail(
-            FailReason::Ambiguous,
-            format!(
-                "the daemon holds {} for {p} ({}){also}, but nothing shows that {} is the {p} image: {p} is \
-                 only the default (the daemon's platform) and the reference's own platform cannot be told \
-                 without the registry; pass --platform with the build's target, or run with --pull-policy \
-                 if-not-present so runref reads the reference's platform from the registry",
-                n.name(),
-                matching.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
-                n.with_digest(d)
-            ),
-        ));
+        return Some(fail(Failure::UnprovenDefault {
+            repo: n.name(),
+            candidates: matching.iter().map(|i| i.id.clone()).collect(),
+            others: f
+                .repo_images
+                .iter()
+                .flatten()
+                .filter(|i| !i.provides(p) && i.platform.is_some())
+                .map(held)
+                .collect(),
+            reference: n.with_digest(d),
+            platform: p.clone(),
+        }));
     }
     match matching.as_slice() {
         [img] => {
             // Advise what would give the proof: under never, the policy that may ask the
             // registry; when the registry was asked and failed, trying again once it answers.
             let next = match &f.remote {
-                Some(Err(_)) => "rerun when the registry answers to check it",
-                _ if inp.policy == PullPolicy::Never => {
-                    "use --pull-policy if-not-present to check it against the registry"
-                }
-                _ => "the registry could not prove it either",
+                Some(Err(_)) => Unproven::RegistryFailed,
+                _ if inp.policy == PullPolicy::Never => Unproven::PolicyNever,
+                _ => Unproven::RegistryCannot,
             };
-            warnings.push(format!(
-                "matched by repository and platform only: the daemon cannot show that image {} is {} \
-                 (it records only the index digest); {next}",
-                img.id,
-                n.with_digest(d)
-            ));
+            warnings.push(Warning::MatchedOnly {
+                image: img.id.clone(),
+                reference: n.with_digest(d),
+                next,
+            });
             Some(done(
                 img.id.to_string(),
                 Reason::MatchedByRepositoryAndPlatform,
@@ -948,16 +841,12 @@ fn rule_repository_and_platform(
             ))
         }
         [] => None,
-        many => Some(fail(
-            FailReason::Ambiguous,
-            format!(
-                "{} local images of {} are for {p} ({}) and none can be proven to be {}; remove the stale ones or set [run-image] reference to one image ID",
-                many.len(),
-                n.name(),
-                many.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(", "),
-                n.with_digest(d)
-            ),
-        )),
+        many => Some(fail(Failure::Ambiguous {
+            repo: n.name(),
+            candidates: many.iter().map(|i| i.id.clone()).collect(),
+            reference: n.with_digest(d),
+            platform: p.clone(),
+        })),
     }
 }
 
@@ -976,78 +865,48 @@ fn rule_absent(ctx: &Ctx) -> Step {
 /// `never`) is only a guess, so the way to learn it comes first; the policy that would pull is
 /// named only when it is not the policy in use (a pull that did not bring the image needs a
 /// look at the daemon and registry instead).
-fn next_pull(inp: &Input) -> String {
-    let p = &inp.platform;
+fn next_pull(inp: &Input) -> NextPull {
     if let (Some(q), ImageRef::Name(r)) = (inp.reference_contradicts(), &inp.reference) {
-        return format!(
-            "[run-image] reference {r} is the {q} manifest, not {p}: pass --platform {q} if the build targets {q}, \
-             or set [run-image] reference (or [run-image] image) to the {p} run image"
-        );
+        return NextPull::OtherPlatformsManifest {
+            reference: r.clone(),
+            is: q.clone(),
+        };
     }
     let Some(n) = inp.name() else {
-        return "load or pull the run image for that platform".into();
+        return NextPull::LoadOrPull;
     };
     if !inp.platform_given && inp.reference_digest().is_some() && inp.policy == PullPolicy::Never {
-        return format!(
-            "without the registry runref cannot tell which platform {} is: run with --pull-policy if-not-present \
-             so it reads the reference's platform from the registry",
-            inp.reference
-        );
+        return NextPull::LearnPlatform {
+            reference: inp.reference.clone(),
+        };
     }
-    let pull = format!(
-        "pull it with `docker pull --platform {p} {}`",
-        pull_reference(inp).unwrap_or_else(|| n.clone())
-    );
-    match inp.policy {
-        PullPolicy::Never => format!("{pull} or run with --pull-policy if-not-present"),
-        _ => format!(
-            "{pull}; runref's own pull did not bring it: check the registry and the daemon's log"
-        ),
+    NextPull::Pull {
+        reference: pull_reference(inp).unwrap_or_else(|| n.clone()),
+        never: inp.policy == PullPolicy::Never,
     }
 }
 
-/// A hint when the platform was only a default and the daemon holds another one.
-fn platform_hint(inp: &Input) -> String {
-    if inp.platform_given {
-        String::new()
-    } else {
-        format!(
-            "; {} is only the default (the daemon's platform): if the build targets another platform, pass --platform",
-            inp.platform
-        )
+/// The target of a daemon miss, with the next step.
+fn target(inp: &Input) -> Target {
+    Target {
+        platform: inp.platform.clone(),
+        defaulted: !inp.platform_given,
+        next: next_pull(inp),
     }
 }
 
 fn not_in_daemon(inp: &Input, f: &Facts) -> Step {
-    let others: Vec<String> = f
-        .repo_images
-        .iter()
-        .flatten()
-        .map(|i| format!("{} ({})", i.id, platform_of(i)))
-        .collect();
+    let others: Vec<Held> = f.repo_images.iter().flatten().map(held).collect();
     if !others.is_empty() {
-        return fail(
-            FailReason::WrongPlatformInDaemon,
-            format!(
-                "the daemon has no {} image of {}; it has: {}{}; {}",
-                inp.platform,
-                inp.name().map(|n| n.name()).unwrap_or_default(),
-                others.join(", "),
-                platform_hint(inp),
-                next_pull(inp)
-            ),
-        );
+        return fail(Failure::OtherPlatformsInDaemon {
+            repo: inp.name().map(|n| n.name()).unwrap_or_default(),
+            others,
+            target: target(inp),
+        });
     }
-    fail(
-        FailReason::NotInDaemon,
-        format!(
-            "the daemon does not have the run image {}{}; {}",
-            inp.reference,
-            inp.image
-                .as_ref()
-                .map(|i| format!(" (image {i})"))
-                .unwrap_or_default(),
-            next_pull(inp)
-        ),
-    )
+    fail(Failure::NotInDaemon {
+        reference: inp.reference.clone(),
+        image: inp.image.clone(),
+        target: target(inp),
+    })
 }

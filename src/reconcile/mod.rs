@@ -3,6 +3,7 @@
 
 pub mod decide;
 pub mod target;
+pub mod why;
 
 use crate::analyzed::{AnalyzedError, AnalyzedFile};
 use crate::daemon::{Daemon, DaemonError, LocalImage};
@@ -11,7 +12,8 @@ use crate::platform::Platform;
 use crate::policy::{ParsedPolicy, PullPolicy};
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;
-use decide::{decide, Facts, Failure, Input, Lookup, Mode, Need, Reason, RemoteFailure, Step};
+use decide::{decide, Facts, Input, Lookup, Mode, Need, Reason, RemoteFailure, Step};
+use why::{Failure, Warning};
 
 /// Where the target platform came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -37,9 +39,8 @@ pub struct Options {
     pub check: bool,
 }
 
-/// The result, rendered as text or JSON by the CLI. JSON field names are a contract
-/// (README, "reconcile JSON").
-#[derive(Debug, Clone, serde::Serialize)]
+/// The result, rendered as text or JSON by the CLI (JSON: [`crate::report::reconcile`]).
+#[derive(Debug, Clone)]
 pub struct Report {
     pub file: String,
     pub mode: Mode,
@@ -73,10 +74,9 @@ pub struct Report {
     pub registry_endpoints: crate::registry::Endpoints,
     /// The Docker context the daemon was reached through, when one was (set by the CLI).
     pub docker_context: Option<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub diff: Option<String>,
     /// `--check`: a needed change is exit 3.
-    #[serde(skip)]
     pub check: bool,
 }
 
@@ -280,7 +280,7 @@ async fn reference_target<D: Daemon, R: Registry>(
     facts: &mut Facts,
     daemon: Option<&D>,
     registry: &R,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     memo: &mut Memo,
 ) -> Result<Option<Platform>, ReconcileError> {
     let mut asked = None;
@@ -305,10 +305,11 @@ async fn reference_target<D: Daemon, R: Registry>(
         _ => None,
     };
     if let Some(why) = unsaid {
-        warnings.push(format!(
-            "the registry could not say which platform {} is ({why}); the target is {}, the default",
-            inp.reference, inp.platform
-        ));
+        warnings.push(Warning::TargetDefaulted {
+            reference: inp.reference.clone(),
+            platform: inp.platform.clone(),
+            detail: why,
+        });
     }
     // Registry mode resolves the reference itself when it is in the run image's repository:
     // the same request at the same depth, so its answer is kept.
@@ -398,7 +399,12 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     let (mut inp, mut source) = read_input(file, opts)?;
     let before = inp.reference.to_string();
     let mut facts = Facts::default();
-    let mut warnings: Vec<String> = opts.policy.note.iter().cloned().collect();
+    let mut warnings: Vec<Warning> = opts
+        .policy
+        .interval
+        .iter()
+        .map(|name| Warning::IntervalPolicy { name: name.clone() })
+        .collect();
 
     let given = source.is_some();
     let mut memo = Memo::default();
@@ -516,10 +522,7 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 if let Some(m) = &materialized {
                     // Untagged on purpose (a tag would move the user's name): say how it
                     // can be lost before the export, and how to keep it.
-                    warnings.push(format!(
-                        "the single-platform record {m} is untagged: `docker image prune -a` before the export removes it; \
-                         run runref right before the export (it makes it again, no registry) or keep it with `docker tag {m} <name>`"
-                    ));
+                    warnings.push(Warning::UntaggedRecord { id: m.clone() });
                 }
             }
             Need::Pull(r) => {
@@ -587,15 +590,12 @@ pub async fn reconcile<D: Daemon, R: Registry>(
                 }
             }
         }
-        Step::Fail(f) => report.failure = Some(f),
+        Step::Fail(f) => report.failure = Some(*f),
         // --dry-run/--check stopped before a pull: the outcome depends on what it brings.
         Step::Need(Need::Pull(_)) if report.would_pull.is_some() => report.changed = true,
         Step::Need(n) => {
-            report.failure = Some(Failure {
-                reason: decide::FailReason::RegistryFailed,
-                message: format!(
-                    "internal: the decision did not settle (last need: {n:?}); please report this"
-                ),
+            report.failure = Some(Failure::Unsettled {
+                need: format!("{n:?}"),
             })
         }
     }

@@ -110,7 +110,7 @@ fn outcome(s: Step) -> Outcome {
 
 fn failure(s: Step) -> Failure {
     match s {
-        Step::Fail(f) => f,
+        Step::Fail(f) => *f,
         other => panic!("expected Fail, got {other:?}"),
     }
 }
@@ -178,7 +178,17 @@ fn never_classic_per_arch_digest_matches_by_repository_with_warning() {
     let o = outcome(step);
     assert_eq!(o.reason, Reason::MatchedByRepositoryAndPlatform);
     assert_eq!(o.reference, "c".repeat(64));
-    assert!(o.warnings[0].contains("repository and platform"));
+    assert!(
+        matches!(
+            &o.warnings[0],
+            Warning::MatchedOnly {
+                next: Unproven::PolicyNever,
+                ..
+            }
+        ),
+        "{:?}",
+        o.warnings
+    );
 }
 
 /// A defaulted target (no --platform, no [run-image.target], nothing proved the reference's
@@ -207,11 +217,12 @@ fn never_with_a_defaulted_target_and_other_platforms_local_is_ambiguous() {
     let (step, needs) = run(&inp, &w);
     no_registry(&needs);
     let f = failure(step);
-    assert_eq!(f.reason, FailReason::Ambiguous);
+    assert_eq!(f.reason(), FailReason::Ambiguous);
+    assert!(matches!(f, Failure::UnprovenDefault { .. }), "{f:?}");
+    let text = f.to_string();
     assert!(
-        f.message.contains("pass --platform") && f.message.contains("if-not-present"),
-        "{}",
-        f.message
+        text.contains("pass --platform") && text.contains("if-not-present"),
+        "{text}"
     );
     // Only the daemon's platform local: still a guess about the reference (podman 5.8 drops
     // the other platform's names), refused the same way; a given target keeps the warned match.
@@ -220,7 +231,7 @@ fn never_with_a_defaulted_target_and_other_platforms_local_is_ambiguous() {
         ..Default::default()
     };
     let (step, _) = run(&inp, &w);
-    assert_eq!(failure(step).reason, FailReason::Ambiguous);
+    assert_eq!(failure(step).reason(), FailReason::Ambiguous);
     inp.platform_given = true;
     let (step, _) = run(&inp, &w);
     assert_eq!(outcome(step).reason, Reason::MatchedByRepositoryAndPlatform);
@@ -267,16 +278,21 @@ fn containerd_index_resolving_to_another_platform_is_never_written() {
     let (step, needs) = run(&inp, &w);
     no_registry(&needs);
     let f = failure(step);
-    assert_eq!(f.reason, FailReason::WrongPlatformLookup);
-    assert!(
-        f.message.contains("resolves it to linux/amd64"),
-        "{}",
-        f.message
+    assert_eq!(f.reason(), FailReason::WrongPlatformLookup);
+    let Failure::WrongPlatformLookup {
+        resolves_to, pull, ..
+    } = &f
+    else {
+        panic!("{f:?}")
+    };
+    assert_eq!(
+        resolves_to.as_ref().map(|p| p.to_string()).as_deref(),
+        Some("linux/amd64")
     );
-    assert!(
-        f.message.contains(&per_arch('3')),
-        "names what to pull: {}",
-        f.message
+    assert_eq!(
+        pull.as_ref().map(|r| r.to_string()),
+        Some(per_arch('3')),
+        "names what to pull: {f:?}"
     );
     // The same index found directly by its tag.
     let inp = input(
@@ -290,7 +306,7 @@ fn containerd_index_resolving_to_another_platform_is_never_written() {
         ..Default::default()
     };
     assert_eq!(
-        failure(run(&inp, &w).0).reason,
+        failure(run(&inp, &w).0).reason(),
         FailReason::WrongPlatformLookup
     );
 }
@@ -370,7 +386,7 @@ fn containerd_index_of_both_platforms_is_materialized_without_the_registry() {
         &per_arch('3'),
     );
     assert_eq!(
-        failure(run(&inp, &w).0).reason,
+        failure(run(&inp, &w).0).reason(),
         FailReason::WrongPlatformLookup
     );
 }
@@ -421,7 +437,7 @@ fn never_containerd_entry_not_available_is_wrong_platform() {
     };
     let (step, needs) = run(&inp, &w);
     no_registry(&needs);
-    assert_eq!(failure(step).reason, FailReason::WrongPlatformInDaemon);
+    assert_eq!(failure(step).reason(), FailReason::WrongPlatformInDaemon);
 }
 
 #[test]
@@ -498,7 +514,9 @@ fn if_not_present_registry_unavailable_falls_back_with_warning() {
     let (step, _) = run(&inp, &w);
     let o = outcome(step);
     assert_eq!(o.reason, Reason::MatchedByRepositoryAndPlatform);
-    assert!(o.warnings.iter().any(|w| w.contains("connection refused")));
+    assert!(o.warnings.iter().any(
+        |w| matches!(w, Warning::RegistryCannotTell { detail, .. } if detail.contains("connection refused"))
+    ));
 }
 
 #[test]
@@ -512,14 +530,20 @@ fn never_nothing_local_fails_with_the_pull_command() {
     let (step, needs) = run(&inp, &World::default());
     no_registry(&needs);
     let f = failure(step);
-    assert_eq!(f.reason, FailReason::NotInDaemon);
+    assert_eq!(f.reason(), FailReason::NotInDaemon);
+    let Failure::NotInDaemon { target, .. } = &f else {
+        panic!("{f:?}")
+    };
     assert!(
-        f.message.contains(&format!(
+        matches!(&target.next, NextPull::Pull { reference, never: true } if reference.to_string() == per_arch('3')),
+        "{f:?}"
+    );
+    assert!(
+        f.to_string().contains(&format!(
             "docker pull --platform linux/arm64 {}",
             per_arch('3')
         )),
-        "{}",
-        f.message
+        "{f}"
     );
 }
 
@@ -550,8 +574,11 @@ fn image_id_of_the_wrong_platform_fails() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert_eq!(f.reason, FailReason::WrongPlatformInDaemon);
-    assert!(f.message.contains("linux/amd64"));
+    assert_eq!(f.reason(), FailReason::WrongPlatformInDaemon);
+    assert!(
+        matches!(&f, Failure::WrongPlatformInDaemon { held, .. } if held.platform.as_ref().map(|p| p.to_string()).as_deref() == Some("linux/amd64")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -569,8 +596,15 @@ fn two_unprovable_candidates_are_ambiguous() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert_eq!(f.reason, FailReason::Ambiguous);
-    assert!(f.message.contains(&"a".repeat(64)) && f.message.contains(&"b".repeat(64)));
+    assert_eq!(f.reason(), FailReason::Ambiguous);
+    let Failure::Ambiguous { candidates, .. } = &f else {
+        panic!("{f:?}")
+    };
+    let ids: Vec<String> = candidates.iter().map(|i| i.to_string()).collect();
+    assert!(
+        ids.contains(&"a".repeat(64)) && ids.contains(&"b".repeat(64)),
+        "{ids:?}"
+    );
 }
 
 #[test]
@@ -597,10 +631,10 @@ fn a_tagged_candidate_beats_a_superseded_untagged_pull() {
         (o.reason, o.reference),
         (Reason::MatchedByRepositoryAndPlatform, "b".repeat(64))
     );
-    assert!(o
-        .warnings
-        .iter()
-        .any(|w| w.contains("untagged") && w.contains(&"a".repeat(64))));
+    assert!(o.warnings.iter().any(|w| matches!(
+        w,
+        Warning::IgnoredUntagged { images, .. } if images.iter().any(|i| i.to_string() == "a".repeat(64))
+    )));
 }
 
 #[test]
@@ -615,7 +649,11 @@ fn always_does_not_pull_a_daemon_only_image() {
     no_registry(&needs);
     let o = outcome(step);
     assert_eq!(o.reason, Reason::DaemonOnlyNotPulled);
-    assert!(o.warnings[0].contains("daemon-only"));
+    assert!(
+        matches!(&o.warnings[0], Warning::DaemonOnlyNotPulled { .. }),
+        "{:?}",
+        o.warnings
+    );
 }
 
 #[test]
@@ -654,8 +692,9 @@ fn always_pull_that_kept_another_platform_fails() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert_eq!(f.reason, FailReason::PulledWrongImage);
-    assert!(f.message.contains("moby#40520"));
+    assert_eq!(f.reason(), FailReason::PulledWrongImage);
+    assert!(matches!(f, Failure::PulledOtherPlatform { .. }), "{f:?}");
+    assert!(f.to_string().contains("moby#40520"));
 }
 
 #[test]
@@ -671,9 +710,12 @@ fn always_pull_failure_fails() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert_eq!(f.reason, FailReason::PullFailed);
-    assert!(f.message.contains("manifest unknown"));
-    assert!(!f.message.contains("certs.d"), "{}", f.message);
+    assert_eq!(f.reason(), FailReason::PullFailed);
+    assert!(
+        matches!(&f, Failure::PullFailed { detail, daemon_trust: false, .. } if detail == "manifest unknown"),
+        "{f:?}"
+    );
+    assert!(!f.to_string().contains("certs.d"), "{f}");
     // The daemon's own trust failed (runref's --cert-dir does not reach it): said so.
     let w = World {
         pull: Some(Err(
@@ -683,10 +725,20 @@ fn always_pull_failure_fails() {
     };
     let f = failure(run(&inp, &w).0);
     assert!(
-        f.message.contains("the daemon itself could not verify")
-            && f.message.contains("/etc/docker/certs.d/HOST:PORT/ca.crt"),
-        "{}",
-        f.message
+        matches!(
+            f,
+            Failure::PullFailed {
+                daemon_trust: true,
+                ..
+            }
+        ),
+        "{f:?}"
+    );
+    let text = f.to_string();
+    assert!(
+        text.contains("the daemon itself could not verify")
+            && text.contains("/etc/docker/certs.d/HOST:PORT/ca.crt"),
+        "{text}"
     );
 }
 
@@ -745,7 +797,7 @@ fn extend_keeps_a_digest_and_never_cannot_resolve_a_tag() {
     );
     inp.extend = true;
     assert_eq!(
-        failure(run(&inp, &World::default()).0).reason,
+        failure(run(&inp, &World::default()).0).reason(),
         FailReason::RegistryForbidden
     );
 }
@@ -845,7 +897,7 @@ fn registry_mode_already_right_and_missing_platform() {
         )
         .0,
     );
-    assert_eq!(f.reason, FailReason::NoEntryForPlatform);
+    assert_eq!(f.reason(), FailReason::NoEntryForPlatform);
     let inp = input(
         Mode::Registry,
         PullPolicy::IfNotPresent,
@@ -857,7 +909,11 @@ fn registry_mode_already_right_and_missing_platform() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert!(f.message.contains("it has: linux/amd64"), "{}", f.message);
+    assert!(
+        matches!(&f, Failure::NoEntry { has, .. } if has == &["linux/amd64".to_string()]),
+        "{f:?}"
+    );
+    assert!(f.to_string().contains("it has: linux/amd64"), "{f}");
 }
 
 #[test]
@@ -878,7 +934,7 @@ fn registry_mode_never_and_ids() {
         &format!("{REPO}:1"),
     );
     assert_eq!(
-        failure(run(&inp, &World::default()).0).reason,
+        failure(run(&inp, &World::default()).0).reason(),
         FailReason::RegistryForbidden
     );
     let inp = input(
@@ -888,7 +944,7 @@ fn registry_mode_never_and_ids() {
         &"c".repeat(64),
     );
     assert_eq!(
-        failure(run(&inp, &World::default()).0).reason,
+        failure(run(&inp, &World::default()).0).reason(),
         FailReason::NeedsRegistryName
     );
 }
@@ -909,8 +965,11 @@ fn registry_failure_is_reported() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert_eq!(f.reason, FailReason::RegistryFailed);
-    assert!(f.message.contains("manifest unknown") && f.message.contains(REPO));
+    assert_eq!(f.reason(), FailReason::RegistryFailed);
+    assert!(
+        matches!(&f, Failure::RegistryFailed { reference, detail, .. } if detail == "manifest unknown" && reference.to_string().starts_with(REPO)),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -958,7 +1017,10 @@ fn always_on_the_containerd_store_asks_the_registry_before_pulling() {
         assert_eq!(o.reason, Reason::DaemonOnlyNotPulled);
         assert_eq!(o.reference, "5".repeat(64));
         assert_eq!(
-            o.warnings.iter().any(|w| w.contains("connection refused")),
+            o.warnings.iter().any(|w| matches!(
+                w,
+                Warning::PushedUnknown { detail, .. } if detail.contains("connection refused")
+            )),
             note,
             "{:?}",
             o.warnings
@@ -974,7 +1036,7 @@ fn always_on_the_containerd_store_asks_the_registry_before_pulling() {
         needs.iter().any(|n| matches!(n, Need::Pull(_))),
         "{needs:?}"
     );
-    assert_eq!(failure(step).reason, FailReason::PullFailed);
+    assert_eq!(failure(step).reason(), FailReason::PullFailed);
 }
 
 /// A pull that reports success but leaves nothing: the message does not advise the policy
@@ -992,13 +1054,14 @@ fn a_pull_that_brings_nothing_does_not_advise_the_policy_in_use() {
         ..Default::default()
     };
     let f = failure(run(&inp, &w).0);
-    assert_eq!(f.reason, FailReason::NotInDaemon);
+    assert_eq!(f.reason(), FailReason::NotInDaemon);
     assert!(
-        !f.message.contains("--pull-policy if-not-present"),
-        "{}",
-        f.message
+        matches!(&f, Failure::NotInDaemon { target, .. } if matches!(target.next, NextPull::Pull { never: false, .. })),
+        "{f:?}"
     );
-    assert!(f.message.contains("did not bring it"), "{}", f.message);
+    let text = f.to_string();
+    assert!(!text.contains("--pull-policy if-not-present"), "{text}");
+    assert!(text.contains("did not bring it"), "{text}");
     let never = input(
         Mode::Daemon,
         PullPolicy::Never,
@@ -1007,9 +1070,12 @@ fn a_pull_that_brings_nothing_does_not_advise_the_policy_in_use() {
     );
     let f = failure(run(&never, &World::default()).0);
     assert!(
-        f.message.contains("--pull-policy if-not-present"),
-        "{}",
-        f.message
+        matches!(&f, Failure::NotInDaemon { target, .. } if matches!(target.next, NextPull::Pull { never: true, .. })),
+        "{f:?}"
+    );
+    assert!(
+        f.to_string().contains("--pull-policy if-not-present"),
+        "{f}"
     );
 }
 

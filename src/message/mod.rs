@@ -1,0 +1,29 @@
+//! The words. The domain returns typed reasons, warnings and causes; this layer turns them into
+//! the text a user reads (the CLI's renderers put it on the page). Nothing here decides.
+
+pub mod reconcile;
+
+use crate::platform::Platform;
+use std::fmt;
+
+/// A platform that may be unknown, printed one way everywhere: `linux/arm64/v8` or
+/// `unknown platform`.
+pub struct PlatformOr<'a>(pub Option<&'a Platform>);
+
+impl fmt::Display for PlatformOr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, "{p}"),
+            None => f.write_str("unknown platform"),
+        }
+    }
+}
+
+/// `items` joined with `, `.
+pub(crate) fn list<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
