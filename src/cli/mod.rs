@@ -682,7 +682,13 @@ async fn run_sync(a: SyncArgs) -> anyhow::Result<u8> {
     };
     let path = a.file.display().to_string();
     let r = crate::sync::sync(&ctx.registry, &file, &path, &opts).await;
-    output(format, &r, |out, _, r| render::sync(out, r), r.exit_code())
+    output_as(
+        format,
+        &r,
+        &crate::report::sync::Json::from(&r),
+        |out, _, r| render::sync(out, r),
+        r.exit_code(),
+    )
 }
 
 /// The report of `index create` or `copy`, or its error with the right exit code.

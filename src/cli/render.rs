@@ -536,7 +536,7 @@ fn bytes_text(n: u64) -> String {
 pub fn sync_line(r: &crate::sync::ImageResult) -> String {
     use crate::sync::Status;
     if let Some(e) = &r.error {
-        return format!("{}: FAILED {}", r.source, clean(e));
+        return format!("{}: FAILED {}", r.source, clean(&e.to_string()));
     }
     let count = |s: Status| -> usize {
         r.results
@@ -558,7 +558,7 @@ pub fn sync_line(r: &crate::sync::ImageResult) -> String {
         }
     }
     if let Some(w) = &r.warning {
-        parts.push(clean(w));
+        parts.push(clean(&w.to_string()));
     }
     format!("{} -> {}: {}", r.source, r.target, parts.join(", "))
 }
@@ -586,10 +586,10 @@ pub fn sync(out: &mut dyn Write, r: &crate::sync::SyncReport) -> io::Result<()> 
     for i in &r.images {
         writeln!(out, "  {} -> {}", i.source, i.target)?;
         if let Some(e) = &i.error {
-            writeln!(out, "    FAILED  {}", clean(e))?;
+            writeln!(out, "    FAILED  {}", clean(&e.to_string()))?;
         }
         if let Some(w) = &i.warning {
-            writeln!(out, "    warning: {}", clean(w))?;
+            writeln!(out, "    warning: {}", clean(&w.to_string()))?;
         }
         for t in &i.results {
             let word = match t.status {
@@ -610,7 +610,7 @@ pub fn sync(out: &mut dyn Write, r: &crate::sync::SyncReport) -> io::Result<()> 
             };
             writeln!(out, "    {word} {}{digest}{referrers}", t.tags.join(", "))?;
             if let Some(why) = &t.reason {
-                writeln!(out, "            {}", clean(why))?;
+                writeln!(out, "            {}", clean(&why.to_string()))?;
             }
             for p in &t.problems {
                 writeln!(out, "            - {}", problem(p))?;

@@ -4,3 +4,4 @@
 //! [`crate::message`].
 
 pub mod reconcile;
+pub mod sync;

@@ -10,9 +10,11 @@
 
 pub mod file;
 pub mod select;
+pub mod why;
 
 pub use file::{ImageSpec, RateLimit, SyncFile, SyncFileError};
 pub use select::Shard;
+pub use why::{ImageFailure, ImageWarning, NotProven, TagFailure};
 
 use crate::digest::Digest;
 use crate::publish::{Carry, PublishOptions};
@@ -61,7 +63,7 @@ pub enum Status {
 }
 
 /// Tags of one image that name one source digest, and what became of them.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct TagsResult {
     pub tags: Vec<String>,
     /// The source's digest (None when the tag could not be resolved).
@@ -69,7 +71,7 @@ pub struct TagsResult {
     /// What the target's tags name now (a platform subset is a new index).
     pub digest: Option<Digest>,
     pub status: Status,
-    pub reason: Option<String>,
+    pub reason: Option<TagFailure>,
     /// What the copy's read-back found wrong (verify's problems), when it did.
     pub problems: Vec<crate::verify::Problem>,
     /// Referrer manifests and cosign tags carried with it.
@@ -77,7 +79,7 @@ pub struct TagsResult {
 }
 
 /// One `[[image]]` of the file.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct ImageResult {
     /// Its place in the file (1-based).
     pub index: usize,
@@ -87,9 +89,9 @@ pub struct ImageResult {
     pub tags: Vec<String>,
     pub results: Vec<TagsResult>,
     /// Why nothing of it could be done (its tag list could not be read).
-    pub error: Option<String>,
+    pub error: Option<ImageFailure>,
     /// Something to know that is not a failure (no listed tag passed the filters).
-    pub warning: Option<String>,
+    pub warning: Option<ImageWarning>,
 }
 
 impl ImageResult {
@@ -110,8 +112,8 @@ pub struct SyncSummary {
     pub failed: usize,
 }
 
-/// The sync report. JSON field names are a contract (README).
-#[derive(Debug, Clone, serde::Serialize)]
+/// The sync report (JSON: [`crate::report::sync`]).
+#[derive(Debug, Clone)]
 pub struct SyncReport {
     pub command: &'static str,
     pub file: String,
@@ -269,14 +271,15 @@ impl<R: RegistryWrite> Run<'_, R> {
                 match self.reg.tags(&img.source).await {
                     Ok(t) => Some(t),
                     Err(e) if e.is_not_found() => {
-                        out.error = Some(format!(
-                            "{}: no such repository in the source registry (check the name)",
-                            img.source
-                        ));
+                        out.error = Some(ImageFailure::NoSuchRepository {
+                            source: img.source.clone(),
+                        });
                         return out;
                     }
                     Err(e) if img.tags.lists() => {
-                        out.error = Some(format!("cannot list its tags: {e}"));
+                        out.error = Some(ImageFailure::CannotList {
+                            detail: e.to_string(),
+                        });
                         return out;
                     }
                     // Named tags only: the copies find the referrers themselves.
@@ -301,10 +304,11 @@ impl<R: RegistryWrite> Run<'_, R> {
                 source_digest: None,
                 digest: None,
                 status: Status::Failed,
-                reason: Some(format!(
-                    "{}:{tag} is also written by [[image]] {other}; give one of them another target",
-                    img.target
-                )),
+                reason: Some(TagFailure::Claimed {
+                    target: img.target.clone(),
+                    tag: tag.clone(),
+                    other,
+                }),
                 problems: vec![],
                 referrers_carried: 0,
             });
@@ -314,16 +318,15 @@ impl<R: RegistryWrite> Run<'_, R> {
                 // Every chosen tag is another image's: said per tag above.
                 return out;
             }
-            out.warning = Some(format!(
-                "no tag passed the filters ({} listed)",
-                listed.as_ref().map_or(0, Vec::len)
-            ));
+            out.warning = Some(ImageWarning::NoTagPassed {
+                listed: listed.as_ref().map_or(0, Vec::len),
+            });
             return out;
         }
         let source_tags = listed.map(|l| Arc::new(l.into_iter().collect::<HashSet<String>>()));
         // Each tag's digest, by HEAD (no pull counted against a rate limit).
         let jobs = self.opts.jobs.max(1);
-        let heads: Vec<(String, Result<Digest, String>)> =
+        let heads: Vec<(String, Result<Digest, TagFailure>)> =
             futures_util::stream::iter(out.tags.iter().map(|t| async move {
                 let _p = self.permit().await;
                 (t.clone(), self.digest_of(&img.source, t).await)
@@ -369,16 +372,19 @@ impl<R: RegistryWrite> Run<'_, R> {
     }
 
     /// The digest `source:tag` names, by HEAD; a registry that does not say it is read.
-    async fn digest_of(&self, source: &Reference, tag: &str) -> Result<Digest, String> {
-        let r = source.with_tag(tag).map_err(|e| e.to_string())?;
+    async fn digest_of(&self, source: &Reference, tag: &str) -> Result<Digest, TagFailure> {
+        let detail = |e: &dyn std::fmt::Display| TagFailure::Source {
+            detail: e.to_string(),
+        };
+        let r = source.with_tag(tag).map_err(|e| detail(&e))?;
         match self.reg.manifest_head(&r, false).await {
             Ok(Some((d, _))) => Ok(d),
             Ok(None) => match self.reg.manifest(&r).await {
                 Ok(f) => Ok(f.digest),
-                Err(e) if e.is_not_found() => Err(format!("{r}: no such tag in the source")),
-                Err(e) => Err(e.to_string()),
+                Err(e) if e.is_not_found() => Err(TagFailure::NoSuchTag { reference: r }),
+                Err(e) => Err(detail(&e)),
             },
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(detail(&e)),
         }
     }
 
@@ -402,7 +408,7 @@ impl<R: RegistryWrite> Run<'_, R> {
             return self.plan(img, &digest, out).await;
         }
         if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
-            out.reason = Some("not started: --deadline passed (run again to go on)".into());
+            out.reason = Some(TagFailure::DeadlinePassed);
             return out;
         }
         let first = img
@@ -435,13 +441,17 @@ impl<R: RegistryWrite> Run<'_, R> {
                         false => Status::Copied,
                     };
                 } else {
-                    out.reason = Some(not_proven(&r, img));
+                    out.reason = Some(TagFailure::NotProven(not_proven(&r, img)));
                     if let Some(rb) = &r.readback {
                         out.problems = rb.problems.clone();
                     }
                 }
             }
-            Err(e) => out.reason = Some(e.to_string()),
+            Err(e) => {
+                out.reason = Some(TagFailure::Copy {
+                    detail: e.to_string(),
+                })
+            }
         }
         out
     }
@@ -463,7 +473,9 @@ impl<R: RegistryWrite> Run<'_, R> {
             match crate::publish::copy(self.reg, &src, &img.target, &opts).await {
                 Ok(r) => digest = r.digest,
                 Err(e) => {
-                    out.reason = Some(e.to_string());
+                    out.reason = Some(TagFailure::Copy {
+                        detail: e.to_string(),
+                    });
                     return out;
                 }
             }
@@ -482,7 +494,9 @@ impl<R: RegistryWrite> Run<'_, R> {
                 }
                 Err(e) => {
                     out.status = Status::Failed;
-                    out.reason = Some(format!("target: {e}"));
+                    out.reason = Some(TagFailure::Target {
+                        detail: e.to_string(),
+                    });
                     break;
                 }
             }
@@ -495,7 +509,7 @@ impl<R: RegistryWrite> Run<'_, R> {
 
     /// Waits while the source registry says fewer pulls are left than `[ratelimit] min`,
     /// `retry` at a time, asking again by a HEAD of `probe` (a HEAD is not a pull).
-    async fn under_rate_limit(&self, probe: &Reference) -> Result<(), String> {
+    async fn under_rate_limit(&self, probe: &Reference) -> Result<(), TagFailure> {
         let Some(rl) = self.ratelimit else {
             return Ok(());
         };
@@ -510,70 +524,44 @@ impl<R: RegistryWrite> Run<'_, R> {
                 .deadline
                 .is_some_and(|d| Instant::now() + rl.retry > d)
             {
-                return Err(format!(
-                    "not started: {registry} has {left} pulls left, below [ratelimit] min {}, and waiting {} would pass --deadline",
-                    rl.min,
-                    humantime::format_duration(rl.retry)
-                ));
+                return Err(TagFailure::RateLimitDeadline {
+                    registry: registry.to_string(),
+                    left,
+                    min: rl.min,
+                    retry: rl.retry,
+                });
             }
             self.pauses.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(rl.retry).await;
             let _ = self.reg.manifest_head(probe, false).await;
         }
-        Err(format!(
-            "not started: {registry} stayed below [ratelimit] min {} pulls after {MAX_PAUSES} waits",
-            rl.min
-        ))
+        Err(TagFailure::RateLimitStayed {
+            registry: registry.to_string(),
+            min: rl.min,
+            waits: MAX_PAUSES,
+        })
     }
 }
 
-/// Why a copy's result was not proven, in one line, with the copy that shows it.
-fn not_proven(r: &crate::publish::PublishReport, img: &ImageSpec) -> String {
-    let mut command = format!(
-        "runref copy {} {}:{}",
-        r.sources.first().map_or("SOURCE", |s| s.name.as_str()),
-        r.target,
-        r.tags.first().map_or("TAG", String::as_str)
-    );
-    if let Some(ps) = &img.platforms {
-        let ps: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
-        command.push_str(&format!(" --platforms {}", ps.join(",")));
-    }
-    if img.verify_content {
-        command.push_str(" --content");
-    }
-    match &img.referrers {
-        Carry::All => {}
-        Carry::None => command.push_str(" --referrers none"),
-        Carry::Types(ts) => command.push_str(&format!(" --referrers {}", ts.join(","))),
-    }
-    let details = format!("`{command}` shows them (it moves no tag either)");
-    if let Some(rb) = r.readback.as_ref().filter(|rb| !rb.verified) {
-        return format!(
-            "the read-back found {} problem(s) (below), so no tag moved; {details}",
-            rb.problems.len()
-        );
-    }
-    let mut why = Vec::new();
-    if let Some(c) = &r.referrers {
-        if !c.missing.is_empty() {
-            why.push(format!(
-                "{} carried referrer(s) not listed on the target",
-                c.missing.len()
-            ));
-        }
-        if !c.conflicts.is_empty() {
-            why.push(format!(
-                "{} cosign tag(s) on the target name other signatures (kept)",
-                c.conflicts.len()
-            ));
-        }
-    }
-    match why.is_empty() {
-        true => format!("not proven, so no tag moved; {details}"),
-        false => format!(
-            "the image is proven and tagged, but {}; {details}",
-            why.join(", ")
-        ),
+/// Why a copy's result was not proven, with the copy that shows it.
+fn not_proven(r: &crate::publish::PublishReport, img: &ImageSpec) -> NotProven {
+    let carried = r.referrers.as_ref();
+    NotProven {
+        source: r
+            .sources
+            .first()
+            .map_or("SOURCE".into(), |s| s.name.clone()),
+        target: r.target.clone(),
+        tag: r.tags.first().map_or("TAG".into(), String::clone),
+        platforms: img.platforms.clone(),
+        content: img.verify_content,
+        referrers: img.referrers.clone(),
+        readback_problems: r
+            .readback
+            .as_ref()
+            .filter(|rb| !rb.verified)
+            .map(|rb| rb.problems.len()),
+        missing: carried.map_or(0, |c| c.missing.len()),
+        conflicts: carried.map_or(0, |c| c.conflicts.len()),
     }
 }
