@@ -4,7 +4,8 @@
 
 use crate::analyzed::AnalyzedFile;
 use crate::daemon::{Daemon, DaemonError, LocalImage};
-use crate::local::DaemonSide;
+use crate::digest::{Digest, ImageId};
+use crate::local::{DaemonInfo, DaemonSide, Held};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
 use crate::registry::Registry;
@@ -38,8 +39,8 @@ pub struct TopLayer {
     pub same: bool,
 }
 
-/// The diagnosis. JSON field names are a contract (README).
-#[derive(Debug, Clone, serde::Serialize)]
+/// The diagnosis (JSON: [`crate::report::diagnose`]).
+#[derive(Debug, Clone)]
 pub struct DiagnoseReport {
     pub file: String,
     pub reference: String,
@@ -48,7 +49,8 @@ pub struct DiagnoseReport {
     /// The image the exporter would find.
     pub found: Option<DaemonSide>,
     pub cause: Option<Cause>,
-    pub explanation: String,
+    /// The case with the facts it names (worded by [`crate::message::diagnose`]).
+    pub finding: Finding,
     /// The lifecycle error the user sees for this cause.
     pub lifecycle_error: Option<&'static str>,
     /// Local images of the run image's repository.
@@ -80,6 +82,85 @@ impl DiagnoseReport {
     }
 }
 
+/// What the diagnosis found: the case, and the facts its explanation names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finding {
+    /// The exporter's lookup finds the run image for the target.
+    Works { reference: String, image: ImageId },
+    /// The lookup finds an image, of another platform.
+    FoundWrongPlatform {
+        reference: String,
+        held: Held,
+        target: Platform,
+    },
+    /// A never-pushed image named by a registry digest.
+    DaemonOnly {
+        repo: String,
+        image: ImageId,
+        digest: Digest,
+        target: Platform,
+    },
+    /// The per-arch digest the restorer wrote; the daemon knows the image by other names.
+    PerArchDigest {
+        digest: Digest,
+        target: Platform,
+        image: ImageId,
+        /// Its RepoDigests (empty: only its tags).
+        known_by: Vec<Reference>,
+    },
+    /// An image ID of the classic form on the containerd store.
+    ContainerdId { reference: String, target: Platform },
+    /// Images of the repository, none for the target.
+    WrongPlatform {
+        reference: String,
+        target: Platform,
+        locals: Vec<Held>,
+        guess: Option<Guess>,
+    },
+    /// No image of the run image at all.
+    Absent {
+        reference: String,
+        target: Platform,
+        guess: Option<Guess>,
+    },
+}
+
+/// The target is only the daemon's platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guess {
+    /// The registry could not say which platform the digest is.
+    pub registry_failed: bool,
+}
+
+impl Finding {
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            Finding::Works { .. } => None,
+            Finding::FoundWrongPlatform { .. } | Finding::WrongPlatform { .. } => {
+                Some(Cause::WrongPlatform)
+            }
+            Finding::DaemonOnly { .. } => Some(Cause::DaemonOnlyImage),
+            Finding::PerArchDigest { .. } => Some(Cause::PerArchDigestNotInDaemon),
+            Finding::ContainerdId { .. } => Some(Cause::ContainerdIdForm),
+            Finding::Absent { .. } => Some(Cause::Absent),
+        }
+    }
+
+    /// The `runref reconcile` that fixes the case: the pull policy and the target.
+    fn fix(&self) -> Option<(&'static str, &Platform)> {
+        match self {
+            Finding::Works { .. } => None,
+            Finding::DaemonOnly { target, .. } | Finding::PerArchDigest { target, .. } => {
+                Some(("never", target))
+            }
+            Finding::FoundWrongPlatform { target, .. }
+            | Finding::ContainerdId { target, .. }
+            | Finding::WrongPlatform { target, .. }
+            | Finding::Absent { target, .. } => Some(("if-not-present", target)),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnoseError {
     #[error(transparent)]
@@ -90,14 +171,10 @@ pub enum DiagnoseError {
     Daemon(#[from] DaemonError),
 }
 
-fn fix(policy: &str, platform: Option<&Platform>, file: &str) -> String {
-    let p = platform
-        .map(|p| format!(" --platform {p}"))
-        .unwrap_or_default();
-    format!("runref reconcile --daemon --pull-policy {policy}{p} {file}")
+fn fix(policy: &str, platform: &Platform, file: &str) -> String {
+    format!("runref reconcile --daemon --pull-policy {policy} --platform {platform} {file}")
 }
 
-/// Diagnoses `file` against `daemon`; asks the registry only when `registry` is given.
 /// The name the daemon holds `img` under in `repo` (a tag there), for asking the registry.
 fn local_name(img: &LocalImage, repo: &Reference) -> Option<Reference> {
     img.repo_tags
@@ -106,16 +183,15 @@ fn local_name(img: &LocalImage, repo: &Reference) -> Option<Reference> {
         .find(|t| t.same_repository(repo))
 }
 
-pub async fn diagnose<D: Daemon, R: Registry>(
-    file: &AnalyzedFile,
-    platform: Option<Platform>,
-    daemon: &D,
-    registry: Option<&R>,
-) -> Result<DiagnoseReport, DiagnoseError> {
-    let view = file.view()?;
-    let path = file.path().display().to_string();
+/// `[run-image]` as the exporter reads it: the reference string as written, parsed, and the
+/// image name.
+fn run_image(
+    view: &crate::analyzed::Analyzed,
+    path: &str,
+) -> Result<(String, ImageRef, Option<Reference>), DiagnoseError> {
     let run = view
         .run_image
+        .as_ref()
         .ok_or_else(|| DiagnoseError::Input(format!("{path}: no [run-image] table")))?;
     let raw = run
         .reference
@@ -124,13 +200,177 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         .ok_or_else(|| DiagnoseError::Input(format!("{path}: [run-image] reference is empty")))?;
     let reference = ImageRef::parse(&raw)
         .map_err(|e| DiagnoseError::Input(format!("{path}: [run-image] reference: {e}")))?;
-    let image_name: Option<Reference> = run.image.as_deref().and_then(|i| i.parse().ok());
-    let given = platform.or_else(|| run.target.as_ref().and_then(|t| t.platform()));
+    let image = run.image.as_deref().and_then(|i| i.parse().ok());
+    Ok((raw, reference, image))
+}
+
+/// The exporter's lookup found `img`: right when it resolves to the target (or no target
+/// was given).
+fn found(raw: &str, img: &LocalImage, given: Option<&Platform>) -> Finding {
+    match given {
+        Some(p) if img.resolves_to() != Some(p) => Finding::FoundWrongPlatform {
+            reference: raw.to_string(),
+            held: Held::of(img),
+            target: p.clone(),
+        },
+        _ => Finding::Works {
+            reference: raw.to_string(),
+            image: img.id.clone(),
+        },
+    }
+}
+
+/// What the registry says about the reference's digest.
+#[derive(Default)]
+struct Asked {
+    /// The digest's own platform.
+    platform: Option<Platform>,
+    /// The config it names, when it names one image.
+    config: Option<Digest>,
+    error: Option<String>,
+}
+
+async fn ask_registry<R: Registry>(reg: &R, n: &Reference, p: &Platform) -> Asked {
+    match resolve(reg, n, &Depth::Platform(p.clone())).await {
+        // The digest's own platform: a single manifest's config, or the platform whose entry
+        // it is when it named an index.
+        Ok(view) => match view.entries.as_slice() {
+            [single] if !view.is_index => Asked {
+                platform: single.config_platform.clone(),
+                config: single.config.clone(),
+                error: None,
+            },
+            _ => Asked {
+                platform: view.entry_for(p).map(|_| p.clone()),
+                ..Asked::default()
+            },
+        },
+        // Not found is an answer (the digest is in no registry); anything else leaves the
+        // platform unknown, and says why.
+        Err(e) if e.is_not_found() => Asked::default(),
+        Err(e) => Asked {
+            error: Some(e.to_string()),
+            ..Asked::default()
+        },
+    }
+}
+
+/// The local image the digest should have been: the one whose ID is the config the digest
+/// names (a load keeps no RepoDigest, it is still this image), else the one still tagged in
+/// the repository (the latest pull; older pulls keep digests only), else the first.
+fn candidate<'a>(
+    locals: &'a [LocalImage],
+    target: &Platform,
+    repo: Option<&Reference>,
+    config: Option<&Digest>,
+) -> Option<&'a LocalImage> {
+    let mut for_target: Vec<&LocalImage> = locals.iter().filter(|i| i.provides(target)).collect();
+    if let Some(r) = repo {
+        for_target.sort_by_key(|i| !i.tagged_in(r));
+    }
+    for_target
+        .iter()
+        .find(|i| Some(i.id.digest()) == config)
+        .or(for_target.first())
+        .copied()
+}
+
+/// What a miss is, from the facts (pure). `daemon_only` is reconcile's rule
+/// ([`LocalImage::daemon_only`]) as answered for the candidate, the registry asked where the
+/// daemon cannot say.
+struct Miss<'a> {
+    raw: &'a str,
+    reference: &'a ImageRef,
+    target: Platform,
+    guess: Option<Guess>,
+    locals: &'a [LocalImage],
+    candidate: Option<&'a LocalImage>,
+    daemon_only: bool,
+}
+
+fn miss(m: Miss) -> Finding {
+    let digest = match m.reference {
+        ImageRef::Name(n) => n.digest().map(|d| (n, d)),
+        ImageRef::Id(_) => None,
+    };
+    match (digest, m.candidate) {
+        (Some((n, d)), Some(img)) if m.daemon_only => Finding::DaemonOnly {
+            repo: n.name(),
+            image: img.id.clone(),
+            digest: d.clone(),
+            target: m.target,
+        },
+        (Some((_, d)), Some(img)) => Finding::PerArchDigest {
+            digest: d.clone(),
+            target: m.target,
+            image: img.id.clone(),
+            known_by: img.repo_digests.clone(),
+        },
+        _ if matches!(m.reference, ImageRef::Id(_))
+            && m.locals.iter().any(|i| i.descriptor.is_some()) =>
+        {
+            Finding::ContainerdId {
+                reference: m.raw.to_string(),
+                target: m.target,
+            }
+        }
+        _ if !m.locals.is_empty() => Finding::WrongPlatform {
+            reference: m.raw.to_string(),
+            target: m.target,
+            locals: m.locals.iter().map(Held::of).collect(),
+            guess: m.guess,
+        },
+        _ => Finding::Absent {
+            reference: m.raw.to_string(),
+            target: m.target,
+            guess: m.guess,
+        },
+    }
+}
+
+/// Is `img` a daemon-only image of `n`? reconcile's rule ([`LocalImage::daemon_only`]): where
+/// every name has a RepoDigest (containerd store, podman) the registry says, by one GET of
+/// the image's name (a 404 is never pushed); without the registry it stays unknown (no). An
+/// image whose config the registry's manifest for the digest names is that image, never
+/// daemon-only (reconcile proves it so).
+async fn daemon_only<R: Registry>(
+    img: &LocalImage,
+    n: &Reference,
+    info: &DaemonInfo,
+    registry: Option<&R>,
+    config: Option<&Digest>,
+    target: &Platform,
+) -> bool {
+    if config.is_some_and(|c| img.id.digest() == c) {
+        return false;
+    }
+    if let Some(only) = img.daemon_only(n, info) {
+        return only;
+    }
+    match (registry, local_name(img, n)) {
+        (Some(reg), Some(name)) => {
+            let asked = resolve(reg, &name, &Depth::Platform(target.clone())).await;
+            matches!(asked, Err(e) if e.is_not_found())
+        }
+        _ => false,
+    }
+}
+
+/// Diagnoses `file` against `daemon`; asks the registry only when `registry` is given.
+pub async fn diagnose<D: Daemon, R: Registry>(
+    file: &AnalyzedFile,
+    platform: Option<Platform>,
+    daemon: &D,
+    registry: Option<&R>,
+) -> Result<DiagnoseReport, DiagnoseError> {
+    let view = file.view()?;
+    let path = file.path().display().to_string();
+    let (raw, reference, image_name) = run_image(&view, &path)?;
+    let given = platform.or_else(|| view.run_image.as_ref()?.target.as_ref()?.platform());
 
     // Exactly the exporter's lookup: the reference string as written.
-    let (info, found) = tokio::join!(daemon.info(), daemon.inspect(&raw));
+    let (info, found_image) = tokio::join!(daemon.info(), daemon.inspect(&raw));
     let info = info?;
-    let found = found?;
     let mut report = DiagnoseReport {
         file: path.clone(),
         reference: raw.clone(),
@@ -138,7 +378,11 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         export_will_work: false,
         found: None,
         cause: None,
-        explanation: String::new(),
+        finding: Finding::Absent {
+            reference: raw.clone(),
+            target: info.platform_or_host(),
+            guess: None,
+        },
         lifecycle_error: None,
         local_images: vec![],
         registry_platform: None,
@@ -150,38 +394,18 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         registry_endpoints: Default::default(),
         docker_context: None,
     };
-    let top_layer = |img: &LocalImage| {
-        view.metadata_run_image
+    if let Some(img) = found_image? {
+        report.top_layer = view
+            .metadata_run_image
             .as_ref()
             .and_then(|m| m.top_layer.clone())
             .map(|recorded| TopLayer {
                 same: img.top_layer.as_deref() == Some(recorded.as_str()),
                 local: img.top_layer.clone(),
                 recorded,
-            })
-    };
-
-    if let Some(img) = found {
-        report.top_layer = top_layer(&img);
+            });
         report.found = Some(DaemonSide::new(&img, &info));
-        match &given {
-            Some(p) if img.resolves_to() != Some(p) => {
-                report.cause = Some(Cause::WrongPlatform);
-                report.explanation = format!(
-                    "the exporter finds {raw} as image {}, but it is for {}, not {p}: the app image would be built on the wrong platform's run image",
-                    img.id,
-                    img.platform.as_ref().map_or("an unknown platform".into(), |x| x.to_string())
-                );
-                report.fix = Some(fix("if-not-present", Some(p), &path));
-            }
-            _ => {
-                report.export_will_work = true;
-                report.explanation = format!(
-                    "the exporter will find the run image: {raw} is image {} in the daemon",
-                    img.id
-                );
-            }
-        }
+        report.settle(found(&raw, &img, given.as_ref()), &path);
         return Ok(report);
     }
 
@@ -196,144 +420,56 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         None => vec![],
     };
     report.local_images = locals.iter().map(|i| DaemonSide::new(i, &info)).collect();
-    let digest = match &reference {
-        ImageRef::Name(n) => n.digest().cloned(),
-        ImageRef::Id(_) => None,
-    };
-    // The config the digest names, when it names one image: a local image with that ID is
-    // this image, however it came into the daemon (a load keeps no RepoDigest).
-    let mut registry_config = None;
-    if let (Some(reg), Some(n), Some(_)) = (registry, &repo, &digest) {
-        let p = given.clone().unwrap_or_else(|| info.platform_or_host());
-        match resolve(reg, n, &Depth::Platform(p.clone())).await {
-            // The digest's own platform: a single manifest's config, or the platform whose
-            // entry it is when it named an index.
-            Ok(view) => {
-                report.registry_platform = match view.entries.as_slice() {
-                    [single] if !view.is_index => {
-                        registry_config = single.config.clone();
-                        single.config_platform.clone()
-                    }
-                    _ => view.entry_for(&p).map(|_| p.clone()),
-                }
-            }
-            // Not found is an answer (the digest is in no registry); anything else leaves the
-            // platform unknown, and says why.
-            Err(e) if e.is_not_found() => {}
-            Err(e) => report.registry_error = Some(e.to_string()),
+    let has_digest = matches!(&reference, ImageRef::Name(n) if n.digest().is_some());
+    let asked = match (registry, &repo) {
+        (Some(reg), Some(n)) if has_digest => {
+            let p = given.clone().unwrap_or_else(|| info.platform_or_host());
+            ask_registry(reg, n, &p).await
         }
+        _ => Asked::default(),
+    };
+    report.registry_platform = asked.platform.clone();
+    report.registry_error = asked.error.clone();
+    // The platform the build targets: given, else what the restorer chose, else the daemon's.
+    let target = given
+        .clone()
+        .or_else(|| asked.platform.clone())
+        .unwrap_or_else(|| info.platform_or_host());
+    report.platform = Some(target.clone());
+    let guess = (given.is_none() && asked.platform.is_none()).then_some(Guess {
+        registry_failed: asked.error.is_some(),
+    });
+    let candidate = candidate(&locals, &target, repo.as_ref(), asked.config.as_ref());
+    let only = match (&reference, candidate) {
+        (ImageRef::Name(n), Some(img)) if has_digest => {
+            daemon_only(img, n, &info, registry, asked.config.as_ref(), &target).await
+        }
+        _ => false,
+    };
+    if let Some(reg) = registry {
         report.registry_requests = reg.requests();
         report.registry_http_fallbacks = reg.http_fallbacks();
         report.registry_endpoints = reg.endpoints();
     }
-    // The platform the build targets: given, else what the restorer chose, else the daemon's.
-    let target = given
-        .clone()
-        .or_else(|| report.registry_platform.clone())
-        .unwrap_or_else(|| info.platform_or_host());
-    report.platform = Some(target.clone());
-    let mut for_target: Vec<&LocalImage> = locals.iter().filter(|i| i.provides(&target)).collect();
-    // The image still tagged in the repository is the latest pull; older pulls keep digests only.
-    if let Some(r) = &repo {
-        for_target.sort_by_key(|i| !i.tagged_in(r));
-    }
-    let defaulted = given.is_none() && report.registry_platform.is_none();
-    let hint = if defaulted {
-        let why = match &report.registry_error {
-            Some(_) => "the registry could not say which platform the digest is (below), so ",
-            None => "",
-        };
-        format!(" ({why}{target} is only the daemon's platform; pass --platform if the build targets another)")
-    } else {
-        String::new()
-    };
-    let fix_platform = Some(&target);
-
     report.lifecycle_error = Some(LIFECYCLE_ERROR);
-    match (&reference, digest) {
-        (ImageRef::Name(n), Some(d)) if !for_target.is_empty() => {
-            // The local image the digest's config names, when there is one.
-            let img = for_target
-                .iter()
-                .find(|i| Some(i.id.digest()) == registry_config.as_ref())
-                .copied()
-                .unwrap_or(for_target[0]);
-            // reconcile's rule (LocalImage::daemon_only): where every name has a RepoDigest
-            // (containerd store, podman) the registry says, one GET of the image's name; a
-            // 404 is never pushed. Without the registry (--daemon-only) it stays unknown.
-            // The registry's manifest for the digest has this image's config: the same image
-            // (reconcile proves it so), never daemon-only.
-            let same_config = registry_config
-                .as_ref()
-                .is_some_and(|c| img.id.digest() == c);
-            let daemon_only = !same_config
-                && match img.daemon_only(n, &info) {
-                    Some(only) => only,
-                    None => match (registry, local_name(img, n)) {
-                        (Some(reg), Some(name)) => {
-                            let p = Depth::Platform(target.clone());
-                            let asked = resolve(reg, &name, &p).await;
-                            report.registry_requests = reg.requests();
-                            report.registry_http_fallbacks = reg.http_fallbacks();
-                            report.registry_endpoints = reg.endpoints();
-                            matches!(asked, Err(e) if e.is_not_found())
-                        }
-                        _ => false,
-                    },
-                };
-            if daemon_only {
-                report.cause = Some(Cause::DaemonOnlyImage);
-                report.explanation = format!(
-                    "{} exists only in this daemon (image {}, never pushed or pulled), but the reference is the registry digest {d}: \
-                     the restorer resolved it from the registry, where that name is not this image",
-                    n.name(),
-                    img.id
-                );
-                report.fix = Some(fix("never", fix_platform, &path));
-            } else {
-                report.cause = Some(Cause::PerArchDigestNotInDaemon);
-                report.explanation = format!(
-                    "the restorer wrote the per-architecture manifest digest {d}; the daemon holds the {target} run image as {} \
-                     but knows it only by {} (lifecycle#1457)",
-                    img.id,
-                    if img.repo_digests.is_empty() {
-                        "its tags".to_string()
-                    } else {
-                        img.repo_digests.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
-                    }
-                );
-                report.fix = Some(fix("never", fix_platform, &path));
-            }
-        }
-        (ImageRef::Id(_), _) if locals.iter().any(|i| i.descriptor.is_some()) => {
-            report.cause = Some(Cause::ContainerdIdForm);
-            report.explanation = format!(
-                "the daemon has no image with ID {raw}; this daemon uses the containerd image store, whose image IDs are \
-                 manifest/index digests, not config digests: the ID was probably written against another daemon"
-            );
-            report.fix = Some(fix("if-not-present", fix_platform, &path));
-        }
-        _ if !locals.is_empty() => {
-            report.cause = Some(Cause::WrongPlatform);
-            report.explanation = format!(
-                "the daemon has no {target} image for {raw}; it has: {}{hint}",
-                locals
-                    .iter()
-                    .map(|i| format!(
-                        "{} ({})",
-                        i.id,
-                        i.platform.as_ref().map_or("?".into(), |p| p.to_string())
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            report.fix = Some(fix("if-not-present", fix_platform, &path));
-        }
-        _ => {
-            report.cause = Some(Cause::Absent);
-            report.explanation = format!("the run image {raw} is not in the daemon at all{hint}");
-            report.fix = Some(fix("if-not-present", fix_platform, &path));
-        }
-    }
+    let finding = miss(Miss {
+        raw: &raw,
+        reference: &reference,
+        target,
+        guess,
+        locals: &locals,
+        candidate,
+        daemon_only: only,
+    });
+    report.settle(finding, &path);
     Ok(report)
+}
+
+impl DiagnoseReport {
+    fn settle(&mut self, finding: Finding, path: &str) {
+        self.export_will_work = matches!(finding, Finding::Works { .. });
+        self.cause = finding.cause();
+        self.fix = finding.fix().map(|(policy, p)| fix(policy, p, path));
+        self.finding = finding;
+    }
 }

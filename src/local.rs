@@ -28,6 +28,22 @@ pub enum Engine {
     Podman,
 }
 
+/// A local image and its platform, as a message names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub image: ImageId,
+    pub platform: Option<Platform>,
+}
+
+impl Held {
+    pub fn of(img: &LocalImage) -> Held {
+        Held {
+            image: img.id.clone(),
+            platform: img.platform.clone(),
+        }
+    }
+}
+
 /// Facts about the daemon itself.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DaemonInfo {

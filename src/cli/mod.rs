@@ -611,9 +611,10 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
     match crate::diagnose::diagnose(&file, a.platform, daemon, registry).await {
         Ok(mut r) => {
             r.docker_context = ctx.docker_context.clone();
-            output(
+            output_as(
                 format,
                 &r,
+                &crate::report::diagnose::Json::from(&r),
                 |out, _, r| render::diagnose(out, r),
                 r.exit_code(),
             )

@@ -434,7 +434,7 @@ pub fn diagnose(out: &mut dyn Write, r: &DiagnoseReport) -> io::Result<()> {
             "WILL FAIL"
         }
     )?;
-    writeln!(out, "  {}", r.explanation)?;
+    writeln!(out, "  {}", r.finding)?;
     if !r.export_will_work {
         if let Some(e) = r.lifecycle_error {
             writeln!(out, "  lifecycle reports: {e}")?;

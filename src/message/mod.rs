@@ -1,6 +1,7 @@
 //! The words. The domain returns typed reasons, warnings and causes; this layer turns them into
 //! the text a user reads (the CLI's renderers put it on the page). Nothing here decides.
 
+pub mod diagnose;
 pub mod reconcile;
 pub mod sync;
 
@@ -17,6 +18,12 @@ impl fmt::Display for PlatformOr<'_> {
             Some(p) => write!(f, "{p}"),
             None => f.write_str("unknown platform"),
         }
+    }
+}
+
+impl fmt::Display for crate::local::Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.image, PlatformOr(self.platform.as_ref()))
     }
 }
 

@@ -1,14 +1,8 @@
 //! reconcile's warnings and failures in words.
 
 use super::{list, PlatformOr};
-use crate::reconcile::why::{Failure, Held, NextPull, Target, Unproven, Warning};
+use crate::reconcile::why::{Failure, NextPull, Target, Unproven, Warning};
 use std::fmt;
-
-impl fmt::Display for Held {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.image, PlatformOr(self.platform.as_ref()))
-    }
-}
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

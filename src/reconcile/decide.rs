@@ -200,10 +200,7 @@ fn done(
 }
 
 fn held(img: &LocalImage) -> Held {
-    Held {
-        image: img.id.clone(),
-        platform: img.platform.clone(),
-    }
+    Held::of(img)
 }
 
 /// Decides the next step.

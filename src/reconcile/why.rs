@@ -3,6 +3,7 @@
 //! [`crate::message::reconcile`]; tests match variants and fields, golden files pin the text.
 
 use crate::digest::{Digest, ImageId};
+pub use crate::local::Held;
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
 
@@ -58,13 +59,6 @@ pub enum Unproven {
     PolicyNever,
     /// The registry was asked and could not prove it either.
     RegistryCannot,
-}
-
-/// A local image and its platform, as a failure names it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Held {
-    pub image: ImageId,
-    pub platform: Option<Platform>,
 }
 
 /// The target platform of a daemon miss, and the next step that can work.

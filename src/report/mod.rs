@@ -3,5 +3,6 @@
 //! (`tests/it/readme_contract.rs` compares each with README). Words come from
 //! [`crate::message`].
 
+pub mod diagnose;
 pub mod reconcile;
 pub mod sync;

@@ -32,10 +32,11 @@ async fn a_config_digest_id_on_the_containerd_store_is_explained() {
     assert!(!r.export_will_work);
     assert_eq!(r.cause, Some(runref::diagnose::Cause::ContainerdIdForm));
     assert!(
-        r.explanation.contains("containerd image store"),
-        "{}",
-        r.explanation
+        matches!(&r.finding, runref::diagnose::Finding::ContainerdId { target, .. } if target.to_string() == "linux/arm64"),
+        "{:?}",
+        r.finding
     );
+    assert!(r.finding.to_string().contains("containerd image store"));
     assert_eq!(r.fix.as_deref(), Some("runref reconcile --daemon --pull-policy if-not-present --platform linux/arm64 analyzed.toml"));
 }
 
@@ -58,7 +59,7 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
     )
     .await
     .unwrap();
-    assert!(ok.export_will_work, "{}", ok.explanation);
+    assert!(ok.export_will_work, "{}", ok.finding);
     let wrong = runref::diagnose::diagnose(
         &file(&format!("sha256:{id}")),
         Some("linux/amd64".parse().unwrap()),
