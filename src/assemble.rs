@@ -114,8 +114,17 @@ pub struct LeftOut {
     pub platform: Platform,
     pub digest: Digest,
     pub source: String,
-    /// `replaced by <source>` or `same manifest as <source>`.
-    pub why: String,
+    #[serde(serialize_with = "crate::report::as_text")]
+    pub why: LeftOutWhy,
+}
+
+/// Why an entry was left out of the new index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeftOutWhy {
+    /// The same manifest as the entry of this source, already kept.
+    SameManifestAs(String),
+    /// A later source of the same platform replaced it (`--replace`).
+    ReplacedBy(String),
 }
 
 /// The new index, decided.
@@ -270,7 +279,7 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
                     platform,
                     digest,
                     source: src.name.clone(),
-                    why: format!("same manifest as {}", kept[i].source_name),
+                    why: LeftOutWhy::SameManifestAs(kept[i].source_name.clone()),
                 }),
                 Some(i) if opts.replace => {
                     let old = std::mem::replace(&mut kept[i], planned);
@@ -278,7 +287,7 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
                         platform,
                         digest: old.digest,
                         source: old.source_name,
-                        why: format!("replaced by {}", src.name),
+                        why: LeftOutWhy::ReplacedBy(src.name.clone()),
                     });
                 }
                 Some(i) => {
@@ -595,7 +604,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.entries.len(), 1);
         assert_eq!(p.entries[0].digest.to_string(), dg('2'));
-        assert_eq!(p.left_out[0].why, "replaced by b");
+        assert_eq!(p.left_out[0].why, LeftOutWhy::ReplacedBy("b".into()));
         // The same manifest twice is one entry.
         let same = [
             single("a", '1', OCI_MANIFEST, "amd64", None),
@@ -603,7 +612,7 @@ mod tests {
         ];
         let p = plan(&same, &PlanOptions::default()).unwrap();
         assert_eq!(p.entries.len(), 1);
-        assert!(p.left_out[0].why.starts_with("same manifest"));
+        assert!(matches!(p.left_out[0].why, LeftOutWhy::SameManifestAs(_)));
     }
 
     #[test]

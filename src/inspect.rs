@@ -21,7 +21,27 @@ pub struct Link {
     pub proof: Option<Proof>,
     /// Whether the daemon records the top (index) digest for this image.
     pub daemon_knows_top_digest: bool,
-    pub explanation: String,
+    #[serde(serialize_with = "crate::report::as_text")]
+    pub explanation: Tie,
+}
+
+/// How the local image is tied to the registry's image (worded by [`crate::message`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tie {
+    /// The local image is the index (containerd store); the exporter's lookup gives this entry.
+    IndexItself {
+        platform: Option<Platform>,
+        entry: Digest,
+    },
+    /// The local image is this entry.
+    Entry {
+        platform: Option<Platform>,
+        entry: Digest,
+    },
+    /// The daemon records the registry digest, but no entry's config is the local image.
+    RecordedButNoConfig,
+    /// No entry matches the local image.
+    NoEntry,
 }
 
 /// The inspect result. JSON field names are a contract (README).
@@ -74,13 +94,10 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
                 platform: e.platform.clone(),
                 proof: Some(Proof::ContainerdManifests),
                 daemon_knows_top_digest: true,
-                explanation: format!(
-                    "the local image is the index itself; a lookup without platform gives its {} entry {}",
-                    e.platform
-                        .as_ref()
-                        .map_or("(no platform)".into(), |p| p.to_string()),
-                    e.digest
-                ),
+                explanation: Tie::IndexItself {
+                    platform: e.platform.clone(),
+                    entry: e.digest.clone(),
+                },
             };
         }
     }
@@ -92,13 +109,10 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
                 platform: e.platform.clone(),
                 proof: Some(proof),
                 daemon_knows_top_digest: knows_top,
-                explanation: format!(
-                    "the local image is the {} entry {}",
-                    e.platform
-                        .as_ref()
-                        .map_or("(no platform)".into(), |p| p.to_string()),
-                    e.digest
-                ),
+                explanation: Tie::Entry {
+                    platform: e.platform.clone(),
+                    entry: e.digest.clone(),
+                },
             };
         }
     }
@@ -107,11 +121,9 @@ pub fn link(img: &LocalImage, repo: &Reference, view: &RemoteView) -> Link {
         platform: None,
         proof: None,
         daemon_knows_top_digest: knows_top,
-        explanation: if knows_top {
-            "the daemon records the registry digest, but no entry's config matches the local image ID (containerd store without per-platform data?)".into()
-        } else {
-            "no registry entry matches the local image: a different build, or a daemon-only image"
-                .into()
+        explanation: match knows_top {
+            true => Tie::RecordedButNoConfig,
+            false => Tie::NoEntry,
         },
     }
 }

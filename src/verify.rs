@@ -29,6 +29,15 @@ pub struct VerifyOptions {
     pub required_referrers: Vec<String>,
 }
 
+/// What the content check of an entry read, when it found no executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoExecutable {
+    /// A Windows entry (PE executables looked for, not ELF).
+    pub windows: bool,
+    /// Foreign (non-distributable) layers not read.
+    pub foreign_unread: usize,
+}
+
 /// A reason verification failed. JSON: `{"kind": "...", ...}`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -64,7 +73,8 @@ pub enum Problem {
     Unproven {
         platform: String,
         digest: Digest,
-        reason: String,
+        #[serde(serialize_with = "crate::report::as_text")]
+        reason: NoExecutable,
     },
     /// An attestation whose subject (`vnd.docker.reference.digest`) is not an entry of the index.
     AttestationOutside { digest: Digest, attests: String },
@@ -423,17 +433,9 @@ fn content_verdict(entry: &RemoteEntry, scan: Scan) -> (ContentResult, Option<Pr
         .map_or("none".into(), |p| p.to_string());
     let windows = entry.platform.as_ref().is_some_and(|p| p.os() == "windows");
     let (verdict, problem) = if files.is_empty() {
-        let what = if windows {
-            "no PE executable (.exe, .dll, .sys) in its layers"
-        } else {
-            "no ELF executable in its layers"
-        };
-        let reason = match foreign {
-            0 => what.to_string(),
-            n => format!(
-                "{what}; {n} foreign layer(s) were not read (they are not the registry's to give; \
-                 --allow-nondistributable reads them from the registry)"
-            ),
+        let reason = NoExecutable {
+            windows,
+            foreign_unread: foreign,
         };
         (
             "unproven",

@@ -2,6 +2,7 @@
 //! the text a user reads (the CLI's renderers put it on the page). Nothing here decides.
 
 pub mod diagnose;
+pub mod image;
 pub mod reconcile;
 pub mod sync;
 

@@ -6,3 +6,12 @@
 pub mod diagnose;
 pub mod reconcile;
 pub mod sync;
+
+/// A typed reason of the model, written into JSON as its words (`#[serde(serialize_with)]`),
+/// for the reports whose JSON is still the model's own shape.
+pub fn as_text<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
