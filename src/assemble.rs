@@ -163,7 +163,7 @@ pub enum PlanError {
         media_type: String,
     },
     #[error("{source_name}: entry {digest} has an invalid digest or no config was read")]
-    Incomplete { source_name: String, digest: String },
+    Incomplete { source_name: String, digest: Digest },
     #[error("--platforms {platform}: no source has it (sources have {have})")]
     Missing { platform: Platform, have: String },
     #[error("no runnable image in the sources")]
@@ -220,10 +220,7 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
             .filter(|e| !e.descriptor.is_attestation())
         {
             let d = &e.descriptor;
-            let digest = d.digest().map_err(|_| PlanError::Incomplete {
-                source_name: src.name.clone(),
-                digest: d.digest.clone(),
-            })?;
+            let digest = d.digest.clone();
             if !crate::manifest::may_be_image_manifest(&d.media_type) {
                 return Err(PlanError::NotAnImage {
                     source_name: src.name.clone(),
@@ -339,7 +336,7 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
             let subject_kept = d
                 .attests()
                 .is_some_and(|a| kept.iter().any(|k| k.digest.to_string() == a));
-            let digest = d.digest().ok();
+            let digest = Some(d.digest.clone());
             let seen = attestations
                 .iter()
                 .any(|a| Some(&a.digest) == digest.as_ref());
@@ -441,7 +438,7 @@ mod tests {
     fn desc(c: char, mt: &str, platform: Option<(&str, &str, Option<&str>)>) -> Descriptor {
         Descriptor {
             media_type: mt.into(),
-            digest: dg(c),
+            digest: dg(c).parse().unwrap(),
             size: 100,
             platform: platform.map(|(os, arch, v)| RawPlatform {
                 os: os.into(),

@@ -100,6 +100,14 @@ impl serde::Serialize for Digest {
     }
 }
 
+/// A digest in a manifest is checked as it is read: one parse, at the edge.
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A daemon image ID. Docker's classic store and podman use the config digest; Docker's
 /// containerd store uses the digest of the manifest or index that was pulled. Lifecycle writes
 /// it into analyzed.toml as 64 hex characters without the `sha256:` prefix (imgutil's local

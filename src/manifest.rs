@@ -31,7 +31,7 @@ const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest is not valid JSON: {0}")]
+    #[error("manifest is not valid: {0}")]
     Json(#[from] serde_json::Error),
     #[error("Docker schema 1 manifests are not supported (deprecated since 2017); re-push the image with a current Docker or buildx")]
     Schema1,
@@ -43,8 +43,6 @@ pub enum ManifestError {
     Unrecognised,
     #[error(transparent)]
     Digest(#[from] DigestError),
-    #[error("invalid descriptor digest {0:?}")]
-    DescriptorDigest(String),
 }
 
 /// The platform object of an index entry.
@@ -81,7 +79,8 @@ impl RawPlatform {
 pub struct Descriptor {
     #[serde(default)]
     pub media_type: String,
-    pub digest: String,
+    /// Parsed as the manifest is: a manifest naming an invalid digest is not valid.
+    pub digest: Digest,
     #[serde(default)]
     pub size: i64,
     #[serde(default)]
@@ -94,12 +93,6 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    pub fn digest(&self) -> Result<Digest, ManifestError> {
-        self.digest
-            .parse()
-            .map_err(|_| ManifestError::DescriptorDigest(self.digest.clone()))
-    }
-
     /// An attestation manifest (BuildKit provenance/SBOM), never a runnable image: marked by
     /// the `vnd.docker.reference.type` annotation or by the `unknown/unknown` platform.
     pub fn is_attestation(&self) -> bool {

@@ -228,14 +228,16 @@ async fn read_small<R: Registry>(
 }
 
 /// The blobs of an image manifest, config first.
-fn blobs_of(
-    m: &crate::manifest::ImageManifest,
-) -> Result<Vec<(Digest, i64, bool)>, crate::manifest::ManifestError> {
-    let mut out = vec![(m.config.digest()?, m.config.size, false)];
+fn blobs_of(m: &crate::manifest::ImageManifest) -> Vec<(Digest, i64, bool)> {
+    let mut out = vec![(m.config.digest.clone(), m.config.size, false)];
     for l in &m.layers {
-        out.push((l.digest()?, l.size, crate::layer::is_foreign(&l.media_type)));
+        out.push((
+            l.digest.clone(),
+            l.size,
+            crate::layer::is_foreign(&l.media_type),
+        ));
     }
-    Ok(out)
+    out
 }
 
 /// One image manifest read into `material`; with `config`, its config read and parsed.
@@ -263,13 +265,13 @@ async fn read_image<R: Registry>(
             }
         }
     };
-    let blobs = blobs_of(&m).map_err(|e| bad_manifest(&at, e))?;
+    let blobs = blobs_of(&m);
     let media_type = m
         .media_type
         .clone()
         .unwrap_or_else(|| crate::manifest::OCI_MANIFEST.to_string());
     let cfg = if config {
-        let cd = m.config.digest().map_err(|e| bad_manifest(&at, e))?;
+        let cd = m.config.digest.clone();
         let limit = crate::registry::wire::Limits::default().config;
         let raw = read_small(reg, repo, &cd, limit).await?;
         let parsed = ImageConfig::parse(&raw).map_err(|e| bad_manifest(&at, e))?;
@@ -315,7 +317,7 @@ async fn read_source<R: Registry>(
             Manifest::Image(m) => vec![(
                 Descriptor {
                     media_type: media_type.clone(),
-                    digest: top.digest.to_string(),
+                    digest: top.digest.clone(),
                     size: top.bytes.len() as i64,
                     platform: None,
                     annotations: BTreeMap::new(),
@@ -325,9 +327,8 @@ async fn read_source<R: Registry>(
             )],
             Manifest::Index(idx) => idx.manifests.into_iter().map(|d| (d, None)).collect(),
         };
-    let at_ref = &at;
     let reads = futures_util::stream::iter(descriptors.into_iter().map(|(d, pre)| async move {
-        let digest = d.digest().map_err(|e| bad_manifest(at_ref, e))?;
+        let digest = d.digest.clone();
         if !crate::manifest::may_be_image_manifest(&d.media_type) {
             // The planner refuses it with the source's name; nothing to read.
             return Ok::<_, RegistryError>((
@@ -839,9 +840,7 @@ pub async fn copy<R: RegistryWrite>(
                 .await?;
             if let Manifest::Index(ix) = &f.manifest {
                 for d in ix.manifests.iter().filter(|d| !d.is_attestation()) {
-                    if let Ok(d) = d.digest() {
-                        subjects.push(d);
-                    }
+                    subjects.push(d.digest.clone());
                 }
             }
         }
@@ -1197,7 +1196,7 @@ fn as_planned(e: &SourceEntry, source: &str, is_index: bool) -> Option<Planned> 
         } else {
             e.config.as_ref().map(|c| c.platform())
         },
-        digest: d.digest().ok()?,
+        digest: d.digest.clone(),
         media_type: d.media_type.clone(),
         size: d.size,
         source: 0,

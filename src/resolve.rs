@@ -86,7 +86,7 @@ pub async fn resolve<R: Registry>(
                 attestation: false,
                 attests: None,
                 lacks_variant: false,
-                config: m.config.digest().ok(),
+                config: Some(m.config.digest.clone()),
                 config_platform: None,
                 layers: m.layers.clone(),
                 error: None,
@@ -126,7 +126,7 @@ async fn complete<R: Registry>(reg: &R, repo: &Reference, e: &mut RemoteEntry, c
                 return;
             }
             Manifest::Image(m) => {
-                e.config = m.config.digest().ok();
+                e.config = Some(m.config.digest.clone());
                 e.layers = m.layers;
             }
             Manifest::Index(_) => {

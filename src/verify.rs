@@ -312,7 +312,7 @@ async fn scan_one_layer<R: Registry>(
     compression: crate::layer::Compression,
     progress: Option<&crate::progress::Progress>,
 ) -> Result<Vec<ElfFile>, String> {
-    let digest = layer.digest().map_err(|e| e.to_string())?;
+    let digest = layer.digest.clone();
     let foreign = crate::layer::is_foreign(&layer.media_type);
     let mut stream = match reg.blob_stream(repo, &digest).await {
         Ok(s) => s,

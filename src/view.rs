@@ -103,7 +103,7 @@ impl RemoteEntry {
     /// An index entry as the index describes it (nothing of its own manifest fetched yet).
     pub fn from_descriptor(d: &Descriptor) -> Result<RemoteEntry, crate::manifest::ManifestError> {
         Ok(RemoteEntry {
-            digest: d.digest()?,
+            digest: d.digest.clone(),
             media_type: d.media_type.clone(),
             size: d.size,
             index_platform: d.platform.clone(),

@@ -107,7 +107,7 @@ async fn a_single_manifest_gets_its_platform_from_its_config() {
         Some(p("linux/arm64")),
         "the caller compares"
     );
-    assert_eq!(e.layers[0].digest, b.images[0].layer_digest.to_string());
+    assert_eq!(e.layers[0].digest, b.images[0].layer_digest);
     let reg = layout(&b);
     resolve(&reg, &tagged(), &Depth::Proof(p("linux/arm64")))
         .await
