@@ -188,7 +188,10 @@ pub async fn inspect<D: Daemon, R: Registry>(
     let daemon_side = async {
         match daemon {
             None => None,
-            Some(d) => Some(tokio::join!(d.info(), d.find_full(image))),
+            Some(d) => Some(tokio::join!(
+                d.info(),
+                crate::daemon::lookup::find_full(d, image)
+            )),
         }
     };
     let registry_ref = match image {

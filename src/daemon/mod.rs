@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod context;
+pub mod lookup;
 pub mod ssh;
 mod transport;
 pub use crate::local::Answered;
@@ -124,7 +125,8 @@ pub enum DaemonError {
     },
 }
 
-/// The daemon operations runref needs.
+/// The daemon operations runref needs: Engine calls only (lookups built on them are in
+/// [`lookup`]).
 #[allow(async_fn_in_trait)]
 pub trait Daemon {
     /// Engine, version, API version, platform, store (`/info`).
@@ -136,43 +138,8 @@ pub trait Daemon {
     }
     /// Inspect by name, `name@digest` or ID; `None` when the daemon has no such image.
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
-    /// Inspect an image ID, or a name by each of its [`Reference::daemon_names`] until one is
-    /// found.
-    async fn find(
-        &self,
-        image: &crate::reference::ImageRef,
-    ) -> Result<Option<LocalImage>, DaemonError> {
-        let names = match image {
-            crate::reference::ImageRef::Id(id) => vec![id.long()],
-            crate::reference::ImageRef::Name(n) => n.daemon_names(),
-        };
-        for name in names {
-            if let Some(found) = self.inspect(&name).await? {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
-    }
     /// Inspect asking the containerd store for per-platform manifests (API >= 1.48).
     async fn inspect_manifests(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
-    /// `img` with the containerd store's per-platform manifests, asked by its ID when the
-    /// answer that gave it lacks them (the Engine's own answers carry them already).
-    async fn with_manifests(&self, img: LocalImage) -> Result<LocalImage, DaemonError> {
-        if img.descriptor.is_none() || !img.manifests.is_empty() {
-            return Ok(img);
-        }
-        Ok(self.inspect_manifests(&img.id.long()).await?.unwrap_or(img))
-    }
-    /// [`Daemon::find`], then [`Daemon::with_manifests`].
-    async fn find_full(
-        &self,
-        image: &crate::reference::ImageRef,
-    ) -> Result<Option<LocalImage>, DaemonError> {
-        match self.find(image).await? {
-            Some(img) => Ok(Some(self.with_manifests(img).await?)),
-            None => Ok(None),
-        }
-    }
     /// Every local image tagged in, or pulled from, `repo`, inspected.
     async fn images_of(&self, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError>;
     /// The Docker Hub mirrors the daemon pulls through (`/info`), as URLs; none by default.

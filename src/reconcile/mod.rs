@@ -182,7 +182,7 @@ fn read_input(
 }
 
 async fn inspect_full<D: Daemon>(d: &D, image: &ImageRef) -> Result<Lookup, DaemonError> {
-    Ok(match d.find_full(image).await? {
+    Ok(match crate::daemon::lookup::find_full(d, image).await? {
         None => Lookup::Absent,
         Some(img) => Lookup::Found(Box::new(img)),
     })
@@ -383,12 +383,14 @@ async fn registry_view<R: Registry>(
 async fn repo_images<D: Daemon>(d: &D, repo: &Reference) -> Result<Vec<LocalImage>, DaemonError> {
     let mut images = Vec::new();
     for img in d.images_of(repo).await? {
-        images.push(d.with_manifests(img).await?);
+        images.push(crate::daemon::lookup::with_manifests(d, img).await?);
     }
     Ok(images)
 }
 
-/// Reconciles `file` in place (unless `opts.no_write`) and reports what happened.
+/// Reconciles `file` in place (unless `opts.no_write`) and reports what happened: the
+/// target settled ([`Run::target`]), the decision driven to its end ([`Run::drive`]), the file
+/// written and the report made ([`Run::finish`]).
 pub async fn reconcile<D: Daemon, R: Registry>(
     file: &mut AnalyzedFile,
     opts: &Options,
@@ -396,209 +398,270 @@ pub async fn reconcile<D: Daemon, R: Registry>(
     registry: &R,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Report, ReconcileError> {
-    let (mut inp, mut source) = read_input(file, opts)?;
-    let before = inp.reference.to_string();
-    let mut facts = Facts::default();
-    let mut warnings: Vec<Warning> = opts
-        .policy
-        .interval
-        .iter()
-        .map(|name| Warning::IntervalPolicy { name: name.clone() })
-        .collect();
-
-    let given = source.is_some();
-    let mut memo = Memo::default();
-    if opts.mode == Mode::Daemon {
-        let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-        if given {
-            // The target is known: the lookups alone, and `/info` only if a rule needs what
-            // their answers did not settle (the hook's common case asks nothing more).
-            (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
-        } else {
-            // The default target is the daemon's own platform: `/info`, beside the lookups.
-            let (info, looked) = tokio::join!(d.info(), lookups(d, &inp));
-            let info = info?;
-            (facts.by_reference, facts.by_image) = looked?;
-            inp.platform = info.platform_or_host();
-            facts.daemon = Some(info);
-            source = Some(PlatformSource::Daemon);
-        }
-    } else if !given {
-        source = Some(PlatformSource::Host);
-    }
-    if given {
-        inp.reference_platform = target::proven_by_daemon(&inp, &facts);
-    } else if let Some(p) = reference_target(
-        &inp,
-        &mut facts,
-        daemon.filter(|_| inp.mode == Mode::Daemon),
+    let (inp, source) = read_input(file, opts)?;
+    let mut run = Run {
+        before: inp.reference.to_string(),
+        warnings: opts
+            .policy
+            .interval
+            .iter()
+            .map(|name| Warning::IntervalPolicy { name: name.clone() })
+            .collect(),
+        inp,
+        source,
+        opts,
+        daemon,
         registry,
-        &mut warnings,
-        &mut memo,
-    )
-    .await?
-    {
-        inp.platform = p.clone();
-        inp.reference_platform = Some(p);
-        inp.platform_given = true;
-        source = Some(PlatformSource::Reference);
+        facts: Facts::default(),
+        memo: Memo::default(),
+        pulled: None,
+        materialized: None,
+        would_pull: None,
+        would_materialize: false,
+    };
+    run.target().await?;
+    let step = run.drive(progress).await?;
+    run.finish(file, step)
+}
+
+/// One reconcile: what it was asked, what it learnt, what it did.
+struct Run<'a, D, R> {
+    inp: Input,
+    source: Option<PlatformSource>,
+    before: String,
+    opts: &'a Options,
+    daemon: Option<&'a D>,
+    registry: &'a R,
+    facts: Facts,
+    memo: Memo,
+    warnings: Vec<Warning>,
+    pulled: Option<String>,
+    materialized: Option<String>,
+    would_pull: Option<String>,
+    would_materialize: bool,
+}
+
+impl<'a, D: Daemon, R: Registry> Run<'a, D, R> {
+    /// The daemon, in daemon mode.
+    fn daemon(&self) -> Option<&'a D> {
+        self.daemon.filter(|_| self.inp.mode == Mode::Daemon)
     }
 
-    let mut pulled = None;
-    let mut materialized = None;
-    let mut would_pull = None;
-    let mut would_materialize = false;
-    settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
-    let mut reference_asked = false;
-    let mut step = decide(&inp, &facts);
-    for _ in 0..12 {
-        let Step::Need(need) = &step else { break };
-        match need {
-            Need::DaemonInfo => {
-                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                facts.daemon = Some(d.info().await?);
+    fn need_daemon(&self) -> Result<&'a D, ReconcileError> {
+        self.daemon.ok_or(ReconcileError::NoDaemon)
+    }
+
+    /// The first lookups, and the target platform: given, else (daemon mode) the daemon's,
+    /// else the one the reference proves.
+    async fn target(&mut self) -> Result<(), ReconcileError> {
+        let given = self.source.is_some();
+        if self.opts.mode == Mode::Daemon {
+            let d = self.need_daemon()?;
+            if given {
+                // The target is known: the lookups alone, and `/info` only if a rule needs
+                // what their answers did not settle (the hook's common case asks nothing more).
+                (self.facts.by_reference, self.facts.by_image) = lookups(d, &self.inp).await?;
+            } else {
+                // The default target is the daemon's own platform: `/info`, beside the lookups.
+                let (info, looked) = tokio::join!(d.info(), lookups(d, &self.inp));
+                let info = info?;
+                (self.facts.by_reference, self.facts.by_image) = looked?;
+                self.inp.platform = info.platform_or_host();
+                self.facts.daemon = Some(info);
+                self.source = Some(PlatformSource::Daemon);
             }
-            Need::RepoImages(repo) => {
-                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                facts.repo_images = Some(repo_images(d, repo).await?);
-            }
-            // Before pulling by the reference's digest for a given target: is that digest
-            // another platform's manifest? Then the pull could never bring the target (a
-            // pull takes seconds; the question, a manifest and its config).
-            Need::Pull(r)
-                if !reference_asked
-                    && inp.reference_platform.is_none()
-                    && r.digest().is_some()
-                    && r.digest() == reference_digest(&inp) =>
-            {
-                reference_asked = true;
-                if let Ok(v) = registry_view(registry, r, &inp).await {
-                    memo.keep(&v);
-                    inp.reference_platform = v
-                        .entries
-                        .first()
-                        .and_then(|e| e.config_platform.clone())
-                        .filter(|_| !v.is_index);
+        } else if !given {
+            self.source = Some(PlatformSource::Host);
+        }
+        if given {
+            self.inp.reference_platform = target::proven_by_daemon(&self.inp, &self.facts);
+        } else if let Some(p) = reference_target(
+            &self.inp,
+            &mut self.facts,
+            self.daemon.filter(|_| self.inp.mode == Mode::Daemon),
+            self.registry,
+            &mut self.warnings,
+            &mut self.memo,
+        )
+        .await?
+        {
+            self.inp.platform = p.clone();
+            self.inp.reference_platform = Some(p);
+            self.inp.platform_given = true;
+            self.source = Some(PlatformSource::Reference);
+        }
+        settle(self.daemon(), &mut self.facts);
+        Ok(())
+    }
+
+    /// Decides, gathers the fact the decision needs, decides again, until it ends (a fact is
+    /// asked at most once, so a dozen rounds are far more than any case takes).
+    async fn drive(
+        &mut self,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Step, ReconcileError> {
+        let mut reference_asked = false;
+        let mut step = decide(&self.inp, &self.facts);
+        for _ in 0..12 {
+            let Step::Need(need) = &step else { break };
+            match need {
+                // Before pulling by the reference's digest for a given target: is that digest
+                // another platform's manifest? Then the pull could never bring the target (a
+                // pull takes seconds; the question, a manifest and its config).
+                Need::Pull(r)
+                    if !reference_asked
+                        && self.inp.reference_platform.is_none()
+                        && r.digest().is_some()
+                        && r.digest() == reference_digest(&self.inp) =>
+                {
+                    reference_asked = true;
+                    if let Ok(v) = registry_view(self.registry, r, &self.inp).await {
+                        self.memo.keep(&v);
+                        self.inp.reference_platform = v
+                            .entries
+                            .first()
+                            .and_then(|e| e.config_platform.clone())
+                            .filter(|_| !v.is_index);
+                    }
                 }
+                // --dry-run/--check change nothing anywhere: the pull is reported, not made.
+                Need::Pull(r) if self.opts.no_write => {
+                    self.would_pull = Some(r.to_string());
+                    break;
+                }
+                need => {
+                    let need = need.clone();
+                    self.gather(&need, progress).await?;
+                }
+            }
+            settle(self.daemon(), &mut self.facts);
+            step = decide(&self.inp, &self.facts);
+        }
+        Ok(step)
+    }
+
+    /// Gathers the fact `need` asks for.
+    async fn gather(
+        &mut self,
+        need: &Need,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), ReconcileError> {
+        match need {
+            Need::DaemonInfo => self.facts.daemon = Some(self.need_daemon()?.info().await?),
+            Need::RepoImages(repo) => {
+                self.facts.repo_images = Some(repo_images(self.need_daemon()?, repo).await?)
             }
             Need::Remote { reference, depth } => {
-                if let Some(v) = memo.answer(reference, depth) {
-                    facts.remote = Some(Ok(v));
-                    settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
-                    step = decide(&inp, &facts);
-                    continue;
+                if let Some(v) = self.memo.answer(reference, depth) {
+                    self.facts.remote = Some(Ok(v));
+                    return Ok(());
                 }
-                let view = crate::resolve::resolve(registry, reference, depth).await;
+                let view = crate::resolve::resolve(self.registry, reference, depth).await;
                 if let Ok(v) = &view {
-                    memo.keep(v);
+                    self.memo.keep(v);
                 }
-                facts.remote = Some(view.map_err(|e| RemoteFailure {
+                self.facts.remote = Some(view.map_err(|e| RemoteFailure {
                     not_found: e.is_not_found(),
                     message: e.to_string(),
                 }));
-            }
-            // --dry-run/--check change nothing anywhere: the pull is reported, not made.
-            Need::Pull(r) if opts.no_write => {
-                would_pull = Some(r.to_string());
-                break;
             }
             Need::Materialize {
                 image,
                 platform,
                 manifest,
             } => {
-                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                facts.materialized = Some(if opts.no_write {
+                let d = self.need_daemon()?;
+                self.facts.materialized = Some(if self.opts.no_write {
                     // A loaded one-platform archive's ID is its manifest digest (measured on
                     // Engine 28.5): the decision is known without loading anything.
-                    would_materialize = true;
-                    Ok(predicted_record(&facts, image, platform, manifest))
+                    self.would_materialize = true;
+                    Ok(predicted_record(&self.facts, image, platform, manifest))
                 } else {
                     materialize(d, image, platform, manifest).await
                 });
-                if let Some(Ok(img)) = &facts.materialized {
-                    materialized = Some(img.id.to_string()).filter(|_| !opts.no_write);
+                if let Some(Ok(img)) = &self.facts.materialized {
+                    self.materialized = Some(img.id.to_string()).filter(|_| !self.opts.no_write);
                 }
-                if let Some(m) = &materialized {
+                if let Some(m) = &self.materialized {
                     // Untagged on purpose (a tag would move the user's name): say how it
                     // can be lost before the export, and how to keep it.
-                    warnings.push(Warning::UntaggedRecord { id: m.clone() });
+                    self.warnings
+                        .push(Warning::UntaggedRecord { id: m.clone() });
                 }
             }
             Need::Pull(r) => {
-                let d = daemon.ok_or(ReconcileError::NoDaemon)?;
-                let res = d.pull(r, &inp.platform, progress).await;
+                let d = self.need_daemon()?;
+                let res = d.pull(r, &self.inp.platform, progress).await;
                 // `pulled` reports a pull that happened; a failed one is the failure.
-                pulled = res.is_ok().then(|| r.to_string());
-                facts.pulled = Some(res.map_err(|e| e.to_string()));
-                (facts.by_reference, facts.by_image) = lookups(d, &inp).await?;
-                facts.repo_images = None;
-                facts.remote = None;
+                self.pulled = res.is_ok().then(|| r.to_string());
+                self.facts.pulled = Some(res.map_err(|e| e.to_string()));
+                (self.facts.by_reference, self.facts.by_image) = lookups(d, &self.inp).await?;
+                self.facts.repo_images = None;
+                self.facts.remote = None;
             }
         }
-        settle(daemon.filter(|_| inp.mode == Mode::Daemon), &mut facts);
-        step = decide(&inp, &facts);
+        Ok(())
     }
 
-    let chosen = match &step {
-        Step::Done(o) => o.local_image.as_ref(),
-        _ => None,
-    };
-    let found = chosen.or(facts.by_reference.found().or(facts.by_image.found()));
-    let store = facts.daemon.as_ref().map(|i| i.store(found));
-    let mut report = Report {
-        file: file.path().display().to_string(),
-        mode: inp.mode,
-        pull_policy: inp.policy,
-        platform: Some(inp.platform.clone()),
-        platform_source: source,
-        changed: false,
-        written: false,
-        before: before.clone(),
-        after: None,
-        decision: None,
-        failure: None,
-        local_image_id: None,
-        store,
-        pulled,
-        materialized,
-        would_pull,
-        would_materialize,
-        registry_requests: registry.requests(),
-        registry_http_fallbacks: registry.http_fallbacks(),
-        registry_cache_hits: registry.cache_hits(),
-        registry_endpoints: registry.endpoints(),
-        docker_context: None,
-        warnings: Vec::new(),
-        diff: None,
-        check: opts.check,
-    };
-    match step {
-        Step::Done(o) => {
-            warnings.extend(o.warnings);
-            report.decision = Some(o.reason);
-            report.local_image_id = o
-                .local_image
-                .as_ref()
-                .map(|i: &LocalImage| i.id.to_string());
-            report.changed = file.set_run_image_reference(&o.reference)?;
-            report.after = Some(o.reference);
-            if report.changed {
-                report.diff = Some(file.diff());
-                if !opts.no_write {
-                    report.written = file.write()?;
+    /// Writes the decision into the file (unless told not to) and makes the report.
+    fn finish(self, file: &mut AnalyzedFile, step: Step) -> Result<Report, ReconcileError> {
+        let facts = &self.facts;
+        let chosen = match &step {
+            Step::Done(o) => o.local_image.as_ref(),
+            _ => None,
+        };
+        let found = chosen.or(facts.by_reference.found().or(facts.by_image.found()));
+        let registry = self.registry;
+        let mut report = Report {
+            file: file.path().display().to_string(),
+            mode: self.inp.mode,
+            pull_policy: self.inp.policy,
+            platform: Some(self.inp.platform.clone()),
+            platform_source: self.source,
+            changed: false,
+            written: false,
+            before: self.before,
+            after: None,
+            decision: None,
+            failure: None,
+            local_image_id: None,
+            store: facts.daemon.as_ref().map(|i| i.store(found)),
+            pulled: self.pulled,
+            materialized: self.materialized,
+            would_pull: self.would_pull,
+            would_materialize: self.would_materialize,
+            registry_requests: registry.requests(),
+            registry_http_fallbacks: registry.http_fallbacks(),
+            registry_cache_hits: registry.cache_hits(),
+            registry_endpoints: registry.endpoints(),
+            docker_context: None,
+            warnings: self.warnings,
+            diff: None,
+            check: self.opts.check,
+        };
+        match step {
+            Step::Done(o) => {
+                report.warnings.extend(o.warnings);
+                report.decision = Some(o.reason);
+                report.local_image_id = o.local_image.as_ref().map(|i| i.id.to_string());
+                report.changed = file.set_run_image_reference(&o.reference)?;
+                report.after = Some(o.reference);
+                if report.changed {
+                    report.diff = Some(file.diff());
+                    if !self.opts.no_write {
+                        report.written = file.write()?;
+                    }
                 }
             }
+            Step::Fail(f) => report.failure = Some(*f),
+            // --dry-run/--check stopped before a pull: the outcome depends on what it brings.
+            Step::Need(Need::Pull(_)) if report.would_pull.is_some() => report.changed = true,
+            Step::Need(n) => {
+                report.failure = Some(Failure::Unsettled {
+                    need: format!("{n:?}"),
+                })
+            }
         }
-        Step::Fail(f) => report.failure = Some(*f),
-        // --dry-run/--check stopped before a pull: the outcome depends on what it brings.
-        Step::Need(Need::Pull(_)) if report.would_pull.is_some() => report.changed = true,
-        Step::Need(n) => {
-            report.failure = Some(Failure::Unsettled {
-                need: format!("{n:?}"),
-            })
-        }
+        Ok(report)
     }
-    report.warnings = warnings;
-    Ok(report)
 }
