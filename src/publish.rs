@@ -18,7 +18,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 
 mod carry;
-pub use carry::{Carried, Carry};
+pub use carry::{Carried, Carry, TagConflict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

@@ -883,7 +883,7 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         )?;
     }
     for m in &c.conflicts {
-        writeln!(out, "MISMATCH {}", clean(m))?;
+        writeln!(out, "MISMATCH {}", clean(&m.to_string()))?;
     }
     for m in &c.unreadable {
         writeln!(

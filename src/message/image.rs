@@ -3,6 +3,7 @@
 use super::PlatformOr;
 use crate::assemble::LeftOutWhy;
 use crate::inspect::Tie;
+use crate::publish::TagConflict;
 use crate::verify::NoExecutable;
 use std::fmt;
 
@@ -65,5 +66,15 @@ impl fmt::Display for NoExecutable {
                  --allow-nondistributable reads them from the registry)"
             ),
         }
+    }
+}
+
+impl fmt::Display for TagConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: the target's tag names {} (its own signatures), not the source's {}; kept, the source's not carried",
+            self.reference, self.have, self.source
+        )
     }
 }

@@ -96,7 +96,8 @@ pub struct Carried {
     /// Listed on the source but gone from it (a dangling listing entry): left out.
     pub unreadable: Vec<String>,
     /// cosign tags the target has with other content: kept, the source's not carried.
-    pub conflicts: Vec<String>,
+    #[serde(serialize_with = "crate::report::as_texts")]
+    pub conflicts: Vec<TagConflict>,
     /// Listed on the source under a subject their manifest does not name: left out.
     pub foreign: Vec<String>,
     /// Per subject, what the source has.
@@ -119,7 +120,23 @@ impl Carried {
     }
 }
 
-/// Carries the referrers of `subjects` from `src`'s repository to `target`'s.
+/// A cosign tag the target has with other content: its own signatures, kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagConflict {
+    /// The target's tagged reference.
+    pub reference: String,
+    /// The tag.
+    pub tag: String,
+    /// What the target's tag names.
+    pub have: Digest,
+    /// What the source's tag names (not carried).
+    pub source: Digest,
+}
+
+/// Carries the referrers of `subjects` from `src`'s repository to `target`'s: what the source
+/// lists, what of it is chosen ([`chosen`]), what the target lists already, the rest read,
+/// checked ([`place`]) and sent ([`transfer`]), cosign's tags and the fallback listings
+/// written, then the read-back.
 pub async fn carry<R: RegistryWrite>(
     reg: &R,
     src: &Reference,
@@ -150,6 +167,91 @@ pub async fn carry<R: RegistryWrite>(
             out.source.push(r);
         }
     }
+    let Chosen { digests, tags } = chosen(&out.source, which);
+    if digests.is_empty() {
+        return Ok(out);
+    }
+    // What the target lists already (a re-run): those are not carried again.
+    // The top subjects only: their referrers' own come along in the walk (a nested subject
+    // asked first would be "seen" and hide itself from its parent's listing).
+    let subjects_listed: Vec<Digest> = out
+        .source
+        .iter()
+        .filter_map(|s| s.subject.parse().ok())
+        .collect();
+    let listed = listed_on(reg, target, &subjects_listed).await?;
+    // How the target lists referrers: learnt by that comparison, not asked again.
+    out.target_via = Some(if listed.api {
+        "referrers-api"
+    } else {
+        "tag-schema"
+    });
+    let tag_digests: Vec<&Digest> = tags.iter().map(|(_, d)| d).collect();
+    let todo: Vec<Digest> = digests
+        .iter()
+        .filter(|d| !listed.digests.contains(&d.to_string()))
+        .cloned()
+        .collect();
+    out.referrers = digests.iter().filter(|d| !tag_digests.contains(d)).count();
+    out.cosign_tags = tags.len();
+    out.already_there = digests.len() - todo.len();
+    if todo.is_empty() {
+        return Ok(out);
+    }
+    // A listed manifest the source no longer has is left out, and said (it signs nothing).
+    let mut gone = read_manifests(reg, src, &todo, &mut found.manifests).await?;
+    let misplaced = place(&mut out, &found.manifests, &mut gone);
+    out.referrers -= gone
+        .iter()
+        .filter(|d| todo.contains(d) && !tag_digests.contains(d))
+        .count();
+    let todo: Vec<Digest> = todo.into_iter().filter(|d| !gone.contains(d)).collect();
+    let material = material(src, &todo, &found.manifests);
+    let carried: Vec<Digest> = digests.into_iter().filter(|d| !gone.contains(d)).collect();
+    let moved: Vec<Digest> = material.items.keys().cloned().collect();
+    transfer(reg, target, &moved, true, &material, opts).await?;
+    if opts.dry_run {
+        return Ok(out);
+    }
+    let pushed: Vec<(String, Digest)> = tags
+        .iter()
+        .filter(|(_, d)| todo.contains(d))
+        .cloned()
+        .collect();
+    out.conflicts = push_cosign_tags(reg, target, &pushed, &material).await?;
+    // Listing on the target: the API indexes pushed subjects itself; else the fallback tags.
+    if !listed.api {
+        let listings = Listings {
+            source: &found.listings,
+            carried: &carried,
+            misplaced: &misplaced,
+            target_tags: &listed.tags,
+        };
+        out.fallback_tags_written = write_listings(reg, target, listings).await?;
+    }
+    // Read-back: every carried referrer is listed on the target (the listings read anew).
+    let listed = listed_on(reg, target, &subjects_listed).await?.digests;
+    let conflicted: Vec<String> = tags
+        .iter()
+        .filter(|(tag, _)| out.conflicts.iter().any(|c| &c.tag == tag))
+        .map(|(_, d)| d.to_string())
+        .collect();
+    out.missing = carried
+        .iter()
+        .map(|d| d.to_string())
+        .filter(|d| !listed.contains(d) && !conflicted.contains(d))
+        .collect();
+    Ok(out)
+}
+
+/// The manifests to carry: each chosen referrer with its own referrers, and the manifests
+/// cosign's tags name (with their tags).
+struct Chosen {
+    digests: Vec<Digest>,
+    tags: Vec<(String, Digest)>,
+}
+
+fn chosen(source: &[SubjectReferrers], which: &Carry) -> Chosen {
     let wanted = |t: Option<&str>| match which {
         Carry::Types(ts) => t.is_some_and(|t| ts.iter().any(|x| x == t)),
         _ => true,
@@ -160,9 +262,6 @@ pub async fn carry<R: RegistryWrite>(
             .any(|t| t == "application/vnd.dev.cosign.simplesigning.v1+json"),
         _ => true,
     };
-    // The manifests to carry: each chosen referrer with its own referrers, and the manifests
-    // cosign's tags name.
-    let mut digests: Vec<Digest> = Vec::new();
     fn collect(
         rs: &[crate::referrers::Referrer],
         all: bool,
@@ -178,8 +277,9 @@ pub async fn carry<R: RegistryWrite>(
             }
         }
     }
+    let mut digests: Vec<Digest> = Vec::new();
     let mut tags: Vec<(String, Digest)> = Vec::new();
-    for s in &out.source {
+    for s in source {
         collect(&s.referrers, false, &wanted, &mut digests);
         if tags_wanted {
             for t in &s.cosign_tags {
@@ -192,41 +292,23 @@ pub async fn carry<R: RegistryWrite>(
     }
     let mut once = std::collections::HashSet::new();
     digests.retain(|d| once.insert(d.clone()));
-    if digests.is_empty() {
-        return Ok(out);
-    }
-    // What the target lists already (a re-run): those are not carried again.
-    // The top subjects only: their referrers' own come along in the walk (a nested subject
-    // asked first would be "seen" and hide itself from its parent's listing).
-    let subjects_listed: Vec<Digest> = out
-        .source
-        .iter()
-        .filter_map(|s| s.subject.parse().ok())
-        .collect();
-    let listed = listed_on(reg, target, &subjects_listed).await?;
-    let (there, target_tags) = (listed.digests, listed.tags);
-    // How the target lists referrers: learnt by that comparison, not asked again.
-    let api = listed.api;
-    out.target_via = Some(if api { "referrers-api" } else { "tag-schema" });
-    let tag_digests: Vec<&Digest> = tags.iter().map(|(_, d)| d).collect();
-    let todo: Vec<Digest> = digests
-        .iter()
-        .filter(|d| !there.contains(&d.to_string()))
-        .cloned()
-        .collect();
-    out.referrers = digests.iter().filter(|d| !tag_digests.contains(d)).count();
-    out.cosign_tags = tags.len();
-    out.already_there = digests.len() - todo.len();
-    if todo.is_empty() {
-        return Ok(out);
-    }
-    let todo_before = todo.clone();
-    // A listed manifest the source no longer has is left out, and said (it signs nothing).
-    let mut gone: Vec<Digest> = Vec::new();
-    for d in &todo {
-        if let std::collections::btree_map::Entry::Vacant(slot) =
-            found.manifests.entry(d.to_string())
-        {
+    Chosen { digests, tags }
+}
+
+/// Manifests read so far, by digest: bytes and media type.
+type Manifests = std::collections::BTreeMap<String, (Vec<u8>, String)>;
+
+/// Reads the manifests of `todo` the listings did not bring; those the source no longer has
+/// are returned.
+async fn read_manifests<R: RegistryWrite>(
+    reg: &R,
+    src: &Reference,
+    todo: &[Digest],
+    manifests: &mut Manifests,
+) -> Result<Vec<Digest>, RegistryError> {
+    let mut gone = Vec::new();
+    for d in todo {
+        if let std::collections::btree_map::Entry::Vacant(slot) = manifests.entry(d.to_string()) {
             match reg.manifest(&src.with_digest(d)).await {
                 Ok(f) => {
                     let media_type = f.manifest.media_type().to_string();
@@ -237,16 +319,26 @@ pub async fn carry<R: RegistryWrite>(
             }
         }
     }
-    // What the listings left open, from the manifests now read: each referrer's own type,
-    // and entries whose manifest names another subject. Such an entry is left out of that
-    // subject's listing only: the same manifest listed under its own subject still goes
-    // (a misplaced entry must not hide a real one: newcomer pass).
+    Ok(gone)
+}
+
+/// What the listings left open, from the manifests now read: each referrer's own type, and
+/// entries whose manifest names another subject. Such an entry is left out of that subject's
+/// listing only: the same manifest listed under its own subject still goes (a misplaced entry
+/// must not hide a real one: newcomer pass). Entries misplaced everywhere are `foreign` and
+/// join `gone`; `unreadable` is the rest of `gone`. Returns the misplaced (subject, entry)
+/// pairs.
+fn place(
+    out: &mut Carried,
+    manifests: &Manifests,
+    gone: &mut Vec<Digest>,
+) -> std::collections::HashSet<(String, String)> {
     let mut misplaced: std::collections::HashSet<(String, String)> = Default::default();
     let mut placed: std::collections::HashSet<String> = Default::default();
     for s in &mut out.source {
         let subject = s.subject.clone();
         under(&mut s.referrers, &subject, &mut |parent, r| {
-            let Some((bytes, _)) = found.manifests.get(&r.digest) else {
+            let Some((bytes, _)) = manifests.get(&r.digest) else {
                 placed.insert(r.digest.clone());
                 return;
             };
@@ -282,14 +374,14 @@ pub async fn carry<R: RegistryWrite>(
         .map(|d| d.to_string())
         .filter(|d| !out.foreign.contains(d))
         .collect();
-    let todo: Vec<Digest> = todo.into_iter().filter(|d| !gone.contains(d)).collect();
-    out.referrers -= gone
-        .iter()
-        .filter(|d| todo_before.contains(d) && !tag_digests.contains(d))
-        .count();
+    misplaced
+}
+
+/// The manifests of `todo` with the blobs they name, ready for [`transfer`].
+fn material(src: &Reference, todo: &[Digest], manifests: &Manifests) -> Material {
     let mut material = Material::default();
-    for d in &todo {
-        let Some((bytes, media_type)) = found.manifests.get(&d.to_string()) else {
+    for d in todo {
+        let Some((bytes, media_type)) = manifests.get(&d.to_string()) else {
             continue;
         };
         let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
@@ -313,21 +405,28 @@ pub async fn carry<R: RegistryWrite>(
             },
         );
     }
-    let carried: Vec<Digest> = digests.into_iter().filter(|d| !gone.contains(d)).collect();
-    let moved: Vec<Digest> = material.items.keys().cloned().collect();
-    transfer(reg, target, &moved, true, &material, opts).await?;
-    if opts.dry_run {
-        return Ok(out);
-    }
-    // A cosign tag the target has with other content holds the target's own signatures:
-    // never overwritten (the source's are then not carried, and said).
-    for (tag, d) in tags.iter().filter(|(_, d)| todo.contains(d)) {
+    material
+}
+
+/// Pushes cosign's tags. A tag the target has with other content holds the target's own
+/// signatures: never overwritten (the source's are then not carried, and said).
+async fn push_cosign_tags<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    tags: &[(String, Digest)],
+    material: &Material,
+) -> Result<Vec<TagConflict>, RegistryError> {
+    let mut conflicts = Vec::new();
+    for (tag, d) in tags {
         if let (Ok(t), Some(item)) = (target.with_tag(tag), material.items.get(d)) {
             match reg.manifest_head(&t, true).await? {
                 Some((have, _)) if &have != d => {
-                    out.conflicts.push(format!(
-                        "{t}: the target's tag names {have} (its own signatures), not the source's {d}; kept, the source's not carried"
-                    ));
+                    conflicts.push(TagConflict {
+                        reference: t.to_string(),
+                        tag: tag.clone(),
+                        have,
+                        source: d.clone(),
+                    });
                     continue;
                 }
                 _ => {}
@@ -336,60 +435,63 @@ pub async fn carry<R: RegistryWrite>(
                 .await?;
         }
     }
-    // Listing on the target: the API indexes pushed subjects itself; else the fallback tags.
-    if !api {
-        // Every listing read, the SBOM's own (its signature's) included, with only what was
-        // carried in it.
-        let carried_set: Vec<String> = carried.iter().map(|d| d.to_string()).collect();
-        for (subject, listing) in &found.listings {
-            let Ok(subject) = subject.parse::<Digest>() else {
-                continue;
-            };
-            let Ok(tag) = target.with_tag(&format!("sha256-{}", subject.hex())) else {
-                continue;
-            };
-            let here: Vec<String> = carried_set
-                .iter()
-                .filter(|d| !misplaced.contains(&(subject.to_string(), d.to_string())))
-                .cloned()
-                .collect();
-            let Some(ours) = only(listing, &here) else {
-                continue;
-            };
-            // The target's tag list (read for the comparison) says whether there is one.
-            let present = tag.tag().is_some_and(|t| target_tags.contains(t));
-            let bytes = match present {
-                false => Some(ours),
-                true => match reg.manifest(&tag).await {
-                    Ok(have) => merge(&have.bytes, &ours),
-                    Err(e) if e.is_not_found() => Some(ours),
-                    Err(e) => return Err(e),
-                },
-            };
-            if let Some(b) = bytes {
-                reg.put_manifest(
-                    &tag,
-                    Bytes::from(b),
-                    "application/vnd.oci.image.index.v1+json",
-                )
-                .await?;
-                out.fallback_tags_written += 1;
-            }
+    Ok(conflicts)
+}
+
+/// The source's fallback listings and what of them was carried.
+struct Listings<'a> {
+    /// Subject => the source's listing bytes (every listing read, an SBOM's own included).
+    source: &'a std::collections::BTreeMap<String, Vec<u8>>,
+    carried: &'a [Digest],
+    misplaced: &'a std::collections::HashSet<(String, String)>,
+    target_tags: &'a std::collections::HashSet<String>,
+}
+
+/// Writes the target's fallback tags: each source listing with only what was carried in it,
+/// merged with the target's own where it has one. Returns how many were written.
+async fn write_listings<R: RegistryWrite>(
+    reg: &R,
+    target: &Reference,
+    l: Listings<'_>,
+) -> Result<usize, RegistryError> {
+    let carried: Vec<String> = l.carried.iter().map(|d| d.to_string()).collect();
+    let mut written = 0;
+    for (subject, listing) in l.source {
+        let Ok(subject) = subject.parse::<Digest>() else {
+            continue;
+        };
+        let Ok(tag) = target.with_tag(&format!("sha256-{}", subject.hex())) else {
+            continue;
+        };
+        let here: Vec<String> = carried
+            .iter()
+            .filter(|d| !l.misplaced.contains(&(subject.to_string(), d.to_string())))
+            .cloned()
+            .collect();
+        let Some(ours) = only(listing, &here) else {
+            continue;
+        };
+        // The target's tag list (read for the comparison) says whether there is one.
+        let present = tag.tag().is_some_and(|t| l.target_tags.contains(t));
+        let bytes = match present {
+            false => Some(ours),
+            true => match reg.manifest(&tag).await {
+                Ok(have) => merge(&have.bytes, &ours),
+                Err(e) if e.is_not_found() => Some(ours),
+                Err(e) => return Err(e),
+            },
+        };
+        if let Some(b) = bytes {
+            reg.put_manifest(
+                &tag,
+                Bytes::from(b),
+                "application/vnd.oci.image.index.v1+json",
+            )
+            .await?;
+            written += 1;
         }
     }
-    // Read-back: every carried referrer is listed on the target (the listings read anew).
-    let listed = listed_on(reg, target, &subjects_listed).await?.digests;
-    let conflicted: Vec<String> = tags
-        .iter()
-        .filter(|(tag, _)| out.conflicts.iter().any(|c| c.contains(tag.as_str())))
-        .map(|(_, d)| d.to_string())
-        .collect();
-    out.missing = carried
-        .iter()
-        .map(|d| d.to_string())
-        .filter(|d| !listed.contains(d) && !conflicted.contains(d))
-        .collect();
-    Ok(out)
+    Ok(written)
 }
 
 /// Calls `f` on every referrer under `rs` with the digest of the subject it was listed under.

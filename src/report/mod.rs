@@ -15,3 +15,11 @@ pub fn as_text<T: std::fmt::Display, S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
+
+/// [`as_text`] of each item of a list.
+pub fn as_texts<T: std::fmt::Display, S: serde::Serializer>(
+    values: &[T],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(ToString::to_string))
+}
