@@ -892,75 +892,16 @@ async fn copy_image<R: RegistryWrite>(
         .digest()
         .cloned()
         .unwrap_or_else(|| Digest::of(&read.top));
-    let has_attestations = read
-        .source
-        .entries
-        .iter()
-        .any(|e| e.descriptor.is_attestation());
-    let full = !read.is_index || !subset || (opts.platforms.is_none() && !has_attestations);
-    if full && read.is_index {
-        if let Some(e) = read
-            .source
-            .entries
-            .iter()
-            .find(|e| !crate::manifest::may_be_image_manifest(&e.descriptor.media_type))
-        {
-            return Err(PublishError::Input(format!(
-                "{source}: entry {}: {}",
-                e.descriptor.digest,
-                crate::manifest::not_an_image_manifest(&e.descriptor.media_type)
-            )));
-        }
-    }
-    if let (false, Some(only)) = (read.is_index, &opts.platforms) {
-        let have = read.source.entries.first().and_then(|e| e.config.as_ref());
-        if let Some(c) = have.filter(|c| !only.contains(&c.platform())) {
-            return Err(PlanError::Missing {
-                platform: only[0].clone(),
-                have: c.platform().to_string(),
-            }
-            .into());
-        }
-    }
-    let (top, media_type, entries, left_out, dropped, expected) = if full {
-        let entries: Vec<Planned> = read
-            .source
-            .entries
-            .iter()
-            .filter_map(|e| as_planned(e, source, read.is_index))
-            .collect();
-        let expected = entries
-            .iter()
-            .filter(|e| !e.attestation)
-            .filter_map(|e| e.platform.clone())
-            .collect();
-        (
-            read.top.clone(),
-            read.top_media_type.clone(),
-            entries,
-            vec![],
-            0,
-            expected,
-        )
-    } else {
-        let plan = assemble::plan(
-            std::slice::from_ref(&read.source),
-            &assemble::PlanOptions {
-                attestations: opts.attestations,
-                platforms: opts.platforms.clone(),
-                replace: false,
-            },
-        )?;
-        let expected = plan.platforms();
-        (
-            Bytes::from(plan.index_bytes()),
-            plan.media_type.to_string(),
-            plan.entries,
-            plan.left_out,
-            plan.attestations_dropped,
-            expected,
-        )
-    };
+    let full = is_full(&read, subset, opts);
+    check_source(&read, source, full, opts)?;
+    let NewTop {
+        top,
+        media_type,
+        entries,
+        left_out,
+        dropped,
+        expected,
+    } = new_top(&read, source, full, opts)?;
     // A subset's result is a new index, known only once planned: when every tag already names
     // it, the sources were read (manifests and configs) and nothing more is (issue 24: a
     // `--platforms` re-run cost 29 requests, every blob mounted and manifest pushed again).
@@ -996,21 +937,11 @@ async fn copy_image<R: RegistryWrite>(
     .await?;
     let digest = Digest::of(&top);
     let report = PublishReport {
-        command: "copy",
-        target: target.bare().to_string(),
-        digest: digest.clone(),
-        reference: target.with_digest(&digest).to_string(),
         media_type,
         tags: tags.clone(),
-        tags_moved: false,
-        up_to_date: false,
-        dry_run: opts.dry_run,
-        pushed: false,
-        source_digest: Some(source_digest.clone()),
-        digest_preserved: Some(digest == source_digest),
         sources: vec![SourceMap {
             name: source.to_string(),
-            digest: source_digest,
+            digest: source_digest.clone(),
             entries: entries.iter().map(|e| e.digest.clone()).collect(),
         }],
         entries,
@@ -1018,6 +949,141 @@ async fn copy_image<R: RegistryWrite>(
         attestations_dropped: dropped,
         blobs,
         summary,
+        ..copy_report(target, &digest, &source_digest, opts)
+    };
+    let expected = if read.is_index { expected } else { vec![] };
+    conclude(reg, &target.bare(), report, &top, expected, !full, opts).await
+}
+
+/// A full copy keeps the source's digest: a single manifest, or an index copied whole (no
+/// platform asked, or attestations dropped from an index that has none).
+fn is_full(read: &Read, subset: bool, opts: &PublishOptions) -> bool {
+    let has_attestations = read
+        .source
+        .entries
+        .iter()
+        .any(|e| e.descriptor.is_attestation());
+    !read.is_index || !subset || (opts.platforms.is_none() && !has_attestations)
+}
+
+/// What a copy refuses before writing: an index copied whole with an entry that is not an
+/// image manifest, a single manifest of another platform than `--platforms` asks.
+fn check_source(
+    read: &Read,
+    source: &str,
+    full: bool,
+    opts: &PublishOptions,
+) -> Result<(), PublishError> {
+    if full && read.is_index {
+        if let Some(e) = read
+            .source
+            .entries
+            .iter()
+            .find(|e| !crate::manifest::may_be_image_manifest(&e.descriptor.media_type))
+        {
+            return Err(PublishError::Input(format!(
+                "{source}: entry {}: {}",
+                e.descriptor.digest,
+                crate::manifest::not_an_image_manifest(&e.descriptor.media_type)
+            )));
+        }
+    }
+    if let (false, Some(only)) = (read.is_index, &opts.platforms) {
+        let have = read.source.entries.first().and_then(|e| e.config.as_ref());
+        if let Some(c) = have.filter(|c| !only.contains(&c.platform())) {
+            return Err(PlanError::Missing {
+                platform: only[0].clone(),
+                have: c.platform().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The top manifest a copy pushes, and what it holds.
+struct NewTop {
+    top: Bytes,
+    media_type: String,
+    entries: Vec<Planned>,
+    left_out: Vec<assemble::LeftOut>,
+    dropped: usize,
+    /// The platforms the read-back expects.
+    expected: Vec<Platform>,
+}
+
+/// The source's own top (a full copy), else the planned subset index.
+fn new_top(
+    read: &Read,
+    source: &str,
+    full: bool,
+    opts: &PublishOptions,
+) -> Result<NewTop, PublishError> {
+    if full {
+        let entries: Vec<Planned> = read
+            .source
+            .entries
+            .iter()
+            .filter_map(|e| as_planned(e, source, read.is_index))
+            .collect();
+        let expected = entries
+            .iter()
+            .filter(|e| !e.attestation)
+            .filter_map(|e| e.platform.clone())
+            .collect();
+        return Ok(NewTop {
+            top: read.top.clone(),
+            media_type: read.top_media_type.clone(),
+            entries,
+            left_out: vec![],
+            dropped: 0,
+            expected,
+        });
+    }
+    let plan = assemble::plan(
+        std::slice::from_ref(&read.source),
+        &assemble::PlanOptions {
+            attestations: opts.attestations,
+            platforms: opts.platforms.clone(),
+            replace: false,
+        },
+    )?;
+    Ok(NewTop {
+        top: Bytes::from(plan.index_bytes()),
+        media_type: plan.media_type.to_string(),
+        expected: plan.platforms(),
+        entries: plan.entries,
+        left_out: plan.left_out,
+        dropped: plan.attestations_dropped,
+    })
+}
+
+/// A copy's report before anything is pushed or proven.
+fn copy_report(
+    target: &Reference,
+    digest: &Digest,
+    source_digest: &Digest,
+    opts: &PublishOptions,
+) -> PublishReport {
+    PublishReport {
+        command: "copy",
+        target: target.bare().to_string(),
+        digest: digest.clone(),
+        reference: target.with_digest(digest).to_string(),
+        media_type: String::new(),
+        tags: vec![],
+        tags_moved: false,
+        up_to_date: false,
+        dry_run: opts.dry_run,
+        pushed: false,
+        source_digest: Some(source_digest.clone()),
+        digest_preserved: Some(digest == source_digest),
+        sources: vec![],
+        entries: vec![],
+        left_out: vec![],
+        attestations_dropped: 0,
+        blobs: vec![],
+        summary: Default::default(),
         index: None,
         readback: None,
         referrers: None,
@@ -1025,9 +1091,7 @@ async fn copy_image<R: RegistryWrite>(
         verified: false,
         registry_requests: 0,
         registry_http_fallbacks: 0,
-    };
-    let expected = if read.is_index { expected } else { vec![] };
-    conclude(reg, &target.bare(), report, &top, expected, !full, opts).await
+    }
 }
 
 /// A re-run that finds its work done costs only HEADs (issue 24: it cost 59 requests, every
