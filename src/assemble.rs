@@ -209,156 +209,30 @@ fn agrees(d: &RawPlatform, c: &ConfigPlatform) -> bool {
 
 /// Decides the new index from `sources` in order.
 pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
-    // (platform, os.version) => position in `kept`.
-    let mut by_platform: BTreeMap<(Platform, Option<String>), usize> = BTreeMap::new();
-    let mut kept: Vec<Planned> = Vec::new();
-    let mut left_out = Vec::new();
+    let mut kept = Kept::default();
     for (si, src) in sources.iter().enumerate() {
         for e in src
             .entries
             .iter()
             .filter(|e| !e.descriptor.is_attestation())
         {
-            let d = &e.descriptor;
-            let digest = d.digest.clone();
-            if !crate::manifest::may_be_image_manifest(&d.media_type) {
-                return Err(PlanError::NotAnImage {
-                    source_name: src.name.clone(),
-                    digest,
-                    media_type: d.media_type.clone(),
-                });
-            }
-            let Some(config) = &e.config else {
-                return Err(PlanError::Incomplete {
-                    source_name: src.name.clone(),
-                    digest: d.digest.clone(),
-                });
-            };
-            if let Some(p) = &d.platform {
-                if !agrees(p, config) {
-                    return Err(PlanError::Disagrees {
-                        source_name: src.name.clone(),
-                        digest,
-                        index_platform: p.normalized().to_string(),
-                        config_platform: config.platform().to_string(),
-                    });
-                }
-            }
-            let platform = config.platform();
-            if opts
-                .platforms
-                .as_ref()
-                .is_some_and(|only| !only.iter().any(|w| w.matches(&platform)))
-            {
-                continue;
-            }
-            let (raw, variant_filled) = written_platform(d, config);
-            let planned = Planned {
-                platform: Some(platform.clone()),
-                digest: digest.clone(),
-                media_type: d.media_type.clone(),
-                size: d.size,
-                source: si,
-                source_name: src.name.clone(),
-                attestation: false,
-                attests: None,
-                variant_filled,
-                index_platform: Some(raw),
-                annotations: d.annotations.clone(),
-            };
-            let key = (platform.clone(), config.os_version.clone());
-            match by_platform.get(&key).copied() {
-                None => {
-                    by_platform.insert(key, kept.len());
-                    kept.push(planned);
-                }
-                Some(i) if kept[i].digest == digest => left_out.push(LeftOut {
-                    platform,
-                    digest,
-                    source: src.name.clone(),
-                    why: LeftOutWhy::SameManifestAs(kept[i].source_name.clone()),
-                }),
-                Some(i) if opts.replace => {
-                    let old = std::mem::replace(&mut kept[i], planned);
-                    left_out.push(LeftOut {
-                        platform,
-                        digest: old.digest,
-                        source: old.source_name,
-                        why: LeftOutWhy::ReplacedBy(src.name.clone()),
-                    });
-                }
-                Some(i) => {
-                    return Err(PlanError::Conflict {
-                        platform: platform.to_string(),
-                        first: kept[i].source_name.clone(),
-                        first_digest: kept[i].digest.clone(),
-                        second: src.name.clone(),
-                        second_digest: digest,
-                    })
-                }
+            if let Some((planned, os_version)) = runnable(si, src, e, opts)? {
+                kept.add(planned, os_version, &src.name, opts.replace)?;
             }
         }
     }
+    let Kept {
+        entries: mut kept,
+        left_out,
+        ..
+    } = kept;
     if let Some(only) = &opts.platforms {
-        for p in only {
-            if !kept
-                .iter()
-                .any(|k| k.platform.as_ref().is_some_and(|q| p.matches(q)))
-            {
-                let have: Vec<String> = sources
-                    .iter()
-                    .flat_map(|s| &s.entries)
-                    .filter_map(|e| e.config.as_ref().map(|c| c.platform().to_string()))
-                    .collect();
-                return Err(PlanError::Missing {
-                    platform: p.clone(),
-                    have: if have.is_empty() {
-                        "none".into()
-                    } else {
-                        have.join(", ")
-                    },
-                });
-            }
-        }
+        every_asked(only, &kept, sources)?;
     }
     if kept.is_empty() {
         return Err(PlanError::Empty);
     }
-    let mut attestations_dropped = 0;
-    let mut attestations: Vec<Planned> = Vec::new();
-    for (si, src) in sources.iter().enumerate() {
-        for d in src
-            .entries
-            .iter()
-            .map(|e| &e.descriptor)
-            .filter(|d| d.is_attestation())
-        {
-            let subject_kept = d
-                .attests()
-                .is_some_and(|a| kept.iter().any(|k| k.digest.to_string() == a));
-            let digest = Some(d.digest.clone());
-            let seen = attestations
-                .iter()
-                .any(|a| Some(&a.digest) == digest.as_ref());
-            match (opts.attestations, subject_kept, digest) {
-                (Attestations::Keep, true, Some(digest)) if !seen => attestations.push(Planned {
-                    platform: d.platform(),
-                    digest,
-                    media_type: d.media_type.clone(),
-                    size: d.size,
-                    source: si,
-                    source_name: src.name.clone(),
-                    attestation: true,
-                    attests: d.attests().map(str::to_string),
-                    variant_filled: false,
-                    index_platform: d.platform.clone(),
-                    annotations: d.annotations.clone(),
-                }),
-                (Attestations::Keep, true, Some(_)) => {}
-                _ => attestations_dropped += 1,
-            }
-        }
-    }
+    let (attestations, attestations_dropped) = attestations(sources, &kept, opts.attestations);
     kept.extend(attestations);
     let docker = kept
         .iter()
@@ -369,6 +243,183 @@ pub fn plan(sources: &[Source], opts: &PlanOptions) -> Result<Plan, PlanError> {
         left_out,
         attestations_dropped,
     })
+}
+
+/// A runnable entry of source `si` as the new index lists it, with its `os.version`; None
+/// when `--platforms` does not ask for it. Refused: not an image manifest, no config read,
+/// an index platform its config contradicts.
+fn runnable(
+    si: usize,
+    src: &Source,
+    e: &SourceEntry,
+    opts: &PlanOptions,
+) -> Result<Option<(Planned, Option<String>)>, PlanError> {
+    let d = &e.descriptor;
+    let digest = d.digest.clone();
+    if !crate::manifest::may_be_image_manifest(&d.media_type) {
+        return Err(PlanError::NotAnImage {
+            source_name: src.name.clone(),
+            digest,
+            media_type: d.media_type.clone(),
+        });
+    }
+    let Some(config) = &e.config else {
+        return Err(PlanError::Incomplete {
+            source_name: src.name.clone(),
+            digest,
+        });
+    };
+    if let Some(p) = &d.platform {
+        if !agrees(p, config) {
+            return Err(PlanError::Disagrees {
+                source_name: src.name.clone(),
+                digest,
+                index_platform: p.normalized().to_string(),
+                config_platform: config.platform().to_string(),
+            });
+        }
+    }
+    let platform = config.platform();
+    if opts
+        .platforms
+        .as_ref()
+        .is_some_and(|only| !only.iter().any(|w| w.matches(&platform)))
+    {
+        return Ok(None);
+    }
+    let (raw, variant_filled) = written_platform(d, config);
+    let planned = Planned {
+        platform: Some(platform),
+        digest,
+        media_type: d.media_type.clone(),
+        size: d.size,
+        source: si,
+        source_name: src.name.clone(),
+        attestation: false,
+        attests: None,
+        variant_filled,
+        index_platform: Some(raw),
+        annotations: d.annotations.clone(),
+    };
+    Ok(Some((planned, config.os_version.clone())))
+}
+
+/// The runnable entries kept so far, one per platform (and `os.version`).
+#[derive(Default)]
+struct Kept {
+    entries: Vec<Planned>,
+    /// (platform, os.version) => position in `entries`.
+    by_platform: BTreeMap<(Platform, Option<String>), usize>,
+    left_out: Vec<LeftOut>,
+}
+
+impl Kept {
+    /// Keeps `planned` of source `name` unless its platform is taken: by the same manifest
+    /// (left out), or by another one (replaced with `replace`, else a conflict).
+    fn add(
+        &mut self,
+        planned: Planned,
+        os_version: Option<String>,
+        name: &str,
+        replace: bool,
+    ) -> Result<(), PlanError> {
+        let Some(platform) = planned.platform.clone() else {
+            return Ok(());
+        };
+        let key = (platform.clone(), os_version);
+        let Some(i) = self.by_platform.get(&key).copied() else {
+            self.by_platform.insert(key, self.entries.len());
+            self.entries.push(planned);
+            return Ok(());
+        };
+        let first = &self.entries[i];
+        if first.digest == planned.digest {
+            self.left_out.push(LeftOut {
+                platform,
+                digest: planned.digest,
+                source: name.to_string(),
+                why: LeftOutWhy::SameManifestAs(first.source_name.clone()),
+            });
+        } else if replace {
+            let old = std::mem::replace(&mut self.entries[i], planned);
+            self.left_out.push(LeftOut {
+                platform,
+                digest: old.digest,
+                source: old.source_name,
+                why: LeftOutWhy::ReplacedBy(name.to_string()),
+            });
+        } else {
+            return Err(PlanError::Conflict {
+                platform: platform.to_string(),
+                first: first.source_name.clone(),
+                first_digest: first.digest.clone(),
+                second: name.to_string(),
+                second_digest: planned.digest,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Every platform `--platforms` asks for is kept.
+fn every_asked(only: &[Platform], kept: &[Planned], sources: &[Source]) -> Result<(), PlanError> {
+    for p in only {
+        if !kept
+            .iter()
+            .any(|k| k.platform.as_ref().is_some_and(|q| p.matches(q)))
+        {
+            let have: Vec<String> = sources
+                .iter()
+                .flat_map(|s| &s.entries)
+                .filter_map(|e| e.config.as_ref().map(|c| c.platform().to_string()))
+                .collect();
+            return Err(PlanError::Missing {
+                platform: p.clone(),
+                have: if have.is_empty() {
+                    "none".into()
+                } else {
+                    have.join(", ")
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The attestations kept (`keep`: each whose subject was kept, once), and how many dropped.
+fn attestations(sources: &[Source], kept: &[Planned], mode: Attestations) -> (Vec<Planned>, usize) {
+    let mut dropped = 0;
+    let mut out: Vec<Planned> = Vec::new();
+    for (si, src) in sources.iter().enumerate() {
+        for d in src
+            .entries
+            .iter()
+            .map(|e| &e.descriptor)
+            .filter(|d| d.is_attestation())
+        {
+            let subject = d.attests().and_then(|a| a.parse::<Digest>().ok());
+            let subject_kept = kept.iter().any(|k| Some(&k.digest) == subject.as_ref());
+            let seen = out.iter().any(|a| a.digest == d.digest);
+            match (mode, subject_kept) {
+                (Attestations::Keep, true) if !seen => out.push(Planned {
+                    platform: d.platform(),
+                    digest: d.digest.clone(),
+                    media_type: d.media_type.clone(),
+                    size: d.size,
+                    source: si,
+                    source_name: src.name.clone(),
+                    attestation: true,
+                    attests: d.attests().map(str::to_string),
+                    variant_filled: false,
+                    index_platform: d.platform.clone(),
+                    annotations: d.annotations.clone(),
+                }),
+                (Attestations::Keep, true) => {}
+                _ => dropped += 1,
+            }
+        }
+    }
+    (out, dropped)
 }
 
 #[derive(serde::Serialize)]
