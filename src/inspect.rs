@@ -44,15 +44,34 @@ pub enum Tie {
     NoEntry,
 }
 
+/// Why a side of inspect has nothing to show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SideMiss {
+    /// The daemon or registry failed (its error's words).
+    Failed(String),
+    /// The daemon has no such image.
+    NoImage { image: String },
+    /// The daemon has no image whose ID starts with the short ID given.
+    NoIdPrefix { prefix: String },
+    /// A short image ID is never asked of a registry.
+    ShortId { prefix: String },
+    /// The local image has no registry digest (daemon-only).
+    DaemonOnly,
+    /// The subject is an OCI layout: no daemon is asked.
+    Layout,
+}
+
 /// The inspect result. JSON field names are a contract (README).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InspectReport {
     pub image: String,
     pub platform: Option<Platform>,
     pub daemon: Option<DaemonSide>,
-    pub daemon_error: Option<String>,
+    #[serde(serialize_with = "crate::report::as_text_opt")]
+    pub daemon_error: Option<SideMiss>,
     pub registry: Option<RemoteView>,
-    pub registry_error: Option<String>,
+    #[serde(serialize_with = "crate::report::as_text_opt")]
+    pub registry_error: Option<SideMiss>,
     pub link: Option<Link>,
     /// Signatures, SBOMs and attestations attached by subject to the index and its entries
     /// (only subjects that have any; `--no-referrers` asks none).
@@ -161,25 +180,14 @@ pub async fn inspect<D: Daemon, R: Registry>(
             Ok(Some(_)) => image,
             answer => {
                 return InspectReport {
-                    image: image.to_string(),
-                    platform: platform.cloned(),
-                    daemon: None,
                     daemon_error: Some(match answer {
-                        Err(e) => e.to_string(),
-                        _ => format!("the daemon has no image whose ID starts with {prefix}"),
+                        Err(e) => SideMiss::Failed(e.to_string()),
+                        _ => SideMiss::NoIdPrefix {
+                            prefix: prefix.clone(),
+                        },
                     }),
-                    registry: None,
-                    registry_error: Some(format!(
-                        "{prefix} looks like a short image ID, which is never looked up in a registry; \
-                         for a registry name write it in full (docker.io/library/{prefix}) or use --no-daemon"
-                    )),
-                    link: None,
-                    referrers: vec![],
-                    referrers_error: None,
-                    registry_requests: reg.requests(),
-                    registry_http_fallbacks: reg.http_fallbacks(),
-                    registry_endpoints: reg.endpoints(),
-                    docker_context: None,
+                    registry_error: Some(SideMiss::ShortId { prefix }),
+                    ..InspectReport::new(image, platform).counted(reg)
                 }
             }
         },
@@ -198,39 +206,19 @@ pub async fn inspect<D: Daemon, R: Registry>(
         ImageRef::Name(n) => Some(n.clone()),
         ImageRef::Id(_) => None,
     };
+    let entries = Depth::Entries {
+        configs: false,
+        only: None,
+    };
     let registry_side = async {
         match &registry_ref {
-            Some(r) => Some(
-                resolve(
-                    reg,
-                    r,
-                    &Depth::Entries {
-                        configs: false,
-                        only: None,
-                    },
-                )
-                .await,
-            ),
+            Some(r) => Some(resolve(reg, r, &entries).await),
             None => None,
         }
     };
     let (d, mut r) = tokio::join!(daemon_side, registry_side);
 
-    let mut report = InspectReport {
-        image: image.to_string(),
-        platform: platform.cloned(),
-        daemon: None,
-        daemon_error: None,
-        registry: None,
-        registry_error: None,
-        link: None,
-        referrers: vec![],
-        referrers_error: None,
-        registry_requests: 0,
-        registry_http_fallbacks: 0,
-        registry_endpoints: Default::default(),
-        docker_context: None,
-    };
+    let mut report = InspectReport::new(image, platform);
     let mut local = None;
     match d {
         None => {}
@@ -239,43 +227,64 @@ pub async fn inspect<D: Daemon, R: Registry>(
             local = Some(img);
         }
         Some((_, Ok(None))) => {
-            report.daemon_error = Some(format!("the daemon has no image {image}"))
+            report.daemon_error = Some(SideMiss::NoImage {
+                image: image.to_string(),
+            })
         }
-        Some((Err(e), _)) | Some((_, Err(e))) => report.daemon_error = Some(e.to_string()),
+        Some((Err(e), _)) | Some((_, Err(e))) => {
+            report.daemon_error = Some(SideMiss::Failed(e.to_string()))
+        }
     }
     // Given an ID, the registry side is the repository the daemon pulled it from.
     let mut repo = registry_ref.clone();
     if r.is_none() {
         if let Some(rd) = local.as_ref().and_then(|l| l.repo_digests.first()) {
             repo = Some(rd.clone());
-            r = Some(
-                resolve(
-                    reg,
-                    rd,
-                    &Depth::Entries {
-                        configs: false,
-                        only: None,
-                    },
-                )
-                .await,
-            );
+            r = Some(resolve(reg, rd, &entries).await);
         } else if local.is_some() {
-            report.registry_error =
-                Some("the daemon records no registry digest for this image (daemon-only)".into());
+            report.registry_error = Some(SideMiss::DaemonOnly);
         }
     }
     match r {
         Some(Ok(v)) => report.registry = Some(v),
-        Some(Err(e)) => report.registry_error = Some(e.to_string()),
+        Some(Err(e)) => report.registry_error = Some(SideMiss::Failed(e.to_string())),
         None => {}
     }
     if let (Some(img), Some(view), Some(repo)) = (&local, &report.registry, &repo) {
         report.link = Some(link(img, repo, view));
     }
-    report.registry_requests = reg.requests();
-    report.registry_http_fallbacks = reg.http_fallbacks();
-    report.registry_endpoints = reg.endpoints();
-    report
+    report.counted(reg)
+}
+
+impl InspectReport {
+    /// Nothing known yet of either side.
+    fn new(image: &ImageRef, platform: Option<&Platform>) -> InspectReport {
+        InspectReport {
+            image: image.to_string(),
+            platform: platform.cloned(),
+            daemon: None,
+            daemon_error: None,
+            registry: None,
+            registry_error: None,
+            link: None,
+            referrers: vec![],
+            referrers_error: None,
+            registry_requests: 0,
+            registry_http_fallbacks: 0,
+            registry_endpoints: Default::default(),
+            docker_context: None,
+        }
+    }
+
+    /// With the registry's counts so far.
+    fn counted<R: Registry>(self, reg: &R) -> InspectReport {
+        InspectReport {
+            registry_requests: reg.requests(),
+            registry_http_fallbacks: reg.http_fallbacks(),
+            registry_endpoints: reg.endpoints(),
+            ..self
+        }
+    }
 }
 
 /// Adds the referrers of the registry side's index and of each image entry (BuildKit's

@@ -524,12 +524,11 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
     if let (ImageRef::Name(name), false) = (&image, a.no_referrers) {
         crate::inspect::add_referrers(&mut r, &registry, name).await;
     }
-    if unreachable.is_some() {
-        r.daemon_error = unreachable;
+    if let Some(u) = unreachable {
+        r.daemon_error = Some(crate::inspect::SideMiss::Failed(u));
     }
     if a.image.starts_with("oci:") {
-        r.daemon_error =
-            Some("not asked: an OCI layout is a directory, not a daemon's image".into());
+        r.daemon_error = Some(crate::inspect::SideMiss::Layout);
     }
     r.docker_context = ctx.docker_context.clone();
     output(

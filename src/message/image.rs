@@ -2,7 +2,7 @@
 
 use super::PlatformOr;
 use crate::assemble::LeftOutWhy;
-use crate::inspect::Tie;
+use crate::inspect::{SideMiss, Tie};
 use crate::publish::TagConflict;
 use crate::verify::NoExecutable;
 use std::fmt;
@@ -76,5 +76,28 @@ impl fmt::Display for TagConflict {
             "{}: the target's tag names {} (its own signatures), not the source's {}; kept, the source's not carried",
             self.reference, self.have, self.source
         )
+    }
+}
+
+impl fmt::Display for SideMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SideMiss::Failed(e) => f.write_str(e),
+            SideMiss::NoImage { image } => write!(f, "the daemon has no image {image}"),
+            SideMiss::NoIdPrefix { prefix } => {
+                write!(f, "the daemon has no image whose ID starts with {prefix}")
+            }
+            SideMiss::ShortId { prefix } => write!(
+                f,
+                "{prefix} looks like a short image ID, which is never looked up in a registry; \
+                 for a registry name write it in full (docker.io/library/{prefix}) or use --no-daemon"
+            ),
+            SideMiss::DaemonOnly => {
+                f.write_str("the daemon records no registry digest for this image (daemon-only)")
+            }
+            SideMiss::Layout => {
+                f.write_str("not asked: an OCI layout is a directory, not a daemon's image")
+            }
+        }
     }
 }

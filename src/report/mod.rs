@@ -23,3 +23,14 @@ pub fn as_texts<T: std::fmt::Display, S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     s.collect_seq(values.iter().map(ToString::to_string))
 }
+
+/// [`as_text`] of an optional value (`null` when absent).
+pub fn as_text_opt<T: std::fmt::Display, S: serde::Serializer>(
+    value: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
