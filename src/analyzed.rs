@@ -76,10 +76,10 @@ pub struct Distribution {
 
 impl Target {
     /// The target as a platform, when it names at least os and arch.
-    pub fn platform(&self) -> Option<crate::platform::Platform> {
+    pub fn platform(&self) -> Option<crate::model::platform::Platform> {
         match (&self.os, &self.arch) {
             (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Some(
-                crate::platform::Platform::new(os, arch, self.arch_variant.as_deref()),
+                crate::model::platform::Platform::new(os, arch, self.arch_variant.as_deref()),
             ),
             _ => None,
         }

@@ -1,7 +1,7 @@
 //! Image archives as `docker save` / `GET /images/{id}/get` write them (an OCI layout in a
 //! tar): the check made before loading one back, and the chunked body that loads it.
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use std::io::Read;
 use std::path::Path;
 

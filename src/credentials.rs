@@ -85,7 +85,7 @@ struct HelperAnswer {
 
 /// The key Docker uses for a registry: Docker Hub's is its v1 URL.
 fn server_key(registry: &str) -> String {
-    if registry == crate::reference::DOCKER_HUB {
+    if registry == crate::model::reference::DOCKER_HUB {
         "https://index.docker.io/v1/".to_string()
     } else {
         registry.to_string()
@@ -100,7 +100,7 @@ fn key_host(key: &str) -> &str {
         .map(|s| s.split('/').next().unwrap_or(s))
         .unwrap_or(key);
     // Docker Hub's credentials are kept under its legacy index name, whichever alias is read.
-    if crate::reference::DOCKER_HUB_HOSTS.contains(&k) {
+    if crate::model::reference::DOCKER_HUB_HOSTS.contains(&k) {
         "index.docker.io"
     } else {
         k

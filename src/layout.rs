@@ -4,9 +4,9 @@
 //! checked against its digest, as from a registry. The fast tests read the fixture builder's
 //! layouts through it; it can become a user-facing `oci:` source.
 
-use crate::digest::Digest;
-use crate::manifest::{ImageConfig, Manifest, ManifestError};
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::manifest::{ImageConfig, Manifest, ManifestError};
+use crate::model::reference::Reference;
 use crate::registry::{BlobStream, Fetched, Registry, RegistryError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,7 +225,7 @@ impl Registry for LayoutRegistry {
             if m["subject"]["digest"].as_str() != Some(&subject.to_string()) {
                 continue;
             }
-            let kind = crate::referrers::artifact_type(&m)
+            let kind = crate::registry::referrers::artifact_type(&m)
                 .unwrap_or_default()
                 .to_string();
             if artifact_type.is_some_and(|t| t != kind) {
@@ -247,7 +247,7 @@ impl Registry for LayoutRegistry {
                 found.push(desc);
             }
         }
-        Ok(Some(crate::referrers::listing(found)))
+        Ok(Some(crate::registry::referrers::listing(found)))
     }
 
     fn requests(&self) -> usize {
@@ -516,13 +516,13 @@ fn referrer_type(bytes: &[u8]) -> Option<String> {
     let m: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     m.get("subject")?;
     Some(
-        crate::referrers::artifact_type(&m)
+        crate::registry::referrers::artifact_type(&m)
             .unwrap_or("application/vnd.oci.empty.v1+json")
             .to_string(),
     )
 }
 
-/// A registry client that sends `oci:DIR` references (see [`crate::reference::layout_dir`])
+/// A registry client that sends `oci:DIR` references (see [`crate::model::reference::layout_dir`])
 /// to the layout directory they name and every other reference to `remote`. Layouts are
 /// opened at their first use, made when first written. `requests()` counts only what went
 /// over the wire (a layout read is not a registry request).
@@ -546,7 +546,7 @@ impl<'a, R> Routed<'a, R> {
         write: bool,
     ) -> Option<Result<std::sync::Arc<LayoutRegistry>, RegistryError>> {
         let registry = reference.registry();
-        let dir = crate::reference::layout_dir(registry)?;
+        let dir = crate::model::reference::layout_dir(registry)?;
         let mut open = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = open.get(registry) {
             return Some(Ok(l.clone()));
@@ -621,6 +621,9 @@ impl<R: crate::registry::RegistryWrite> Registry for Routed<'_, R> {
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         route!(self, repo, false, |r| r.tags(repo))
     }
+    fn limits(&self) -> crate::registry::wire::Limits {
+        self.remote.limits()
+    }
     fn requests(&self) -> usize {
         self.remote.requests()
     }
@@ -677,7 +680,7 @@ impl<R: crate::registry::RegistryWrite> crate::registry::RegistryWrite for Route
         write: bool,
     ) -> Result<Option<(Digest, String)>, RegistryError> {
         // A target layout that does not exist yet has nothing: not made by a HEAD.
-        if crate::reference::layout_dir(reference.registry())
+        if crate::model::reference::layout_dir(reference.registry())
             .is_some_and(|d| !d.join("oci-layout").is_file())
         {
             return Ok(None);

@@ -7,7 +7,7 @@
 //! then the daemon's own mirrors from `/info`, then Docker Hub. Mirrors serve only Docker Hub
 //! names, as the Engine's do.
 
-use crate::reference::is_valid_registry_host;
+use crate::model::reference::is_valid_registry_host;
 use std::fmt;
 use std::str::FromStr;
 

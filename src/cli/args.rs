@@ -2,9 +2,11 @@
 // Doc comments here are `--help` text (`name[:tag]`), not rustdoc links.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+use crate::commands::assemble::Attestations;
 use crate::mirror::Mirror;
-use crate::platform::Platform;
-use crate::policy::ParsedPolicy;
+use crate::model::given::{parse_artifact_type, parse_duration};
+use crate::model::platform::Platform;
+use crate::model::policy::ParsedPolicy;
 use crate::registry::RegistryOptions;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -322,9 +324,27 @@ pub struct SyncArgs {
     /// Run only the K-th of N parts of the file's images (1-based; a stable hash of each
     /// source name decides)
     #[arg(long, value_name = "K/N", env = "RUNREF_SYNC_SHARD")]
-    pub shard: Option<crate::sync::Shard>,
+    pub shard: Option<crate::commands::sync::Shard>,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// `--attestations`, as clap parses it (the planner's [`Attestations`] knows no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttestationsArg {
+    /// Keep each attestation whose subject is kept.
+    Keep,
+    /// Leave every attestation out.
+    Drop,
+}
+
+impl From<AttestationsArg> for Attestations {
+    fn from(a: AttestationsArg) -> Attestations {
+        match a {
+            AttestationsArg::Keep => Attestations::Keep,
+            AttestationsArg::Drop => Attestations::Drop,
+        }
+    }
 }
 
 /// Options of `index create` and `copy` beyond their names.
@@ -335,7 +355,7 @@ pub struct PublishArgs {
     pub platforms: Vec<Platform>,
     /// keep: attestations of kept entries stay; drop: none
     #[arg(long, value_enum, default_value = "keep")]
-    pub attestations: crate::assemble::Attestations,
+    pub attestations: AttestationsArg,
     /// Also tag the result with TAG (repeatable; pushed in the order given)
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -365,7 +385,7 @@ pub struct IndexCreateArgs {
     /// Referrers of the entries to carry (signatures, SBOMs attached by subject, cosign's
     /// tags): all, none, or artifact types TYPE[,TYPE...]
     #[arg(long, default_value = "all", value_name = "all|none|TYPES")]
-    pub referrers: crate::publish::Carry,
+    pub referrers: crate::commands::publish::Carry,
     #[command(flatten)]
     pub publish: PublishArgs,
     #[command(flatten)]
@@ -381,7 +401,7 @@ pub struct CopyArgs {
     /// Referrers to carry (signatures, SBOMs, attestations attached by subject, and cosign's
     /// .sig/.att/.sbom tags): all, none, or artifact types TYPE[,TYPE...]
     #[arg(long, default_value = "all", value_name = "all|none|TYPES")]
-    pub referrers: crate::publish::Carry,
+    pub referrers: crate::commands::publish::Carry,
     #[command(flatten)]
     pub publish: PublishArgs,
     #[command(flatten)]
@@ -582,28 +602,10 @@ pub fn parse_insecure(text: &str) -> Result<String, String> {
             _ => Err(format!("the prefix length must be 0 to {max}")),
         };
     }
-    if !crate::reference::is_valid_registry_host(t) {
+    if !crate::model::reference::is_valid_registry_host(t) {
         return Err("not a registry HOST[:PORT]".into());
     }
     Ok(t.to_string())
-}
-
-/// An artifact type is a media type (`type/subtype`, RFC 6838's characters): a typo such as
-/// `spdx` would match nothing and pass or fail for the wrong reason.
-pub fn parse_artifact_type(text: &str) -> Result<String, String> {
-    let t = text.trim();
-    let ok = t.split_once('/').is_some_and(|(a, b)| {
-        !a.is_empty()
-            && !b.is_empty()
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+/".contains(c))
-            && t.matches('/').count() == 1
-    });
-    if ok {
-        Ok(t.to_string())
-    } else {
-        Err("an artifact type is a media type, such as application/spdx+json".into())
-    }
 }
 
 /// `--cert-dir` must be a directory: a file or a missing path would be read as "no
@@ -615,32 +617,6 @@ pub fn parse_cert_dir(text: &str) -> Result<std::path::PathBuf, String> {
         Ok(_) => Err(format!("{text} is not a directory")),
         Err(e) => Err(format!("{text}: {e}")),
     }
-}
-
-/// The longest `--timeout` or `--deadline` accepted: a week is longer than any build waits.
-const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// A wait as people type it: seconds (`30`, `1.5`) or a duration (`5s`, `2m`, `1m30s`,
-/// `500ms`, `1h`). Zero is refused: it would fail every request before it is sent.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let d = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
-            Duration::try_from_secs_f64(secs.min(MAX_WAIT.as_secs_f64() + 1.0))
-                .map_err(|e| e.to_string())?
-        }
-        Ok(_) => return Err("not a number of seconds".into()),
-        Err(_) => humantime::parse_duration(t).map_err(|e| {
-            format!("{e}; give seconds (30, 1.5) or a duration (5s, 2m, 1m30s, 500ms)")
-        })?,
-    };
-    if d.is_zero() {
-        return Err("must be more than 0: a zero wait would fail every request".into());
-    }
-    if d > MAX_WAIT {
-        return Err("at most 7 days (168h)".into());
-    }
-    Ok(d)
 }
 
 impl Common {

@@ -9,10 +9,10 @@ pub use crate::exit;
 pub use args::*;
 
 use crate::analyzed::AnalyzedFile;
-use crate::cache::{Cached, DiskCache};
+use crate::commands::reconcile::decide::Mode;
 use crate::daemon::{Daemon, DaemonTarget, EngineDaemon};
-use crate::reconcile::decide::Mode;
-use crate::reference::{ImageRef, Reference};
+use crate::model::reference::{ImageRef, Reference};
+use crate::registry::cache::{Cached, DiskCache};
 use crate::registry::conf::RegistriesConf;
 use crate::registry::HttpRegistry;
 use anyhow::Context as _;
@@ -451,7 +451,7 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let opts = crate::reconcile::Options {
+    let opts = crate::commands::reconcile::Options {
         mode,
         policy: a.pull_policy,
         platform: a.platform,
@@ -464,7 +464,7 @@ async fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     };
     let registry = Cached::new(&ctx.registry, cache);
     let mut progress = progress_sink();
-    let report = crate::reconcile::reconcile(
+    let report = crate::commands::reconcile::reconcile(
         &mut file,
         &opts,
         ctx.daemon.as_ref(),
@@ -519,16 +519,21 @@ async fn run_inspect(a: InspectArgs) -> anyhow::Result<u8> {
         Err(e) => return fail(format, exit::FAILED, &e),
     };
     let registry = crate::layout::Routed::new(&ctx.registry);
-    let mut r =
-        crate::inspect::inspect(&image, a.platform.as_ref(), ctx.daemon.as_ref(), &registry).await;
+    let mut r = crate::commands::inspect::inspect(
+        &image,
+        a.platform.as_ref(),
+        ctx.daemon.as_ref(),
+        &registry,
+    )
+    .await;
     if let (ImageRef::Name(name), false) = (&image, a.no_referrers) {
-        crate::inspect::add_referrers(&mut r, &registry, name).await;
+        crate::commands::inspect::add_referrers(&mut r, &registry, name).await;
     }
     if let Some(u) = unreachable {
-        r.daemon_error = Some(crate::inspect::SideMiss::Failed(u));
+        r.daemon_error = Some(crate::commands::inspect::SideMiss::Failed(u));
     }
     if a.image.starts_with("oci:") {
-        r.daemon_error = Some(crate::inspect::SideMiss::Layout);
+        r.daemon_error = Some(crate::commands::inspect::SideMiss::Layout);
     }
     r.docker_context = ctx.docker_context.clone();
     output(
@@ -557,7 +562,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
                     )
                 }
             };
-            match crate::verify::reference_from_metadata(&text) {
+            match crate::commands::verify::reference_from_metadata(&text) {
                 Ok(r) => r,
                 Err(e) => return fail(format, exit::USAGE, &format!("{}: {e}", f.display())),
             }
@@ -568,7 +573,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         Ok((c, _)) => c,
         Err(e) => return fail(format, exit::FAILED, &e),
     };
-    let opts = crate::verify::VerifyOptions {
+    let opts = crate::commands::verify::VerifyOptions {
         expected: a.platforms,
         allow_extra: a.allow_extra,
         content: a.content,
@@ -577,7 +582,7 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         required_referrers: a.require_referrer,
     };
     let registry = crate::layout::Routed::new(&ctx.registry);
-    match crate::verify::verify(&registry, &reference, &opts).await {
+    match crate::commands::verify::verify(&registry, &reference, &opts).await {
         Ok(r) => output(
             format,
             &r,
@@ -607,7 +612,7 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
     } else {
         Some(&ctx.registry)
     };
-    match crate::diagnose::diagnose(&file, a.platform, daemon, registry).await {
+    match crate::commands::diagnose::diagnose(&file, a.platform, daemon, registry).await {
         Ok(mut r) => {
             r.docker_context = ctx.docker_context.clone();
             output_as(
@@ -618,7 +623,7 @@ async fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
                 r.exit_code(),
             )
         }
-        Err(e @ crate::diagnose::DiagnoseError::Daemon(_)) => {
+        Err(e @ crate::commands::diagnose::DiagnoseError::Daemon(_)) => {
             fail(format, exit::FAILED, &e.to_string())
         }
         Err(e) => fail(format, exit::USAGE, &e.to_string()),
@@ -629,9 +634,9 @@ fn publish_options(
     p: &PublishArgs,
     replace: bool,
     format: Format,
-) -> crate::publish::PublishOptions {
-    crate::publish::PublishOptions {
-        attestations: p.attestations,
+) -> crate::commands::publish::PublishOptions {
+    crate::commands::publish::PublishOptions {
+        attestations: p.attestations.into(),
         platforms: (!p.platforms.is_empty()).then(|| p.platforms.clone()),
         replace,
         tags: p.tags.clone(),
@@ -639,14 +644,14 @@ fn publish_options(
         verify_content: p.verify_content,
         allow_nondistributable: p.allow_nondistributable,
         progress: meter(format),
-        referrers: crate::publish::Carry::None,
+        referrers: crate::commands::publish::Carry::None,
         source_tags: None,
     }
 }
 
 async fn run_sync(a: SyncArgs) -> anyhow::Result<u8> {
     let format = a.common.format;
-    let file = match crate::sync::SyncFile::read(&a.file) {
+    let file = match crate::commands::sync::SyncFile::read(&a.file) {
         Ok(f) => f,
         Err(e) => return fail(format, exit::USAGE, &e.to_string()),
     };
@@ -663,16 +668,16 @@ async fn run_sync(a: SyncArgs) -> anyhow::Result<u8> {
         None => file.images.len(),
     };
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let on_image: Option<crate::sync::OnImage> = meter(format).map(|_| {
+    let on_image: Option<crate::commands::sync::OnImage> = meter(format).map(|_| {
         let done = done.clone();
-        let tell: crate::sync::OnImage =
-            std::sync::Arc::new(move |r: &crate::sync::ImageResult| {
+        let tell: crate::commands::sync::OnImage =
+            std::sync::Arc::new(move |r: &crate::commands::sync::ImageResult| {
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 eprintln!("[{n}/{total}] {}", render::sync_line(r));
             });
         tell
     });
-    let opts = crate::sync::SyncOptions {
+    let opts = crate::commands::sync::SyncOptions {
         jobs: a.jobs.into(),
         dry_run: a.dry_run,
         shard: a.shard,
@@ -681,7 +686,7 @@ async fn run_sync(a: SyncArgs) -> anyhow::Result<u8> {
         progress: None,
     };
     let path = a.file.display().to_string();
-    let r = crate::sync::sync(&ctx.registry, &file, &path, &opts).await;
+    let r = crate::commands::sync::sync(&ctx.registry, &file, &path, &opts).await;
     output_as(
         format,
         &r,
@@ -694,7 +699,7 @@ async fn run_sync(a: SyncArgs) -> anyhow::Result<u8> {
 /// The report of `index create` or `copy`, or its error with the right exit code.
 fn publish_outcome(
     format: Format,
-    result: Result<crate::publish::PublishReport, crate::publish::PublishError>,
+    result: Result<crate::commands::publish::PublishReport, crate::commands::publish::PublishError>,
 ) -> anyhow::Result<u8> {
     match result {
         Ok(r) => output(
@@ -711,7 +716,7 @@ fn publish_outcome(
 /// An OCI layout lists its images by tag: a target layout without one would hold an image
 /// nothing names (a newcomer's untagged copy "succeeded" into an empty index.json).
 fn layout_needs_tag(target: &Reference, tagged: bool) -> Result<(), String> {
-    match crate::reference::layout_dir(target.registry()).is_some() && !tagged {
+    match crate::model::reference::layout_dir(target.registry()).is_some() && !tagged {
         true => Err(format!(
             "TARGET {target}: an OCI layout lists images by tag: give oci:DIR:TAG (or --tag TAG)"
         )),
@@ -747,7 +752,7 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
         return fail(format, exit::USAGE, &e);
     }
     let registry = crate::layout::Routed::new(&ctx.registry);
-    let r = crate::publish::create(&registry, &target, &sources, &opts).await;
+    let r = crate::commands::publish::create(&registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
 }
 
@@ -768,6 +773,6 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
         return fail(format, exit::USAGE, &e);
     }
     let registry = crate::layout::Routed::new(&ctx.registry);
-    let r = crate::publish::copy(&registry, &sources[0], &target, &opts).await;
+    let r = crate::commands::publish::copy(&registry, &sources[0], &target, &opts).await;
     publish_outcome(format, r)
 }

@@ -2,16 +2,16 @@
 //! All human wording of runref's output lives here (decision reasons, stores, proofs, verify
 //! problems); the reports carry facts. Text goes to `out`, warnings and errors to `err`.
 
-use crate::diagnose::DiagnoseReport;
-use crate::inspect::InspectReport;
-use crate::local::StoreKind;
-use crate::policy::PullPolicy;
-use crate::proof::Proof;
-use crate::publish::PublishReport;
-use crate::reconcile::decide::{Mode, Reason};
-use crate::reconcile::{PlatformSource, Report};
+use crate::commands::diagnose::DiagnoseReport;
+use crate::commands::inspect::InspectReport;
+use crate::commands::publish::PublishReport;
+use crate::commands::reconcile::decide::{Mode, Reason};
+use crate::commands::reconcile::{PlatformSource, Report};
+use crate::commands::verify::{Problem, VerifyReport};
+use crate::model::local::StoreKind;
+use crate::model::policy::PullPolicy;
+use crate::model::proof::Proof;
 use crate::registry::Endpoints;
-use crate::verify::{Problem, VerifyReport};
 use std::io::{self, Write};
 
 /// A report as pretty JSON, one object, newline-terminated.
@@ -254,7 +254,7 @@ pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
                         "attestation{}",
                         e.attests
                             .as_ref()
-                            .and_then(|d| d.parse::<crate::digest::Digest>().ok())
+                            .and_then(|d| d.parse::<crate::model::digest::Digest>().ok())
                             .map(|d| format!(" of {}", d.short()))
                             .unwrap_or_default()
                     ));
@@ -388,7 +388,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         let types = s.direct_types();
         let short = s
             .subject
-            .parse::<crate::digest::Digest>()
+            .parse::<crate::model::digest::Digest>()
             .map_or(s.subject.clone(), |d| d.short());
         if !types.is_empty() || !s.cosign_tags.is_empty() {
             let tags = s
@@ -533,8 +533,8 @@ fn bytes_text(n: u64) -> String {
 
 /// `index create` and `copy`.
 /// One image of a sync in one line (the progress line on a terminal).
-pub fn sync_line(r: &crate::sync::ImageResult) -> String {
-    use crate::sync::Status;
+pub fn sync_line(r: &crate::commands::sync::ImageResult) -> String {
+    use crate::commands::sync::Status;
     if let Some(e) = &r.error {
         return format!("{}: FAILED {}", r.source, clean(&e.to_string()));
     }
@@ -564,8 +564,8 @@ pub fn sync_line(r: &crate::sync::ImageResult) -> String {
 }
 
 /// `runref sync`: each image, its tags by outcome, the reasons of failures, the totals.
-pub fn sync(out: &mut dyn Write, r: &crate::sync::SyncReport) -> io::Result<()> {
-    use crate::sync::Status;
+pub fn sync(out: &mut dyn Write, r: &crate::commands::sync::SyncReport) -> io::Result<()> {
+    use crate::commands::sync::Status;
     let shard = r
         .shard
         .as_ref()
@@ -684,9 +684,9 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         carried(out, r)?;
         return writeln!(out, "registry requests: {}", r.registry_requests);
     }
-    let kind = if r.media_type == crate::manifest::DOCKER_LIST {
+    let kind = if r.media_type == crate::model::manifest::DOCKER_LIST {
         "Docker manifest list"
-    } else if r.media_type == crate::manifest::OCI_INDEX {
+    } else if r.media_type == crate::model::manifest::OCI_INDEX {
         "OCI index"
     } else {
         "single manifest"
@@ -779,7 +779,7 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             writeln!(out, "MISMATCH {}", problem(p))?;
         }
         let platforms: Vec<String> = rb.platforms.iter().map(|p| p.to_string()).collect();
-        let single = crate::manifest::MANIFEST_TYPES.contains(&r.media_type.as_str());
+        let single = crate::model::manifest::MANIFEST_TYPES.contains(&r.media_type.as_str());
         let content_only = rb.problems.iter().all(|p| {
             matches!(
                 p,
@@ -903,7 +903,7 @@ fn carried(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
 /// The PLATFORM column: as wide as the widest platform (Windows ones carry os.version), at
 /// least 16.
 fn column_width<'a>(
-    platforms: impl Iterator<Item = Option<&'a crate::platform::Platform>>,
+    platforms: impl Iterator<Item = Option<&'a crate::model::platform::Platform>>,
 ) -> usize {
     platforms
         .flatten()
@@ -928,18 +928,18 @@ fn clean(s: &str) -> String {
 /// people look for; a signature of an SBOM under the SBOM.
 fn referrers(
     out: &mut dyn Write,
-    subjects: &[crate::referrers::SubjectReferrers],
+    subjects: &[crate::registry::referrers::SubjectReferrers],
     error: Option<&str>,
 ) -> io::Result<()> {
     fn walk(
         out: &mut dyn Write,
-        rs: &[crate::referrers::Referrer],
+        rs: &[crate::registry::referrers::Referrer],
         indent: usize,
     ) -> io::Result<()> {
         for r in rs {
             let short = r
                 .digest
-                .parse::<crate::digest::Digest>()
+                .parse::<crate::model::digest::Digest>()
                 .map_or(r.digest.clone(), |d| d.short());
             let created = r
                 .annotations
@@ -971,7 +971,7 @@ fn referrers(
     for s in subjects {
         let short = s
             .subject
-            .parse::<crate::digest::Digest>()
+            .parse::<crate::model::digest::Digest>()
             .map_or(s.subject.clone(), |d| d.short());
         let via = match s.via {
             "referrers-api" => "the registry's referrers API",
@@ -986,7 +986,7 @@ fn referrers(
             let short = t
                 .digest
                 .as_ref()
-                .and_then(|d| d.parse::<crate::digest::Digest>().ok())
+                .and_then(|d| d.parse::<crate::model::digest::Digest>().ok())
                 .map_or("(unreadable)".to_string(), |d| d.short());
             writeln!(
                 out,

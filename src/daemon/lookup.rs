@@ -2,10 +2,10 @@
 //! not trait defaults an adapter could override.
 
 use super::{Daemon, DaemonError};
-use crate::local::LocalImage;
-use crate::reference::ImageRef;
+use crate::model::local::LocalImage;
+use crate::model::reference::ImageRef;
 
-/// Inspects an image ID, or a name by each of its [`crate::reference::Reference::daemon_names`]
+/// Inspects an image ID, or a name by each of its [`crate::model::reference::Reference::daemon_names`]
 /// until one is found.
 pub async fn find<D: Daemon>(d: &D, image: &ImageRef) -> Result<Option<LocalImage>, DaemonError> {
     let names = match image {

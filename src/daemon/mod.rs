@@ -4,10 +4,10 @@
 //! [`Daemon`] is the seam: the real adapter [`EngineDaemon`] speaks the Engine API through
 //! bollard; tests feed recorded answers through the same [`local_image`].
 
-use crate::digest::{Digest, ImageId};
-pub use crate::local::{DaemonInfo, Engine, LocalImage, LocalManifest, StoreKind};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::digest::{Digest, ImageId};
+pub use crate::model::local::{DaemonInfo, Engine, LocalImage, LocalManifest, StoreKind};
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 use bollard::models::ImageInspect;
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -18,7 +18,7 @@ pub mod context;
 pub mod lookup;
 pub mod ssh;
 mod transport;
-pub use crate::local::Answered;
+pub use crate::model::local::Answered;
 
 /// Converts the Engine API's image inspect answer. `None` when it has no parseable `Id`.
 pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
@@ -750,7 +750,7 @@ pub fn mirrors_of(c: &bollard::models::RegistryServiceConfig) -> Vec<String> {
             .unwrap_or(true)
     };
     let hub = index
-        .and_then(|i| i.get(crate::reference::DOCKER_HUB))
+        .and_then(|i| i.get(crate::model::reference::DOCKER_HUB))
         .and_then(|i| i.mirrors.clone())
         .unwrap_or_default();
     c.mirrors

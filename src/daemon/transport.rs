@@ -3,7 +3,7 @@
 //! carries (no `/version` call to learn the API level). Idle
 //! connections are kept, so requests one after another share one connection.
 
-use crate::local::Answered;
+use crate::model::local::Answered;
 use bollard::{BollardRequest, Docker};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -1,8 +1,8 @@
 //! diagnose's findings in words.
 
 use super::list;
-use crate::diagnose::{Finding, Guess};
-use crate::platform::Platform;
+use crate::commands::diagnose::{Finding, Guess};
+use crate::model::platform::Platform;
 use std::fmt;
 
 /// ` (… is only the daemon's platform; pass --platform …)` when the target was a guess.

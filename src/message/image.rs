@@ -1,14 +1,14 @@
 //! The reasons of inspect, verify and index create / copy in words.
 
 use super::PlatformOr;
-use crate::assemble::LeftOutWhy;
-use crate::inspect::{SideMiss, Tie};
-use crate::publish::TagConflict;
-use crate::verify::NoExecutable;
+use crate::commands::assemble::LeftOutWhy;
+use crate::commands::inspect::{SideMiss, Tie};
+use crate::commands::publish::TagConflict;
+use crate::commands::verify::NoExecutable;
 use std::fmt;
 
 /// An index entry's platform: `(no platform)` when it declares none.
-struct EntryPlatform<'a>(Option<&'a crate::platform::Platform>);
+struct EntryPlatform<'a>(Option<&'a crate::model::platform::Platform>);
 
 impl fmt::Display for EntryPlatform<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,7 +6,7 @@ pub mod image;
 pub mod reconcile;
 pub mod sync;
 
-use crate::platform::Platform;
+use crate::model::platform::Platform;
 use std::fmt;
 
 /// A platform that may be unknown, printed one way everywhere: `linux/arm64/v8` or
@@ -22,7 +22,7 @@ impl fmt::Display for PlatformOr<'_> {
     }
 }
 
-impl fmt::Display for crate::local::Held {
+impl fmt::Display for crate::model::local::Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.image, PlatformOr(self.platform.as_ref()))
     }

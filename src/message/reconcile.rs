@@ -1,7 +1,7 @@
 //! reconcile's warnings and failures in words.
 
 use super::{list, PlatformOr};
-use crate::reconcile::why::{Failure, NextPull, Target, Unproven, Warning};
+use crate::commands::reconcile::why::{Failure, NextPull, Target, Unproven, Warning};
 use std::fmt;
 
 impl fmt::Display for Warning {

@@ -5,16 +5,19 @@
 //! retries, bounds, deadlines, the request count) is `wire`.
 
 mod auth;
+pub mod cache;
 pub mod conf;
 pub mod hosts;
 pub mod push;
+pub mod referrers;
+pub mod resolve;
 pub mod session;
 pub mod wire;
 
-use crate::digest::Digest;
-use crate::manifest::{ImageConfig, Manifest, ManifestError, ACCEPT};
 use crate::mirror::Mirror;
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::manifest::{ImageConfig, Manifest, ManifestError, ACCEPT};
+use crate::model::reference::Reference;
 use reqwest::{Method, StatusCode};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -160,6 +163,10 @@ pub trait Registry {
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let _ = repo;
         Ok(vec![])
+    }
+    /// The byte bounds of what this source sends (a client's own, `RUNREF_MAX_*` by default).
+    fn limits(&self) -> Limits {
+        Limits::default()
     }
     /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
     fn requests(&self) -> usize;
@@ -485,7 +492,7 @@ impl HttpRegistry {
                             self.wire.add_insecure(&p.host);
                         }
                         let url = match p.host.as_str() {
-                            crate::reference::DOCKER_HUB => {
+                            crate::model::reference::DOCKER_HUB => {
                                 format!("https://{DOCKER_HUB_ENDPOINT}")
                             }
                             h => format!("{}://{h}", self.scheme(h)),
@@ -851,7 +858,7 @@ impl Registry for HttpRegistry {
                         applied
                             || artifact_type.is_none_or(|t| d["artifactType"].as_str() == Some(t))
                     }));
-                    manifests.len() < crate::referrers::MAX_PER_SUBJECT
+                    manifests.len() < crate::registry::referrers::MAX_PER_SUBJECT
                 },
             )
             .await?;
@@ -864,7 +871,7 @@ impl Registry for HttpRegistry {
         if let Ok(mut n) = self.referrers_api.lock() {
             n.insert(registry);
         }
-        Ok(Some(crate::referrers::listing(manifests)))
+        Ok(Some(crate::registry::referrers::listing(manifests)))
     }
 
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
@@ -889,6 +896,10 @@ impl Registry for HttpRegistry {
             });
         }
         Ok(tags)
+    }
+
+    fn limits(&self) -> Limits {
+        self.wire.limits()
     }
 
     fn requests(&self) -> usize {

@@ -5,8 +5,8 @@
 
 use super::wire::Call;
 use super::{BlobStream, Endpoint, HttpRegistry, RegistryError, Scope, DOCKER_HUB_ENDPOINT};
-use crate::digest::Digest;
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::reference::Reference;
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 

@@ -584,7 +584,7 @@ pub fn envelope_text(status: StatusCode, body: &[u8]) -> String {
 /// where each chunk must come within `idle` of the last and all before `deadline`.
 pub fn verified_stream(
     resp: reqwest::Response,
-    expected: crate::digest::Digest,
+    expected: crate::model::digest::Digest,
     idle: Duration,
     deadline: Option<Instant>,
 ) -> super::BlobStream {
@@ -593,7 +593,7 @@ pub fn verified_stream(
     struct State {
         body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
         hasher: sha2::Sha256,
-        expected: crate::digest::Digest,
+        expected: crate::model::digest::Digest,
         done: bool,
     }
     let io = |kind, msg: String| std::io::Error::new(kind, msg);

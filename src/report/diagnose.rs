@@ -1,8 +1,8 @@
 //! `runref diagnose --format json`.
 
-use crate::diagnose::{Cause, DiagnoseReport, TopLayer};
-use crate::local::DaemonSide;
-use crate::platform::Platform;
+use crate::commands::diagnose::{Cause, DiagnoseReport, TopLayer};
+use crate::model::local::DaemonSide;
+use crate::model::platform::Platform;
 use crate::registry::Endpoints;
 
 #[derive(Debug, serde::Serialize)]

@@ -1,11 +1,11 @@
 //! `runref reconcile --format json`.
 
+use crate::commands::reconcile::decide::{Mode, Reason};
+use crate::commands::reconcile::why::FailReason;
+use crate::commands::reconcile::{PlatformSource, Report};
 use crate::daemon::StoreKind;
-use crate::platform::Platform;
-use crate::policy::PullPolicy;
-use crate::reconcile::decide::{Mode, Reason};
-use crate::reconcile::why::FailReason;
-use crate::reconcile::{PlatformSource, Report};
+use crate::model::platform::Platform;
+use crate::model::policy::PullPolicy;
 use crate::registry::Endpoints;
 
 #[derive(Debug, serde::Serialize)]

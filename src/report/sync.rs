@@ -1,8 +1,8 @@
 //! `runref sync --format json`.
 
-use crate::digest::Digest;
-use crate::sync::{ImageResult, Status, SyncReport, SyncSummary, TagsResult};
-use crate::verify::Problem;
+use crate::commands::sync::{ImageResult, Status, SyncReport, SyncSummary, TagsResult};
+use crate::commands::verify::Problem;
+use crate::model::digest::Digest;
 
 #[derive(Debug, serde::Serialize)]
 pub struct Json<'a> {

@@ -2,13 +2,13 @@
 //! steps out. Each case also asserts which facts were asked for, so "no registry contact under
 //! never" is checked on the decision itself.
 
-use runref::digest::Digest;
-use runref::local::LocalImage;
-use runref::manifest::Manifest;
-use runref::policy::PullPolicy;
-use runref::reconcile::decide::*;
-use runref::reference::{ImageRef, Reference};
-use runref::view::{RemoteEntry, RemoteView};
+use runref::commands::reconcile::decide::*;
+use runref::model::digest::Digest;
+use runref::model::local::LocalImage;
+use runref::model::manifest::Manifest;
+use runref::model::policy::PullPolicy;
+use runref::model::reference::{ImageRef, Reference};
+use runref::model::view::{RemoteEntry, RemoteView};
 
 const REPO: &str = "127.0.0.1:5055/run";
 
@@ -44,7 +44,7 @@ struct World {
     /// What the daemon holds after a pull.
     after_pull: Option<LocalImage>,
     /// The daemon itself, when a case depends on its store or API level.
-    daemon: Option<runref::local::DaemonInfo>,
+    daemon: Option<runref::model::local::DaemonInfo>,
     /// The record a materialization makes.
     materialize: Option<Result<LocalImage, String>>,
 }
@@ -130,11 +130,11 @@ fn remote_entry(entry: &Digest, config: &Digest) -> RemoteView {
         reference: format!("{REPO}@{entry}").parse().unwrap(),
         resolved_from: None,
         digest: entry.clone(),
-        media_type: runref::manifest::OCI_MANIFEST.into(),
+        media_type: runref::model::manifest::OCI_MANIFEST.into(),
         is_index: false,
         entries: vec![RemoteEntry {
             digest: entry.clone(),
-            media_type: runref::manifest::OCI_MANIFEST.into(),
+            media_type: runref::model::manifest::OCI_MANIFEST.into(),
             size: 1,
             index_platform: None,
             platform: None,
@@ -312,9 +312,9 @@ fn containerd_index_resolving_to_another_platform_is_never_written() {
 }
 
 /// Engine 20.10, classic store.
-fn classic_daemon() -> runref::local::DaemonInfo {
-    runref::local::DaemonInfo {
-        engine: runref::local::Engine::Docker,
+fn classic_daemon() -> runref::model::local::DaemonInfo {
+    runref::model::local::DaemonInfo {
+        engine: runref::model::local::Engine::Docker,
         version: "20.10.24".into(),
         api_version: "1.41".into(),
         platform: Some("linux/amd64".parse().unwrap()),
@@ -323,9 +323,9 @@ fn classic_daemon() -> runref::local::DaemonInfo {
 }
 
 /// An Engine with the containerd store at `api`.
-fn containerd_daemon(api: &str) -> runref::local::DaemonInfo {
-    runref::local::DaemonInfo {
-        engine: runref::local::Engine::Docker,
+fn containerd_daemon(api: &str) -> runref::model::local::DaemonInfo {
+    runref::model::local::DaemonInfo {
+        engine: runref::model::local::Engine::Docker,
         version: "28.5.2".into(),
         api_version: api.into(),
         platform: Some("linux/amd64".parse().unwrap()),
@@ -809,12 +809,12 @@ fn index_remote(platforms: &[(&str, char)], attest: bool) -> RemoteView {
         .iter()
         .map(|(p, c)| {
             let parts: Vec<&str> = p.split('/').collect();
-            serde_json::json!({"mediaType": runref::manifest::OCI_MANIFEST, "digest": d(*c).to_string(), "size": 1,
+            serde_json::json!({"mediaType": runref::model::manifest::OCI_MANIFEST, "digest": d(*c).to_string(), "size": 1,
                 "platform": {"os": parts[0], "architecture": parts[1]}})
         })
         .collect();
     if attest {
-        entries.insert(0, serde_json::json!({"mediaType": runref::manifest::OCI_MANIFEST, "digest": d('f').to_string(), "size": 1,
+        entries.insert(0, serde_json::json!({"mediaType": runref::model::manifest::OCI_MANIFEST, "digest": d('f').to_string(), "size": 1,
             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}, "platform": {"os": "linux", "architecture": "arm64"}}));
     }
     let body =
@@ -826,7 +826,7 @@ fn index_remote(platforms: &[(&str, char)], attest: bool) -> RemoteView {
         reference: format!("{REPO}@{}", d('1')).parse().unwrap(),
         resolved_from: None,
         digest: d('1'),
-        media_type: runref::manifest::OCI_INDEX.into(),
+        media_type: runref::model::manifest::OCI_INDEX.into(),
         is_index: true,
         entries: idx
             .manifests

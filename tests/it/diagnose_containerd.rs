@@ -7,7 +7,7 @@ use runref::registry::HttpRegistry;
 use crate::support::fake_daemon::{containerd_recorded as recorded, FakeDaemon};
 
 /// The recorded containerd-store image on an Engine of API 1.48.
-fn recorded_daemon(img: runref::local::LocalImage) -> FakeDaemon {
+fn recorded_daemon(img: runref::model::local::LocalImage) -> FakeDaemon {
     let mut d = FakeDaemon::docker(vec![img]);
     d.info.version = "28.0.0".into();
     d.info.api_version = "1.48".into();
@@ -21,7 +21,7 @@ async fn a_config_digest_id_on_the_containerd_store_is_explained() {
         "c".repeat(64)
     );
     let file = AnalyzedFile::parse(std::path::Path::new("analyzed.toml"), text).unwrap();
-    let r = runref::diagnose::diagnose(
+    let r = runref::commands::diagnose::diagnose(
         &file,
         Some("linux/arm64".parse().unwrap()),
         &recorded_daemon(recorded()),
@@ -30,9 +30,12 @@ async fn a_config_digest_id_on_the_containerd_store_is_explained() {
     .await
     .unwrap();
     assert!(!r.export_will_work);
-    assert_eq!(r.cause, Some(runref::diagnose::Cause::ContainerdIdForm));
+    assert_eq!(
+        r.cause,
+        Some(runref::commands::diagnose::Cause::ContainerdIdForm)
+    );
     assert!(
-        matches!(&r.finding, runref::diagnose::Finding::ContainerdId { target, .. } if target.to_string() == "linux/arm64"),
+        matches!(&r.finding, runref::commands::diagnose::Finding::ContainerdId { target, .. } if target.to_string() == "linux/arm64"),
         "{:?}",
         r.finding
     );
@@ -51,7 +54,7 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
     };
     let d = recorded_daemon(recorded());
     let id = "1".repeat(64);
-    let ok = runref::diagnose::diagnose(
+    let ok = runref::commands::diagnose::diagnose(
         &file(&format!("sha256:{id}")),
         Some("linux/arm64/v8".parse().unwrap()),
         &d,
@@ -60,7 +63,7 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
     .await
     .unwrap();
     assert!(ok.export_will_work, "{}", ok.finding);
-    let wrong = runref::diagnose::diagnose(
+    let wrong = runref::commands::diagnose::diagnose(
         &file(&format!("sha256:{id}")),
         Some("linux/amd64".parse().unwrap()),
         &d,
@@ -72,5 +75,8 @@ async fn the_containerd_index_id_is_found_for_an_available_platform_only() {
         !wrong.export_will_work,
         "amd64 is listed but not available locally"
     );
-    assert_eq!(wrong.cause, Some(runref::diagnose::Cause::WrongPlatform));
+    assert_eq!(
+        wrong.cause,
+        Some(runref::commands::diagnose::Cause::WrongPlatform)
+    );
 }

@@ -119,8 +119,8 @@ fn layer_types(repo: &str, index_digest: &str, platform: &str) -> Vec<String> {
                 "-H",
                 &format!(
                     "Accept: {}, {}",
-                    runref::manifest::OCI_INDEX,
-                    runref::manifest::OCI_MANIFEST
+                    runref::model::manifest::OCI_INDEX,
+                    runref::model::manifest::OCI_MANIFEST
                 ),
             ])
             .arg(format!("http://{host}/v2/{path}/manifests/{r}"))

@@ -24,9 +24,9 @@ fn manifest_status(reference: &str) -> String {
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "-H"])
         .arg(format!(
             "Accept: {}, {}, {}",
-            runref::manifest::OCI_INDEX,
-            runref::manifest::OCI_MANIFEST,
-            runref::manifest::DOCKER_MANIFEST
+            runref::model::manifest::OCI_INDEX,
+            runref::model::manifest::OCI_MANIFEST,
+            runref::model::manifest::DOCKER_MANIFEST
         ))
         .arg(format!("http://{host}/v2/{path}/manifests/{at}"))
         .output()

@@ -75,7 +75,10 @@ fn inspect_flags_entries_without_variant_in_a_docker_list() {
     ]);
     assert_eq!(code, 0);
     assert_eq!(v["daemon"], Value::Null);
-    assert_eq!(v["registry"]["media_type"], runref::manifest::DOCKER_LIST);
+    assert_eq!(
+        v["registry"]["media_type"],
+        runref::model::manifest::DOCKER_LIST
+    );
     assert_eq!(
         entry(&v, &b.image("linux/arm64/v8").manifest_digest.to_string())["lacks_variant"],
         true

@@ -44,7 +44,7 @@ fn layouts_written_and_read_by_runref_skopeo_and_crane() {
     assert_eq!(j["reference"], format!("oci:{mine}@{index}"), "{j}");
     let raw = skopeo(&["inspect", "--raw", &format!("oci:{mine}:v1")]);
     assert_eq!(
-        runref::digest::Digest::of(raw.as_bytes()).to_string(),
+        runref::model::digest::Digest::of(raw.as_bytes()).to_string(),
         index
     );
     let pushed = format!("{}/{}:v1", env.registry, unique("layout-crane"));
@@ -140,7 +140,7 @@ fn layouts_written_and_read_by_runref_skopeo_and_crane() {
     assert_eq!(o.status.code(), Some(0), "{j}");
     let raw = skopeo(&["inspect", "--raw", &format!("oci:{made}:multi")]);
     assert_eq!(
-        runref::digest::Digest::of(raw.as_bytes()).to_string(),
+        runref::model::digest::Digest::of(raw.as_bytes()).to_string(),
         j["digest"].as_str().unwrap()
     );
     let listed: serde_json::Value = serde_json::from_str(&raw).unwrap();

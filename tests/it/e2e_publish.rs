@@ -62,8 +62,8 @@ fn get_manifest(reference: &str) -> Value {
         .args(["-sf", "-H"])
         .arg(format!(
             "Accept: {}, {}",
-            runref::manifest::OCI_INDEX,
-            runref::manifest::DOCKER_LIST
+            runref::model::manifest::OCI_INDEX,
+            runref::model::manifest::DOCKER_LIST
         ))
         .arg(format!("http://{host}/v2/{path}/manifests/{digest}"))
         .output()
@@ -120,7 +120,7 @@ fn index_create_from_two_single_arch_images_in_other_repositories() {
     assert_eq!(o.status.code(), Some(0), "{j}\n{}", stderr(&o));
     assert_eq!(j["verified"], true, "{j}");
     assert_eq!(j["pushed"], true);
-    assert_eq!(j["media_type"], runref::manifest::OCI_INDEX);
+    assert_eq!(j["media_type"], runref::model::manifest::OCI_INDEX);
     let entries = j["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(
@@ -445,7 +445,7 @@ fn dry_run_reads_and_pushes_nothing() {
 #[test]
 fn a_lying_source_blob_is_never_published() {
     use crate::support::fake_registry::{self, response, Reply};
-    use runref::digest::Digest;
+    use runref::model::digest::Digest;
     let env = Env::get();
     let layer = b"the real layer bytes".to_vec();
     let config =
@@ -454,7 +454,7 @@ fn a_lying_source_blob_is_never_published() {
     let (ld, cd) = (Digest::of(&layer), Digest::of(&config));
     let ld_hex = ld.hex().to_string();
     let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": runref::manifest::OCI_MANIFEST,
+        "schemaVersion": 2, "mediaType": runref::model::manifest::OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": layer.len()}],
     })
@@ -467,7 +467,7 @@ fn a_lying_source_blob_is_never_published() {
             Reply::Full(response(
                 "200 OK",
                 &[
-                    ("Content-Type", runref::manifest::OCI_MANIFEST),
+                    ("Content-Type", runref::model::manifest::OCI_MANIFEST),
                     ("Docker-Content-Digest", &md),
                 ],
                 &manifest,
@@ -519,7 +519,7 @@ fn a_lying_source_blob_is_never_published() {
 #[test]
 fn a_refused_mount_is_finished_as_an_upload() {
     use crate::support::fake_registry::{self, response, Reply};
-    use runref::digest::Digest;
+    use runref::model::digest::Digest;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     let layer = b"layer bytes, not a tar: copy does not read them".to_vec();
@@ -528,7 +528,7 @@ fn a_refused_mount_is_finished_as_an_upload() {
             .to_vec();
     let (ld, cd) = (Digest::of(&layer), Digest::of(&config));
     let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": runref::manifest::OCI_MANIFEST,
+        "schemaVersion": 2, "mediaType": runref::model::manifest::OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": layer.len()}],
     })
@@ -569,7 +569,7 @@ fn a_refused_mount_is_finished_as_an_upload() {
             Reply::Full(response(
                 "200 OK",
                 &[
-                    ("Content-Type", runref::manifest::OCI_MANIFEST),
+                    ("Content-Type", runref::model::manifest::OCI_MANIFEST),
                     ("Docker-Content-Digest", &d),
                 ],
                 text,

@@ -2,7 +2,7 @@
 
 use crate::support::fixture::{docker_archive, push_new, unique, ImageSpec, IndexSpec};
 use crate::support::*;
-use runref::digest::Digest;
+use runref::model::digest::Digest;
 use serde_json::Value;
 
 /// The analyzed.toml a 0.11 restorer writes: the per-arch digest from the registry.

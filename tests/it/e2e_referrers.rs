@@ -691,7 +691,7 @@ fn a_target_with_the_referrers_api_lists_what_was_carried() {
             return match m {
                 "PUT" => {
                     let body = String::from_utf8_lossy(&req.body).to_string();
-                    let digest = runref::digest::Digest::of(&req.body).to_string();
+                    let digest = runref::model::digest::Digest::of(&req.body).to_string();
                     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                     let mt = v["mediaType"].as_str().unwrap_or("").to_string();
                     if !rest.starts_with("sha256:") {

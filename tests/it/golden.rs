@@ -7,10 +7,10 @@ use crate::support::fake_daemon::{image, FakeDaemon};
 use crate::support::fixture::{build_index, BuiltIndex, IndexSpec};
 use runref::analyzed::AnalyzedFile;
 use runref::cli::render;
+use runref::commands::reconcile::decide::Mode;
+use runref::commands::reconcile::{reconcile, Options};
 use runref::layout::LayoutRegistry;
-use runref::reconcile::decide::Mode;
-use runref::reconcile::{reconcile, Options};
-use runref::reference::{ImageRef, Reference};
+use runref::model::reference::{ImageRef, Reference};
 use std::io::Write;
 
 const REPO: &str = "registry.example/run";
@@ -135,7 +135,7 @@ async fn inspect_text() {
     let b = fixed();
     let reg = LayoutRegistry::open(&b.layout).unwrap();
     let image = ImageRef::Name(format!("{REPO}:v1").parse().unwrap());
-    let r = runref::inspect::inspect(
+    let r = runref::commands::inspect::inspect(
         &image,
         Some(&"linux/arm64".parse().unwrap()),
         Some(&pulled_arm64(&b)),
@@ -149,7 +149,7 @@ async fn inspect_text() {
 async fn verify_text() {
     let b = fixed();
     let by_digest: Reference = format!("{REPO}@{}", b.index_digest).parse().unwrap();
-    let opts = |platforms: &[&str]| runref::verify::VerifyOptions {
+    let opts = |platforms: &[&str]| runref::commands::verify::VerifyOptions {
         expected: platforms.iter().map(|p| p.parse().unwrap()).collect(),
         allow_extra: false,
         content: true,
@@ -158,13 +158,15 @@ async fn verify_text() {
         required_referrers: vec![],
     };
     let reg = LayoutRegistry::open(&b.layout).unwrap();
-    let ok = runref::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/arm64"]))
-        .await
-        .unwrap();
+    let ok =
+        runref::commands::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/arm64"]))
+            .await
+            .unwrap();
     golden("verify", &text(|out, _| render::verify(out, &ok)));
-    let bad = runref::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/s390x"]))
-        .await
-        .unwrap();
+    let bad =
+        runref::commands::verify::verify(&reg, &by_digest, &opts(&["linux/amd64", "linux/s390x"]))
+            .await
+            .unwrap();
     golden("verify-mismatch", &text(|out, _| render::verify(out, &bad)));
 }
 
@@ -175,7 +177,7 @@ async fn diagnose_text() {
     let dir = tempfile::tempdir().unwrap();
     let file = restorer_file(dir.path(), &format!("{REPO}@{}", arm.manifest_digest));
     let reg = LayoutRegistry::open(&b.layout).unwrap();
-    let r = runref::diagnose::diagnose(&file, None, &pulled_arm64(&b), Some(&reg))
+    let r = runref::commands::diagnose::diagnose(&file, None, &pulled_arm64(&b), Some(&reg))
         .await
         .unwrap();
     golden(

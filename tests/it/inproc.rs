@@ -5,14 +5,14 @@ use crate::support::fake_daemon::{image, FakeDaemon};
 use crate::support::fixture::{
     build_index, build_single, elf, pe, BuiltIndex, ImageSpec, IndexSpec, LayerCompression,
 };
+use runref::commands::verify::{verify, Problem, VerifyOptions};
 use runref::daemon::EngineDaemon;
 use runref::layout::LayoutRegistry;
-use runref::platform::Platform;
-use runref::proof::Proof;
-use runref::reference::{ImageRef, Reference};
+use runref::model::platform::Platform;
+use runref::model::proof::Proof;
+use runref::model::reference::{ImageRef, Reference};
+use runref::registry::resolve::{resolve, Depth};
 use runref::registry::Registry;
-use runref::resolve::{resolve, Depth};
-use runref::verify::{verify, Problem, VerifyOptions};
 
 const REPO: &str = "registry.example/run";
 
@@ -161,7 +161,7 @@ async fn inspect_links_the_local_image_by_config_digest() {
     );
     let daemon = FakeDaemon::docker(vec![local]);
     let reg = layout(&b);
-    let r = runref::inspect::inspect(
+    let r = runref::commands::inspect::inspect(
         &ImageRef::Name(tagged()),
         Some(&p("linux/arm64")),
         Some(&daemon),
@@ -178,8 +178,13 @@ async fn inspect_links_the_local_image_by_config_digest() {
 
     // Registry side only.
     let reg = layout(&b);
-    let r = runref::inspect::inspect(&ImageRef::Name(tagged()), None, None::<&EngineDaemon>, &reg)
-        .await;
+    let r = runref::commands::inspect::inspect(
+        &ImageRef::Name(tagged()),
+        None,
+        None::<&EngineDaemon>,
+        &reg,
+    )
+    .await;
     assert!(r.daemon.is_none() && r.link.is_none() && r.registry.is_some());
     assert_eq!(r.exit_code(), 0);
 }
@@ -296,14 +301,14 @@ impl Registry for Gauge {
     async fn config(
         &self,
         r: &Reference,
-        d: &runref::digest::Digest,
-    ) -> Result<runref::manifest::ImageConfig, runref::registry::RegistryError> {
+        d: &runref::model::digest::Digest,
+    ) -> Result<runref::model::manifest::ImageConfig, runref::registry::RegistryError> {
         self.inner.config(r, d).await
     }
     async fn blob_stream(
         &self,
         r: &Reference,
-        d: &runref::digest::Digest,
+        d: &runref::model::digest::Digest,
     ) -> Result<runref::registry::BlobStream, runref::registry::RegistryError> {
         self.inner.blob_stream(r, d).await
     }
@@ -320,11 +325,11 @@ async fn index_entries_are_fetched_through_a_bounded_pool() {
         serde_json::from_slice::<serde_json::Value>(&b.index).unwrap()["manifests"][0].clone();
     let big = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": runref::manifest::OCI_INDEX,
+        "mediaType": runref::model::manifest::OCI_INDEX,
         "manifests": vec![entry; 2000],
     });
     let bytes = serde_json::to_vec(&big).unwrap();
-    let digest = runref::digest::Digest::of(&bytes);
+    let digest = runref::model::digest::Digest::of(&bytes);
     std::fs::write(b.layout.join("blobs/sha256").join(digest.hex()), &bytes).unwrap();
     let reg = Gauge {
         inner: layout(&b),
@@ -392,7 +397,7 @@ async fn verify_images(
     salt: &str,
     images: Vec<ImageSpec>,
     platforms: &[&str],
-) -> (BuiltIndex, runref::verify::VerifyReport) {
+) -> (BuiltIndex, runref::commands::verify::VerifyReport) {
     let b = build_index(
         &IndexSpec {
             images,
@@ -496,7 +501,7 @@ async fn windows_entries_are_proven_by_their_pe_executables() {
     assert!(r.problems.iter().any(|x| matches!(x,
         Problem::Unproven { platform, reason, .. }
             if platform.starts_with("windows/386")
-                && *reason == runref::verify::NoExecutable { windows: true, foreign_unread: 1 })));
+                && *reason == runref::commands::verify::NoExecutable { windows: true, foreign_unread: 1 })));
     // The foreign layer is in no registry: it was never asked for (a fetch would 404).
     let c = r.platforms[2].content.as_ref().unwrap();
     assert_eq!((c.layers, c.foreign_layers), (2, 1));

@@ -2,9 +2,9 @@
 //! file names its repository, commit and test function), run against runref's `reference` and
 //! `platform` modules. A case runref decides differently fails here.
 
-use runref::digest::ImageId;
-use runref::platform::Platform;
-use runref::reference::{is_valid_registry_host, Reference};
+use runref::model::digest::ImageId;
+use runref::model::platform::Platform;
+use runref::model::reference::{is_valid_registry_host, Reference};
 use serde_json::Value;
 
 fn table(file: &str) -> Value {
@@ -313,7 +313,7 @@ fn windows_os_version_tables() {
     let p = |v: &Value| s(v).parse::<Platform>().unwrap();
     for case in cases(&t, "host_compat") {
         let (host, ctr) = (s(&case["host"]), s(&case["ctr"]));
-        let got = runref::platform::windows_compatible(host, ctr);
+        let got = runref::model::platform::windows_compatible(host, ctr);
         let want = case["run"].as_bool().unwrap();
         c.case("host_compat", s(&case["name"]), got == want, || {
             format!("{host} runs {ctr}: got {got}")

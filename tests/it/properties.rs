@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use runref::analyzed::AnalyzedFile;
-use runref::platform::Platform;
-use runref::reference::Reference;
+use runref::model::platform::Platform;
+use runref::model::reference::Reference;
 use std::path::Path;
 
 fn component() -> impl Strategy<Value = String> {
@@ -47,7 +47,7 @@ proptest! {
     #[test]
     fn references_round_trip(s in reference()) {
         // A 64-hex one-component name is an ID, not a name: skip that corner.
-        prop_assume!(!runref::digest::ImageId::looks_like(&s));
+        prop_assume!(!runref::model::digest::ImageId::looks_like(&s));
         let r: Reference = s.parse().map_err(|e| TestCaseError::fail(format!("{e}")))?;
         prop_assert_eq!(r.to_string(), s.clone());
         let again: Reference = r.canonical().parse().unwrap();

@@ -5,9 +5,9 @@
 
 use crate::support::fixture::{build_index, BuiltIndex, IndexSpec};
 use runref::cli::render;
+use runref::commands::publish::{Carry, PublishOptions};
 use runref::layout::{LayoutRegistry, Routed};
-use runref::publish::{Carry, PublishOptions};
-use runref::reference::Reference;
+use runref::model::reference::Reference;
 
 fn fixed(salt: &str, platforms: &[&str]) -> BuiltIndex {
     build_index(&IndexSpec::fixed(salt, platforms).with_attestations(), "v1")
@@ -46,13 +46,13 @@ async fn copy_into_a_layout_is_planned_proven_and_idempotent() {
         dry_run: true,
         ..opts()
     };
-    let r = runref::publish::copy(&reg, &src, &target, &dry)
+    let r = runref::commands::publish::copy(&reg, &src, &target, &dry)
         .await
         .unwrap();
     assert!(r.dry_run && !r.pushed);
     assert!(!target_dir.exists(), "a dry run writes nothing");
 
-    let r = runref::publish::copy(&reg, &src, &target, &opts())
+    let r = runref::commands::publish::copy(&reg, &src, &target, &opts())
         .await
         .unwrap();
     assert!(r.verified && r.tags_moved, "{r:?}");
@@ -65,7 +65,7 @@ async fn copy_into_a_layout_is_planned_proven_and_idempotent() {
         &[&b.layout, &target_dir],
     );
 
-    let again = runref::publish::copy(&reg, &src, &target, &opts())
+    let again = runref::commands::publish::copy(&reg, &src, &target, &opts())
         .await
         .unwrap();
     assert!(
@@ -86,7 +86,7 @@ async fn index_create_refuses_two_images_of_one_platform_unless_replace() {
     let sources = [at(&a.layout, "v1"), at(&b.layout, "v1")];
     let target = at(&target_dir, "multi");
 
-    let refused = runref::publish::create(&reg, &target, &sources, &opts()).await;
+    let refused = runref::commands::publish::create(&reg, &target, &sources, &opts()).await;
     let e = refused.expect_err("two arm64 images");
     assert!(e.to_string().contains("linux/arm64"), "{e}");
     assert!(
@@ -101,7 +101,7 @@ async fn index_create_refuses_two_images_of_one_platform_unless_replace() {
         replace: true,
         ..opts()
     };
-    let r = runref::publish::create(&reg, &target, &sources, &replace)
+    let r = runref::commands::publish::create(&reg, &target, &sources, &replace)
         .await
         .unwrap();
     assert!(r.verified, "{r:?}");

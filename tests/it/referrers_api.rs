@@ -5,8 +5,8 @@
 //! referrer naming itself) cut, and the request count: one per page and per subject asked,
 //! one per manifest read, one tag list.
 
-use runref::digest::Digest;
-use runref::referrers::Discovery;
+use runref::model::digest::Digest;
+use runref::registry::referrers::Discovery;
 use runref::registry::{HttpRegistry, Registry, RegistryOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -105,7 +105,7 @@ async fn the_referrers_api_is_followed_across_pages_and_levels() {
         ..RegistryOptions::default()
     })
     .unwrap();
-    let repo: runref::reference::Reference = format!("{addr}/r:v1").parse().unwrap();
+    let repo: runref::model::reference::Reference = format!("{addr}/r:v1").parse().unwrap();
     let mut d = Discovery::new(&reg, &repo);
     let found = d.of(&subject).await.unwrap();
     assert_eq!(found.via, "referrers-api");
@@ -192,7 +192,7 @@ async fn an_artifact_type_filter_is_sent_and_applied_either_way() {
             ..RegistryOptions::default()
         })
         .unwrap();
-        let repo: runref::reference::Reference = format!("{addr}/r:v1").parse().unwrap();
+        let repo: runref::model::reference::Reference = format!("{addr}/r:v1").parse().unwrap();
         let mut d = Discovery::new(&reg, &repo);
         d.filter = Some("application/spdx+json".into());
         let found = d.of(&subject).await.unwrap();

@@ -1,7 +1,7 @@
 //! Credentials from the Docker config reach the registry, and never appear in output. Its own
 //! test binary: it sets DOCKER_CONFIG for the process.
 
-use runref::digest::Digest;
+use runref::model::digest::Digest;
 use runref::registry::{HttpRegistry, Registry, RegistryOptions};
 use std::sync::{Arc, Mutex};
 
@@ -51,9 +51,10 @@ async fn docker_config_credentials_are_used_and_never_printed() {
     )
     .unwrap();
     std::env::set_var("DOCKER_CONFIG", dir.path());
-    let r: runref::reference::Reference = format!("{addr}/run@{}", Digest::of(BODY.as_bytes()))
-        .parse()
-        .unwrap();
+    let r: runref::model::reference::Reference =
+        format!("{addr}/run@{}", Digest::of(BODY.as_bytes()))
+            .parse()
+            .unwrap();
 
     let reg = HttpRegistry::new(RegistryOptions {
         plain_http: vec![addr.clone()],

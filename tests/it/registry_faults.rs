@@ -2,7 +2,7 @@
 //! distribution registry will not: 5xx then success, 429 forever, bodies that lie about their
 //! digest, truncated bodies, hangs, 404.
 
-use runref::digest::Digest;
+use runref::model::digest::Digest;
 use runref::registry::{HttpRegistry, Registry, RegistryError, RegistryOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -87,7 +87,7 @@ fn client_within(addr: &str, timeout: Duration, deadline: Duration) -> HttpRegis
     .unwrap()
 }
 
-fn by_digest(addr: &str) -> runref::reference::Reference {
+fn by_digest(addr: &str) -> runref::model::reference::Reference {
     format!("{addr}/run@{}", Digest::of(BODY.as_bytes()))
         .parse()
         .unwrap()
@@ -294,7 +294,7 @@ async fn a_token_server_that_fails_for_a_moment_is_asked_again() {
         );
         assert_eq!(reg.requests(), paths.len(), "every request counted");
 
-        let down: runref::reference::Reference =
+        let down: runref::model::reference::Reference =
             format!("{addr}/down@{}", Digest::of(BODY.as_bytes()))
                 .parse()
                 .unwrap();
@@ -331,7 +331,7 @@ async fn the_first_request_takes_the_challenge_and_tokens_are_kept() {
     );
     reg.manifest(&by_digest(&addr)).await.unwrap();
     assert_eq!(reg.requests(), 4, "the token is kept for the repository");
-    let other: runref::reference::Reference =
+    let other: runref::model::reference::Reference =
         format!("{addr}/other@{}", Digest::of(BODY.as_bytes()))
             .parse()
             .unwrap();
@@ -369,7 +369,7 @@ async fn a_manifest_over_the_bound_is_refused_while_streaming() {
     .await;
     let reg = client(&addr, 5000);
     for repo in ["sized", "endless"] {
-        let r: runref::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
+        let r: runref::model::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
         let start = std::time::Instant::now();
         let e = reg.manifest(&r).await.unwrap_err();
         assert!(
@@ -423,7 +423,7 @@ async fn retry_after_is_honoured_within_the_budget() {
     .await;
     let reg = client_within(&addr, Duration::from_secs(5), Duration::from_secs(30));
     let start = std::time::Instant::now();
-    let r: runref::reference::Reference = format!("{addr}/long:v1").parse().unwrap();
+    let r: runref::model::reference::Reference = format!("{addr}/long:v1").parse().unwrap();
     let e = reg.manifest(&r).await.unwrap_err();
     assert!(
         matches!(
@@ -440,7 +440,7 @@ async fn retry_after_is_honoured_within_the_budget() {
     assert_eq!(count.load(Ordering::SeqCst), 1);
 
     let start = std::time::Instant::now();
-    let r: runref::reference::Reference = format!("{addr}/short:v1").parse().unwrap();
+    let r: runref::model::reference::Reference = format!("{addr}/short:v1").parse().unwrap();
     reg.manifest(&r).await.unwrap();
     assert!(
         start.elapsed() >= Duration::from_millis(950),
@@ -505,7 +505,7 @@ async fn slow_and_stalled_blobs_end_within_their_bounds() {
         Duration::from_millis(2500),
     );
     let drain = async |repo: &str, digest: Digest| -> Result<usize, String> {
-        let r: runref::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
+        let r: runref::model::reference::Reference = format!("{addr}/{repo}:v1").parse().unwrap();
         let mut s = reg
             .blob_stream(&r, &digest)
             .await

@@ -5,7 +5,7 @@
 
 use crate::support::fake_registry::{self, response, Reply};
 use crate::support::*;
-use runref::digest::Digest;
+use runref::model::digest::Digest;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;

@@ -4,10 +4,10 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    use runref::layer::Compression;
+    use runref::model::layer::Compression;
     for c in [Compression::Sniff, Compression::None, Compression::Gzip, Compression::Zstd] {
-        let _ = runref::elf::scan_layer(data, c);
+        let _ = runref::model::elf::scan_layer(data, c);
     }
-    let _ = runref::elf::pe_machine(data);
-    let _ = runref::elf::ElfId::parse(data);
+    let _ = runref::model::elf::pe_machine(data);
+    let _ = runref::model::elf::ElfId::parse(data);
 });

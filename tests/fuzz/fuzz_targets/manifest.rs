@@ -2,7 +2,7 @@
 //! matched to a platform without panicking.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use runref::manifest::{ImageConfig, Manifest};
+use runref::model::manifest::{ImageConfig, Manifest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(Manifest::Index(idx)) = Manifest::parse(data, None) {

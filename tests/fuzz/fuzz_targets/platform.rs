@@ -2,7 +2,7 @@
 //! to the same platform (normalisation is idempotent).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use runref::platform::Platform;
+use runref::model::platform::Platform;
 
 fuzz_target!(|s: &str| {
     if let Ok(p) = s.parse::<Platform>() {

@@ -2,7 +2,7 @@
 //! the same reference, with the same normalised forms.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use runref::reference::{ImageRef, Reference};
+use runref::model::reference::{ImageRef, Reference};
 
 fuzz_target!(|s: &str| {
     let _ = ImageRef::parse(s);

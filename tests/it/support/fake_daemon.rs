@@ -2,9 +2,9 @@
 //! by the real adapter code (`runref::daemon::local_image`), looked up as a daemon would.
 
 use runref::daemon::{local_image, Daemon, DaemonError, DaemonInfo, Engine, LocalImage};
-use runref::digest::Digest;
-use runref::platform::Platform;
-use runref::reference::Reference;
+use runref::model::digest::Digest;
+use runref::model::platform::Platform;
+use runref::model::reference::Reference;
 
 /// An image as the classic store or podman reports it: `Id` = config digest, one platform.
 pub fn image(id: &Digest, platform: &str, tags: &[&str], digests: &[String]) -> LocalImage {

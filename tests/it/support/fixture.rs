@@ -4,8 +4,8 @@
 //! with skopeo, loads daemon-only images with `docker load`'s archive format. Returns every
 //! digest it made so tests assert exact values.
 
-use runref::digest::Digest;
-use runref::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use runref::model::digest::Digest;
+use runref::model::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -356,7 +356,7 @@ pub fn layer_for(spec: &ImageSpec, salt: &str) -> Vec<u8> {
         }
         return tar_with(&files);
     }
-    let norm = runref::platform::Platform::new("linux", &arch, None);
+    let norm = runref::model::platform::Platform::new("linux", &arch, None);
     let elf = elf_bytes(spec.elf_machine.unwrap_or_else(|| elf_for(norm.arch())));
     let mut files: Vec<(&str, &[u8], u32)> = vec![("etc/runref-fixture", marker.as_bytes(), 0o644)];
     if !spec.no_elf {

@@ -228,7 +228,7 @@ pub fn inspect(docker: &Docker, name: &str) -> Option<bollard::models::ImageInsp
 /// passes; when the two disagree the answer says so, and the test's comparison fails.
 pub fn exporter_lookup(host: &str, reference: &str) -> Option<String> {
     let i = inspect(&connect(host), reference)?;
-    let p = runref::platform::Platform::new(
+    let p = runref::model::platform::Platform::new(
         i.os.as_deref().unwrap_or(""),
         i.architecture.as_deref().unwrap_or(""),
         i.variant.as_deref(),
@@ -268,7 +268,7 @@ pub fn exporter_lookup(host: &str, reference: &str) -> Option<String> {
         // 404: lifecycle falls back to the first answer.
         return Some(p.to_string());
     }
-    let second = runref::platform::Platform::new(
+    let second = runref::model::platform::Platform::new(
         j["Os"].as_str().unwrap_or(""),
         j["Architecture"].as_str().unwrap_or(""),
         j["Variant"].as_str(),

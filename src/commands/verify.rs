@@ -5,13 +5,13 @@
 //! (attestations ignored, variants normalised); each entry's config must declare the entry's
 //! platform; with `--content` the executables inside must be built for it.
 
-use crate::digest::Digest;
-use crate::elf::{scan_layer, ElfFile};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::elf::{scan_layer, ElfFile};
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::model::view::{RemoteEntry, RemoteView};
+use crate::registry::resolve::{resolve, Depth};
 use crate::registry::{Registry, RegistryError};
-use crate::resolve::{resolve, Depth};
-use crate::view::{RemoteEntry, RemoteView};
 use futures_util::StreamExt;
 
 #[derive(Debug, Clone, Default)]
@@ -137,7 +137,7 @@ pub struct VerifyReport {
     #[serde(skip)]
     pub allow_extra: bool,
     /// With `--require-referrer`: the referrers read, per subject.
-    pub referrers: Vec<crate::referrers::SubjectReferrers>,
+    pub referrers: Vec<crate::registry::referrers::SubjectReferrers>,
     /// The artifact types `--require-referrer` asked for.
     pub required_referrers: Vec<String>,
     pub registry_requests: usize,
@@ -273,8 +273,8 @@ async fn scan_entry<R: Registry>(
     let mut read = Vec::new();
     let mut foreign = 0;
     for l in &entry.layers {
-        let kind =
-            crate::layer::kind(&l.media_type).map_err(|e| format!("layer {}: {e}", l.digest))?;
+        let kind = crate::model::layer::kind(&l.media_type)
+            .map_err(|e| format!("layer {}: {e}", l.digest))?;
         if kind.foreign && !nondistributable {
             foreign += 1;
         } else {
@@ -308,12 +308,12 @@ pub fn layer_parallelism() -> usize {
 async fn scan_one_layer<R: Registry>(
     reg: &R,
     repo: &Reference,
-    layer: &crate::manifest::Descriptor,
-    compression: crate::layer::Compression,
+    layer: &crate::model::manifest::Descriptor,
+    compression: crate::model::layer::Compression,
     progress: Option<&crate::progress::Progress>,
 ) -> Result<Vec<ElfFile>, String> {
     let digest = layer.digest.clone();
-    let foreign = crate::layer::is_foreign(&layer.media_type);
+    let foreign = crate::model::layer::is_foreign(&layer.media_type);
     let mut stream = match reg.blob_stream(repo, &digest).await {
         Ok(s) => s,
         // A foreign layer (only read with --allow-nondistributable): from the registry when
@@ -509,7 +509,9 @@ pub async fn verify<R: Registry>(
             let total: i64 = runnable
                 .iter()
                 .flat_map(|e| &e.layers)
-                .filter(|l| opts.allow_nondistributable || !crate::layer::is_foreign(&l.media_type))
+                .filter(|l| {
+                    opts.allow_nondistributable || !crate::model::layer::is_foreign(&l.media_type)
+                })
                 .map(|l| l.size.max(0))
                 .sum();
             p.begin("layers", total as u64);
@@ -595,13 +597,13 @@ async fn required<R: Registry>(
     entries: &[(Digest, Option<Platform>)],
     types: &[String],
     problems: &mut Vec<Problem>,
-) -> Vec<crate::referrers::SubjectReferrers> {
-    let mut discovery = crate::referrers::Discovery::new(reg, reference);
+) -> Vec<crate::registry::referrers::SubjectReferrers> {
+    let mut discovery = crate::registry::referrers::Discovery::new(reg, reference);
     let mut found = Vec::new();
     // Only the subject's own referrers count, and only those whose manifest was read: a
     // signature of the SBOM does not sign the image, and a listed manifest that is gone signs
     // nothing (both found by the newcomer pass).
-    let has = |s: &crate::referrers::SubjectReferrers, t: &str| {
+    let has = |s: &crate::registry::referrers::SubjectReferrers, t: &str| {
         s.direct_types().contains(&t)
             || s.cosign_tags
                 .iter()

@@ -1,18 +1,18 @@
 //! `runref index create` and `runref copy`: read the sources (every manifest checked against its
-//! digest), decide the new index ([`crate::assemble`]) or keep the source's own bytes (a full
+//! digest), decide the new index ([`crate::commands::assemble`]) or keep the source's own bytes (a full
 //! copy), move what the target lacks (a cross-repository mount, one request per blob, within a
 //! registry; a digest-checked stream between registries; nothing read twice), push by digest,
 //! then each tag in order, and read the result back by digest through `verify`.
 
-use crate::assemble::{
+use crate::commands::assemble::{
     self, Attestations, ConfigPlatform, PlanError, Planned, Source, SourceEntry,
 };
-use crate::digest::Digest;
-use crate::manifest::{Descriptor, ImageConfig, Manifest};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::commands::verify::{Problem, VerifyOptions};
+use crate::model::digest::Digest;
+use crate::model::manifest::{Descriptor, ImageConfig, Manifest};
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 use crate::registry::{Mount, Registry, RegistryError, RegistryWrite};
-use crate::verify::{Problem, VerifyOptions};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
@@ -192,7 +192,10 @@ struct Material {
     blobs: BTreeMap<Digest, Bytes>,
 }
 
-fn bad_manifest(reference: &Reference, source: crate::manifest::ManifestError) -> RegistryError {
+fn bad_manifest(
+    reference: &Reference,
+    source: crate::model::manifest::ManifestError,
+) -> RegistryError {
     RegistryError::Manifest {
         reference: reference.to_string(),
         source,
@@ -228,13 +231,13 @@ async fn read_small<R: Registry>(
 }
 
 /// The blobs of an image manifest, config first.
-fn blobs_of(m: &crate::manifest::ImageManifest) -> Vec<(Digest, i64, bool)> {
+fn blobs_of(m: &crate::model::manifest::ImageManifest) -> Vec<(Digest, i64, bool)> {
     let mut out = vec![(m.config.digest.clone(), m.config.size, false)];
     for l in &m.layers {
         out.push((
             l.digest.clone(),
             l.size,
-            crate::layer::is_foreign(&l.media_type),
+            crate::model::layer::is_foreign(&l.media_type),
         ));
     }
     out
@@ -245,7 +248,7 @@ async fn read_image<R: Registry>(
     reg: &R,
     repo: &Reference,
     digest: &Digest,
-    prefetched: Option<(Bytes, crate::manifest::ImageManifest)>,
+    prefetched: Option<(Bytes, crate::model::manifest::ImageManifest)>,
     config: bool,
 ) -> Result<(Item, Option<(Digest, Bytes, ImageConfig)>), RegistryError> {
     let at = repo.with_digest(digest);
@@ -269,10 +272,10 @@ async fn read_image<R: Registry>(
     let media_type = m
         .media_type
         .clone()
-        .unwrap_or_else(|| crate::manifest::OCI_MANIFEST.to_string());
+        .unwrap_or_else(|| crate::model::manifest::OCI_MANIFEST.to_string());
     let cfg = if config {
         let cd = m.config.digest.clone();
-        let limit = crate::registry::wire::Limits::default().config;
+        let limit = reg.limits().config;
         let raw = read_small(reg, repo, &cd, limit).await?;
         let parsed = ImageConfig::parse(&raw).map_err(|e| bad_manifest(&at, e))?;
         Some((cd, raw, parsed))
@@ -312,24 +315,26 @@ async fn read_source<R: Registry>(
     let media_type = top.manifest.media_type().to_string();
     let is_index = matches!(top.manifest, Manifest::Index(_));
     let top_bytes = Bytes::from(top.bytes.clone());
-    let descriptors: Vec<(Descriptor, Option<(Bytes, crate::manifest::ImageManifest)>)> =
-        match top.manifest {
-            Manifest::Image(m) => vec![(
-                Descriptor {
-                    media_type: media_type.clone(),
-                    digest: top.digest.clone(),
-                    size: top.bytes.len() as i64,
-                    platform: None,
-                    annotations: BTreeMap::new(),
-                    urls: vec![],
-                },
-                Some((top_bytes.clone(), m)),
-            )],
-            Manifest::Index(idx) => idx.manifests.into_iter().map(|d| (d, None)).collect(),
-        };
+    let descriptors: Vec<(
+        Descriptor,
+        Option<(Bytes, crate::model::manifest::ImageManifest)>,
+    )> = match top.manifest {
+        Manifest::Image(m) => vec![(
+            Descriptor {
+                media_type: media_type.clone(),
+                digest: top.digest.clone(),
+                size: top.bytes.len() as i64,
+                platform: None,
+                annotations: BTreeMap::new(),
+                urls: vec![],
+            },
+            Some((top_bytes.clone(), m)),
+        )],
+        Manifest::Index(idx) => idx.manifests.into_iter().map(|d| (d, None)).collect(),
+    };
     let reads = futures_util::stream::iter(descriptors.into_iter().map(|(d, pre)| async move {
         let digest = d.digest.clone();
-        if !crate::manifest::may_be_image_manifest(&d.media_type) {
+        if !crate::model::manifest::may_be_image_manifest(&d.media_type) {
             // The planner refuses it with the source's name; nothing to read.
             return Ok::<_, RegistryError>((
                 SourceEntry {
@@ -641,7 +646,7 @@ async fn read_back<R: Registry>(
         progress: opts.progress.clone(),
         required_referrers: vec![],
     };
-    let r = crate::verify::verify(reg, at, &opts).await?;
+    let r = crate::commands::verify::verify(reg, at, &opts).await?;
     Ok(Readback {
         verified: r.verified,
         platforms: expected,
@@ -979,12 +984,12 @@ fn check_source(
             .source
             .entries
             .iter()
-            .find(|e| !crate::manifest::may_be_image_manifest(&e.descriptor.media_type))
+            .find(|e| !crate::model::manifest::may_be_image_manifest(&e.descriptor.media_type))
         {
             return Err(PublishError::Input(format!(
                 "{source}: entry {}: {}",
                 e.descriptor.digest,
-                crate::manifest::not_an_image_manifest(&e.descriptor.media_type)
+                crate::model::manifest::not_an_image_manifest(&e.descriptor.media_type)
             )));
         }
     }
@@ -1224,7 +1229,7 @@ async fn conclude<R: RegistryWrite>(
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
     // A single manifest is the top itself: its one PUT is a manifest pushed.
-    if crate::manifest::MANIFEST_TYPES.contains(&report.media_type.as_str()) {
+    if crate::model::manifest::MANIFEST_TYPES.contains(&report.media_type.as_str()) {
         report.summary.manifests_pushed += 1;
     }
     if opts.dry_run {

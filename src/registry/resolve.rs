@@ -2,11 +2,11 @@
 //! needs ([`Depth`]), every manifest checked against its digest by the registry adapter.
 //! reconcile, inspect, verify and diagnose all read the registry through [`resolve`].
 
-use crate::manifest::Manifest;
-use crate::reference::Reference;
+use crate::model::manifest::Manifest;
+use crate::model::reference::Reference;
+pub use crate::model::view::Depth;
+use crate::model::view::{RemoteEntry, RemoteView};
 use crate::registry::{Registry, RegistryError};
-pub use crate::view::Depth;
-use crate::view::{RemoteEntry, RemoteView};
 
 /// Fetches `reference` (by digest when it has one: no tag race) to `depth`. Failures of an
 /// entry's own manifest or config are kept in that entry ([`RemoteEntry::error`]); a failure
@@ -112,8 +112,8 @@ async fn complete<R: Registry>(reg: &R, repo: &Reference, e: &mut RemoteEntry, c
     if e.attestation {
         return;
     }
-    if !crate::manifest::may_be_image_manifest(&e.media_type) {
-        e.error = Some(crate::manifest::not_an_image_manifest(&e.media_type));
+    if !crate::model::manifest::may_be_image_manifest(&e.media_type) {
+        e.error = Some(crate::model::manifest::not_an_image_manifest(&e.media_type));
         return;
     }
     match reg.manifest(&repo.with_digest(&e.digest)).await {

@@ -11,9 +11,9 @@
 //! referrers again and names any that did not arrive.
 
 use super::{transfer, Item, Material, PublishOptions};
-use crate::digest::Digest;
-use crate::reference::Reference;
-use crate::referrers::{Discovery, SubjectReferrers};
+use crate::model::digest::Digest;
+use crate::model::reference::Reference;
+use crate::registry::referrers::{Discovery, SubjectReferrers};
 use crate::registry::{RegistryError, RegistryWrite};
 use bytes::Bytes;
 
@@ -49,7 +49,7 @@ impl std::str::FromStr for Carry {
             if t.eq_ignore_ascii_case("all") || t.eq_ignore_ascii_case("none") {
                 return Err(format!("{t} stands alone; it cannot be listed with types"));
             }
-            crate::cli::args::parse_artifact_type(t).map_err(|e| format!("{t}: {e}"))?;
+            crate::model::given::parse_artifact_type(t).map_err(|e| format!("{t}: {e}"))?;
         }
         Ok(Carry::Types(types))
     }
@@ -263,7 +263,7 @@ fn chosen(source: &[SubjectReferrers], which: &Carry) -> Chosen {
         _ => true,
     };
     fn collect(
-        rs: &[crate::referrers::Referrer],
+        rs: &[crate::registry::referrers::Referrer],
         all: bool,
         want: &dyn Fn(Option<&str>) -> bool,
         out: &mut Vec<Digest>,
@@ -344,12 +344,12 @@ fn place(
             };
             let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
             if r.artifact_type.is_none() {
-                r.artifact_type = crate::referrers::artifact_type(&v).map(str::to_string);
+                r.artifact_type = crate::registry::referrers::artifact_type(&v).map(str::to_string);
             }
             let other = parent
                 .parse::<Digest>()
                 .ok()
-                .and_then(|p| crate::referrers::foreign(&v, &p));
+                .and_then(|p| crate::registry::referrers::foreign(&v, &p));
             match other {
                 Some(other) => {
                     r.names_other_subject = Some(other);
@@ -496,9 +496,9 @@ async fn write_listings<R: RegistryWrite>(
 
 /// Calls `f` on every referrer under `rs` with the digest of the subject it was listed under.
 fn under(
-    rs: &mut [crate::referrers::Referrer],
+    rs: &mut [crate::registry::referrers::Referrer],
     parent: &str,
-    f: &mut dyn FnMut(&str, &mut crate::referrers::Referrer),
+    f: &mut dyn FnMut(&str, &mut crate::registry::referrers::Referrer),
 ) {
     for r in rs {
         f(parent, r);
@@ -527,7 +527,7 @@ async fn listed_on<R: RegistryWrite>(
     let mut d = Discovery::new(reg, target);
     d.shallow = true;
     let mut digests = Vec::new();
-    fn all(rs: &[crate::referrers::Referrer], out: &mut Vec<String>) {
+    fn all(rs: &[crate::registry::referrers::Referrer], out: &mut Vec<String>) {
         for r in rs {
             out.push(r.digest.clone());
             all(&r.referrers, out);

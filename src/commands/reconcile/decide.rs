@@ -5,13 +5,13 @@
 //! once, so the loop always ends. The table it implements is in spec-notes.md.
 
 pub use super::why::{FailReason, Failure, Held, NextPull, Target, Unproven, Warning};
-use crate::digest::{Digest, ImageId};
-use crate::local::{DaemonInfo, LocalImage};
-use crate::platform::Platform;
-use crate::policy::PullPolicy;
-use crate::proof::{prove, Proof};
-use crate::reference::{ImageRef, Reference};
-use crate::view::{Depth, RemoteView};
+use crate::model::digest::{Digest, ImageId};
+use crate::model::local::{DaemonInfo, LocalImage};
+use crate::model::platform::Platform;
+use crate::model::policy::PullPolicy;
+use crate::model::proof::{prove, Proof};
+use crate::model::reference::{ImageRef, Reference};
+use crate::model::view::{Depth, RemoteView};
 
 /// Where the run image is exported to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -4,12 +4,12 @@
 
 use crate::analyzed::AnalyzedFile;
 use crate::daemon::{Daemon, DaemonError, LocalImage};
-use crate::digest::{Digest, ImageId};
-use crate::local::{DaemonInfo, DaemonSide, Held};
-use crate::platform::Platform;
-use crate::reference::{ImageRef, Reference};
+use crate::model::digest::{Digest, ImageId};
+use crate::model::local::{DaemonInfo, DaemonSide, Held};
+use crate::model::platform::Platform;
+use crate::model::reference::{ImageRef, Reference};
+use crate::registry::resolve::{resolve, Depth};
 use crate::registry::Registry;
-use crate::resolve::{resolve, Depth};
 
 /// The exporter's error when its daemon lookup finds nothing (lifecycle#1456).
 pub const LIFECYCLE_ERROR: &str =

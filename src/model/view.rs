@@ -2,10 +2,10 @@
 //! the top manifest and its entries (for a single manifest, one entry), each as far as it was
 //! fetched ([`Depth`]). Pure data: no adapter.
 
-use crate::digest::Digest;
-use crate::manifest::{Descriptor, RawPlatform};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::manifest::{Descriptor, RawPlatform};
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 
 /// How much of the image to fetch.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +80,7 @@ impl RemoteView {
             let Some(p) = e.platform.as_ref().filter(|p| platform.matches(p)) else {
                 continue;
             };
-            if !crate::manifest::may_be_image_manifest(&e.media_type) {
+            if !crate::model::manifest::may_be_image_manifest(&e.media_type) {
                 continue;
             }
             match best.and_then(|b| b.platform.as_ref()) {
@@ -101,7 +101,9 @@ impl RemoteView {
 
 impl RemoteEntry {
     /// An index entry as the index describes it (nothing of its own manifest fetched yet).
-    pub fn from_descriptor(d: &Descriptor) -> Result<RemoteEntry, crate::manifest::ManifestError> {
+    pub fn from_descriptor(
+        d: &Descriptor,
+    ) -> Result<RemoteEntry, crate::model::manifest::ManifestError> {
         Ok(RemoteEntry {
             digest: d.digest.clone(),
             media_type: d.media_type.clone(),
@@ -122,7 +124,7 @@ impl RemoteEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
+    use crate::model::manifest::{OCI_INDEX, OCI_MANIFEST};
 
     fn entry(c: char, media_type: &str, platform: &str) -> RemoteEntry {
         let d: Digest = format!("sha256:{}", c.to_string().repeat(64))

@@ -16,9 +16,9 @@ pub use file::{ImageSpec, RateLimit, SyncFile, SyncFileError};
 pub use select::Shard;
 pub use why::{ImageFailure, ImageWarning, NotProven, TagFailure};
 
-use crate::digest::Digest;
-use crate::publish::{Carry, PublishOptions};
-use crate::reference::Reference;
+use crate::commands::publish::{Carry, PublishOptions};
+use crate::model::digest::Digest;
+use crate::model::reference::Reference;
 use crate::registry::RegistryWrite;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -73,7 +73,7 @@ pub struct TagsResult {
     pub status: Status,
     pub reason: Option<TagFailure>,
     /// What the copy's read-back found wrong (verify's problems), when it did.
-    pub problems: Vec<crate::verify::Problem>,
+    pub problems: Vec<crate::commands::verify::Problem>,
     /// Referrer manifests and cosign tags carried with it.
     pub referrers_carried: usize,
 }
@@ -429,7 +429,7 @@ impl<R: RegistryWrite> Run<'_, R> {
             ..PublishOptions::default()
         };
         let src = img.source.with_digest(&digest);
-        match crate::publish::copy(self.reg, &src, &img.target, &opts).await {
+        match crate::commands::publish::copy(self.reg, &src, &img.target, &opts).await {
             Ok(r) => {
                 out.digest = Some(r.digest.clone());
                 out.referrers_carried = r.referrers.as_ref().map_or(0, |c| {
@@ -470,7 +470,7 @@ impl<R: RegistryWrite> Run<'_, R> {
                 ..PublishOptions::default()
             };
             let src = img.source.with_digest(&digest);
-            match crate::publish::copy(self.reg, &src, &img.target, &opts).await {
+            match crate::commands::publish::copy(self.reg, &src, &img.target, &opts).await {
                 Ok(r) => digest = r.digest,
                 Err(e) => {
                     out.reason = Some(TagFailure::Copy {
@@ -544,7 +544,7 @@ impl<R: RegistryWrite> Run<'_, R> {
 }
 
 /// Why a copy's result was not proven, with the copy that shows it.
-fn not_proven(r: &crate::publish::PublishReport, img: &ImageSpec) -> NotProven {
+fn not_proven(r: &crate::commands::publish::PublishReport, img: &ImageSpec) -> NotProven {
     let carried = r.referrers.as_ref();
     NotProven {
         source: r

@@ -3,9 +3,9 @@
 //! (`daemon.rs`) converts its answers into these types; the decision and the commands use
 //! only these.
 
-use crate::digest::{Digest, ImageId};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::digest::{Digest, ImageId};
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 
 /// Which kind of image store answered; the decision depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

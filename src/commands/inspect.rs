@@ -2,15 +2,15 @@
 //! the link between them (which index entry the local image is, and how that was proven).
 
 use crate::daemon::Daemon;
-use crate::digest::Digest;
-pub use crate::local::DaemonSide;
-use crate::local::LocalImage;
-use crate::platform::Platform;
-use crate::proof::{prove, Proof};
-use crate::reference::{ImageRef, Reference};
+use crate::model::digest::Digest;
+pub use crate::model::local::DaemonSide;
+use crate::model::local::LocalImage;
+use crate::model::platform::Platform;
+use crate::model::proof::{prove, Proof};
+use crate::model::reference::{ImageRef, Reference};
+use crate::model::view::RemoteView;
+use crate::registry::resolve::{resolve, Depth};
 use crate::registry::Registry;
-use crate::resolve::{resolve, Depth};
-use crate::view::RemoteView;
 
 /// The link between the two sides.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -75,7 +75,7 @@ pub struct InspectReport {
     pub link: Option<Link>,
     /// Signatures, SBOMs and attestations attached by subject to the index and its entries
     /// (only subjects that have any; `--no-referrers` asks none).
-    pub referrers: Vec<crate::referrers::SubjectReferrers>,
+    pub referrers: Vec<crate::registry::referrers::SubjectReferrers>,
     pub referrers_error: Option<String>,
     pub registry_requests: usize,
     /// Of those, HTTPS attempts an insecure host refused before plain HTTP answered (at most
@@ -302,7 +302,7 @@ pub async fn add_referrers<R: Registry>(report: &mut InspectReport, reg: &R, nam
                 .map(|e| e.digest.clone()),
         );
     }
-    let mut discovery = crate::referrers::Discovery::new(reg, name);
+    let mut discovery = crate::registry::referrers::Discovery::new(reg, name);
     for subject in &subjects {
         match discovery.of(subject).await {
             Ok(r) if !r.is_empty() => report.referrers.push(r),

@@ -9,11 +9,11 @@
 //! amd64" and failed with advice that did nothing (issue 19).
 
 use super::decide::{Facts, Input, Mode, RemoteFailure};
-use crate::digest::Digest;
-use crate::platform::Platform;
-use crate::policy::PullPolicy;
-use crate::reference::{ImageRef, Reference};
-use crate::view::RemoteView;
+use crate::model::digest::Digest;
+use crate::model::platform::Platform;
+use crate::model::policy::PullPolicy;
+use crate::model::reference::{ImageRef, Reference};
+use crate::model::view::RemoteView;
 
 /// What the reference says about the target.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,10 +116,10 @@ fn digest_reference(inp: &Input) -> Option<(&Reference, &Digest)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::ImageId;
-    use crate::local::{LocalImage, LocalManifest};
-    use crate::reconcile::decide::Lookup;
-    use crate::view::RemoteEntry;
+    use crate::commands::reconcile::decide::Lookup;
+    use crate::model::digest::ImageId;
+    use crate::model::local::{LocalImage, LocalManifest};
+    use crate::model::view::RemoteEntry;
 
     const REPO: &str = "127.0.0.1:5000/run";
 
@@ -159,11 +159,11 @@ mod tests {
             reference: format!("{REPO}@{}", dg('a')).parse().unwrap(),
             resolved_from: None,
             digest: dg('a'),
-            media_type: crate::manifest::OCI_MANIFEST.into(),
+            media_type: crate::model::manifest::OCI_MANIFEST.into(),
             is_index: false,
             entries: vec![RemoteEntry {
                 digest: dg('a'),
-                media_type: crate::manifest::OCI_MANIFEST.into(),
+                media_type: crate::model::manifest::OCI_MANIFEST.into(),
                 size: 1,
                 index_platform: None,
                 platform: Some(config_platform.parse().unwrap()),

@@ -4,8 +4,8 @@
 //! These types are our own rather than oci-client's because we need annotations on index
 //! entries, both OCI and Docker media types in one parse, and the raw bytes for digest checks.
 
-use crate::digest::{Digest, DigestError};
-use crate::platform::Platform;
+use crate::model::digest::{Digest, DigestError};
+use crate::model::platform::Platform;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

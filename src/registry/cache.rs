@@ -10,9 +10,9 @@
 //! and the manifest fetched again), and the directory is kept under [`MAX_BYTES`], oldest read
 //! first out. A cache that cannot be read or written is no cache: never an error.
 
-use crate::digest::Digest;
-use crate::manifest::{ImageConfig, Manifest};
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::manifest::{ImageConfig, Manifest};
+use crate::model::reference::Reference;
 use crate::registry::{BlobStream, Fetched, Registry, RegistryError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -194,17 +194,23 @@ impl<R: Registry> Registry for Cached<'_, R> {
 
     async fn referrers_api(
         &self,
-        repo: &crate::reference::Reference,
-        subject: &crate::digest::Digest,
+        repo: &crate::model::reference::Reference,
+        subject: &crate::model::digest::Digest,
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
         self.inner.referrers_api(repo, subject, artifact_type).await
     }
 
-    async fn tags(&self, repo: &crate::reference::Reference) -> Result<Vec<String>, RegistryError> {
+    async fn tags(
+        &self,
+        repo: &crate::model::reference::Reference,
+    ) -> Result<Vec<String>, RegistryError> {
         self.inner.tags(repo).await
     }
 
+    fn limits(&self) -> crate::registry::wire::Limits {
+        self.inner.limits()
+    }
     fn requests(&self) -> usize {
         self.inner.requests()
     }

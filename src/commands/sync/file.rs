@@ -2,9 +2,9 @@
 //! unknown keys, bad references, patterns and ranges are errors naming the file and the
 //! `[[image]]` (README "Sync file").
 
-use crate::platform::Platform;
-use crate::publish::Carry;
-use crate::reference::Reference;
+use crate::commands::publish::Carry;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -165,7 +165,7 @@ impl SyncFile {
                 min: r.min,
                 retry: match r.retry.as_deref() {
                     None => Duration::from_secs(60),
-                    Some(t) => crate::cli::args::parse_duration(t)
+                    Some(t) => crate::model::given::parse_duration(t)
                         .map_err(|e| parse(format!("[ratelimit] retry = {t:?}: {e}")))?,
                 },
             }),

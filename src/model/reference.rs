@@ -5,7 +5,7 @@
 //! a rewrite of analyzed.toml keeps the user's spelling, and offers the normalised registry and
 //! repository (`docker.io`, `library/ubuntu`) for lookups and comparisons.
 
-use crate::digest::{Digest, DigestError, ImageId};
+use crate::model::digest::{Digest, DigestError, ImageId};
 use std::fmt;
 use std::str::FromStr;
 

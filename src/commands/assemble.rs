@@ -12,16 +12,16 @@
 //! - an OCI index unless every entry is a Docker v2 manifest without annotations (then a Docker
 //!   manifest list, as `docker manifest create` makes).
 
-use crate::digest::Digest;
-use crate::manifest::{
+use crate::model::digest::Digest;
+use crate::model::manifest::{
     Descriptor, ImageConfig, RawPlatform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
 };
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 use std::collections::BTreeMap;
 
 /// What to do with attestation manifests (BuildKit provenance and SBOM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Attestations {
     /// Keep each attestation whose subject is kept.
@@ -155,7 +155,7 @@ pub enum PlanError {
     },
     #[error(
         "{source_name}: entry {digest}: {}",
-        crate::manifest::not_an_image_manifest(media_type)
+        crate::model::manifest::not_an_image_manifest(media_type)
     )]
     NotAnImage {
         source_name: String,
@@ -256,7 +256,7 @@ fn runnable(
 ) -> Result<Option<(Planned, Option<String>)>, PlanError> {
     let d = &e.descriptor;
     let digest = d.digest.clone();
-    if !crate::manifest::may_be_image_manifest(&d.media_type) {
+    if !crate::model::manifest::may_be_image_manifest(&d.media_type) {
         return Err(PlanError::NotAnImage {
             source_name: src.name.clone(),
             digest,
@@ -453,7 +453,7 @@ impl Plan {
                 .iter()
                 .map(|e| OutDescriptor {
                     media_type: if e.media_type.is_empty() {
-                        crate::manifest::OCI_MANIFEST
+                        crate::model::manifest::OCI_MANIFEST
                     } else {
                         &e.media_type
                     },
@@ -480,7 +480,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Manifest, OCI_MANIFEST};
+    use crate::model::manifest::{Manifest, OCI_MANIFEST};
 
     fn dg(c: char) -> String {
         format!("sha256:{}", c.to_string().repeat(64))

@@ -148,12 +148,12 @@ fn pe_candidate(path: &str) -> bool {
 /// Scans a layer stored as `compression` (tar, gzip, zstd, or told from the first bytes) for
 /// executables: ELF files with an execute bit, PE images by name. Reads the stream once; memory
 /// stays bounded by the tar block size, one decompressor (a zstd window of at most
-/// [`crate::layer::zstd_window_log`]) and 20 bytes per executable found.
+/// [`crate::model::layer::zstd_window_log`]) and 20 bytes per executable found.
 pub fn scan_layer<R: Read>(
     reader: R,
-    compression: crate::layer::Compression,
+    compression: crate::model::layer::Compression,
 ) -> std::io::Result<Vec<ElfFile>> {
-    use crate::layer::Compression as C;
+    use crate::model::layer::Compression as C;
     if compression == C::Sniff {
         let mut peek = PeekReader::new(reader)?;
         let c = if peek.head.len() >= 2 && peek.head[..2] == [0x1f, 0x8b] {
@@ -171,13 +171,13 @@ pub fn scan_layer<R: Read>(
 
 fn scan_known<R: Read>(
     reader: R,
-    compression: crate::layer::Compression,
+    compression: crate::model::layer::Compression,
 ) -> std::io::Result<Vec<ElfFile>> {
-    use crate::layer::Compression as C;
+    use crate::model::layer::Compression as C;
     match compression {
         C::Gzip => scan_tar(flate2::read::MultiGzDecoder::new(reader)),
         C::Zstd => {
-            let log = crate::layer::zstd_window_log()
+            let log = crate::model::layer::zstd_window_log()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
             let mut d = zstd::stream::read::Decoder::new(reader)?;
             d.window_log_max(log)?;
@@ -199,7 +199,7 @@ impl<R: Read> Read for ZstdErrors<R> {
                     format!(
                         "a zstd frame asks for a window over runref's bound of {} MiB \
                          (RUNREF_MAX_ZSTD_WINDOW raises it)",
-                        (1u64 << crate::layer::zstd_window_log().unwrap_or(27)) >> 20
+                        (1u64 << crate::model::layer::zstd_window_log().unwrap_or(27)) >> 20
                     ),
                 )
             } else {
@@ -476,7 +476,7 @@ impl<R: Read> Read for PeekReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::Compression;
+    use crate::model::layer::Compression;
 
     fn header(machine: u16, class64: bool, le: bool) -> Vec<u8> {
         let mut b = vec![

@@ -2,10 +2,10 @@
 //! something the user should know) and a [`Failure`] (no decision). The words are in
 //! [`crate::message::reconcile`]; tests match variants and fields, golden files pin the text.
 
-use crate::digest::{Digest, ImageId};
-pub use crate::local::Held;
-use crate::platform::Platform;
-use crate::reference::{ImageRef, Reference};
+use crate::model::digest::{Digest, ImageId};
+pub use crate::model::local::Held;
+use crate::model::platform::Platform;
+use crate::model::reference::{ImageRef, Reference};
 
 /// A warning: the decision stands.
 #[derive(Debug, Clone, PartialEq)]

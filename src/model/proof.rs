@@ -1,10 +1,10 @@
 //! The one proof that a local image is a given registry manifest. reconcile, inspect and
 //! diagnose all ask [`prove`], so they cannot disagree about what a local image is.
 
-use crate::digest::Digest;
-use crate::local::LocalImage;
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::local::LocalImage;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 
 /// How a local image was tied to a registry manifest, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

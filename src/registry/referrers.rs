@@ -11,8 +11,8 @@
 //! its config's media type: cosign writes the config's type into the fallback index), its
 //! annotations, and its own referrers (signatures of SBOMs), to a bounded depth, loops cut.
 
-use crate::digest::Digest;
-use crate::reference::Reference;
+use crate::model::digest::Digest;
+use crate::model::reference::Reference;
 use crate::registry::{Registry, RegistryError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -158,7 +158,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             let (mut digest, mut artifact_type) = (None, None);
             if let Ok(r) = self.repo.with_tag(&tag) {
                 if let Ok(f) = self.reg.manifest(&r).await {
-                    if let crate::manifest::Manifest::Image(m) = &f.manifest {
+                    if let crate::model::manifest::Manifest::Image(m) = &f.manifest {
                         artifact_type = m.artifact().map(str::to_string);
                     }
                     let media_type = f.manifest.media_type().to_string();
@@ -306,7 +306,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
         match self.reg.manifest(&r).await {
             // A fallback tag that is not a referrers index (junk, or an image) lists nothing:
             // said, and the rest goes on (a client wrote it, not the registry).
-            Ok(f) if !matches!(f.manifest, crate::manifest::Manifest::Index(_)) => {
+            Ok(f) if !matches!(f.manifest, crate::model::manifest::Manifest::Index(_)) => {
                 self.listing_errors.insert(
                     subject.to_string(),
                     format!("its fallback tag {tag} is an image manifest, not an index of referrers: ignored"),

@@ -7,10 +7,10 @@ pub mod why;
 
 use crate::analyzed::{AnalyzedError, AnalyzedFile};
 use crate::daemon::{Daemon, DaemonError, LocalImage};
-use crate::digest::ImageId;
-use crate::platform::Platform;
-use crate::policy::{ParsedPolicy, PullPolicy};
-use crate::reference::{ImageRef, Reference};
+use crate::model::digest::ImageId;
+use crate::model::platform::Platform;
+use crate::model::policy::{ParsedPolicy, PullPolicy};
+use crate::model::reference::{ImageRef, Reference};
 use crate::registry::Registry;
 use decide::{decide, Facts, Input, Lookup, Mode, Need, Reason, RemoteFailure, Step};
 use why::{Failure, Warning};
@@ -205,7 +205,7 @@ async fn lookups<D: Daemon>(d: &D, inp: &Input) -> Result<(Lookup, Lookup), Daem
     Ok((a?, b?))
 }
 
-fn reference_digest(inp: &Input) -> Option<&crate::digest::Digest> {
+fn reference_digest(inp: &Input) -> Option<&crate::model::digest::Digest> {
     match &inp.reference {
         ImageRef::Name(r) => r.digest(),
         ImageRef::Id(_) => None,
@@ -217,7 +217,7 @@ async fn materialize<D: Daemon>(
     d: &D,
     image: &ImageId,
     platform: &Platform,
-    manifest: &crate::digest::Digest,
+    manifest: &crate::model::digest::Digest,
 ) -> Result<LocalImage, String> {
     let id = d
         .materialize(image, platform, manifest)
@@ -235,7 +235,7 @@ fn predicted_record(
     facts: &Facts,
     image: &ImageId,
     platform: &Platform,
-    manifest: &crate::digest::Digest,
+    manifest: &crate::model::digest::Digest,
 ) -> LocalImage {
     let base = facts
         .by_reference
@@ -254,7 +254,7 @@ fn predicted_record(
 }
 
 /// Fills in the daemon facts that its answers' headers and the images seen so far settle,
-/// without `/info` (see [`crate::local::Answered::settle`]).
+/// without `/info` (see [`crate::model::local::Answered::settle`]).
 fn settle<D: Daemon>(daemon: Option<&D>, facts: &mut Facts) {
     let Some(answered) = daemon
         .filter(|_| facts.daemon.is_none())
@@ -331,23 +331,27 @@ async fn reference_target<D: Daemon, R: Registry>(
 /// `Platform` depth, so the reference is never read twice in one run (a newcomer counted 3
 /// requests where 2 decide: the same manifest fetched again).
 #[derive(Default)]
-struct Memo(Vec<crate::view::RemoteView>);
+struct Memo(Vec<crate::model::view::RemoteView>);
 
 impl Memo {
-    fn keep(&mut self, v: &crate::view::RemoteView) {
+    fn keep(&mut self, v: &crate::model::view::RemoteView) {
         if !v.is_index && v.resolved_from.is_none() {
             self.0.push(v.clone());
         }
     }
 
-    fn answer(&self, r: &Reference, depth: &crate::view::Depth) -> Option<crate::view::RemoteView> {
-        use crate::view::Depth;
+    fn answer(
+        &self,
+        r: &Reference,
+        depth: &crate::model::view::Depth,
+    ) -> Option<crate::model::view::RemoteView> {
+        use crate::model::view::Depth;
         if !matches!(depth, Depth::Proof(_) | Depth::Platform(_)) {
             return None;
         }
         let d = r.digest()?;
         // A Platform question needs the config's platform, which a Proof read did not fetch.
-        let deep = |v: &&crate::view::RemoteView| {
+        let deep = |v: &&crate::model::view::RemoteView| {
             matches!(depth, Depth::Proof(_))
                 || v.entries
                     .first()
@@ -357,7 +361,7 @@ impl Memo {
             .iter()
             .filter(deep)
             .find(|v| &v.digest == d && v.reference.same_repository(r))
-            .map(|v| crate::view::RemoteView {
+            .map(|v| crate::model::view::RemoteView {
                 reference: r.with_digest(d),
                 ..v.clone()
             })
@@ -369,9 +373,9 @@ async fn registry_view<R: Registry>(
     registry: &R,
     r: &Reference,
     inp: &Input,
-) -> Result<crate::view::RemoteView, RemoteFailure> {
-    let depth = crate::view::Depth::Platform(inp.platform.clone());
-    crate::resolve::resolve(registry, r, &depth)
+) -> Result<crate::model::view::RemoteView, RemoteFailure> {
+    let depth = crate::model::view::Depth::Platform(inp.platform.clone());
+    crate::registry::resolve::resolve(registry, r, &depth)
         .await
         .map_err(|e| RemoteFailure {
             not_found: e.is_not_found(),
@@ -389,8 +393,7 @@ async fn repo_images<D: Daemon>(d: &D, repo: &Reference) -> Result<Vec<LocalImag
 }
 
 /// Reconciles `file` in place (unless `opts.no_write`) and reports what happened: the
-/// target settled ([`Run::target`]), the decision driven to its end ([`Run::drive`]), the file
-/// written and the report made ([`Run::finish`]).
+/// target settled, the decision driven to its end, the file written and the report made.
 pub async fn reconcile<D: Daemon, R: Registry>(
     file: &mut AnalyzedFile,
     opts: &Options,
@@ -556,7 +559,7 @@ impl<'a, D: Daemon, R: Registry> Run<'a, D, R> {
                     self.facts.remote = Some(Ok(v));
                     return Ok(());
                 }
-                let view = crate::resolve::resolve(self.registry, reference, depth).await;
+                let view = crate::registry::resolve::resolve(self.registry, reference, depth).await;
                 if let Ok(v) = &view {
                     self.memo.keep(v);
                 }

@@ -1,8 +1,8 @@
 //! What sync says beside its statuses, as data. The words are in [`crate::message::sync`].
 
-use crate::platform::Platform;
-use crate::publish::Carry;
-use crate::reference::Reference;
+use crate::commands::publish::Carry;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
 use std::time::Duration;
 
 /// Why nothing of an image could be done.
