@@ -40,24 +40,6 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-impl Credential {
-    /// In bollard's form, for the daemon's pulls.
-    pub fn for_daemon(&self, registry: &str) -> bollard::auth::DockerCredentials {
-        let mut c = bollard::auth::DockerCredentials {
-            serveraddress: Some(registry.to_string()),
-            ..Default::default()
-        };
-        match self {
-            Credential::Basic { username, password } => {
-                c.username = Some(username.clone());
-                c.password = Some(password.clone());
-            }
-            Credential::IdentityToken(t) => c.identitytoken = Some(t.clone()),
-        }
-        c
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct DockerConfig {

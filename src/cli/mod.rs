@@ -414,7 +414,7 @@ impl Context {
                 registry = registry.with_conf_gate(Box::pin(async move {
                     p.info()
                         .await
-                        .is_ok_and(|i| i.engine == crate::daemon::Engine::Podman)
+                        .is_ok_and(|i| i.engine == crate::model::local::Engine::Podman)
                 }));
             }
         }

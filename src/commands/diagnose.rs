@@ -3,12 +3,14 @@
 //! with the `runref reconcile` command that fixes it.
 
 use crate::analyzed::AnalyzedFile;
-use crate::daemon::{Daemon, DaemonError, LocalImage};
+use crate::daemon::{Daemon, DaemonError};
 use crate::model::digest::{Digest, ImageId};
+use crate::model::local::LocalImage;
 use crate::model::local::{DaemonInfo, DaemonSide, Held};
 use crate::model::platform::Platform;
 use crate::model::reference::{ImageRef, Reference};
-use crate::registry::resolve::{resolve, Depth};
+use crate::model::view::Depth;
+use crate::registry::resolve::resolve;
 use crate::registry::Registry;
 
 /// The exporter's error when its daemon lookup finds nothing (lifecycle#1456).

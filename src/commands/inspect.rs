@@ -8,8 +8,9 @@ use crate::model::local::LocalImage;
 use crate::model::platform::Platform;
 use crate::model::proof::{prove, Proof};
 use crate::model::reference::{ImageRef, Reference};
+use crate::model::view::Depth;
 use crate::model::view::RemoteView;
-use crate::registry::resolve::{resolve, Depth};
+use crate::registry::resolve::resolve;
 use crate::registry::Registry;
 
 /// The link between the two sides.

@@ -9,8 +9,9 @@ use crate::model::digest::Digest;
 use crate::model::elf::{scan_layer, ElfFile};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
+use crate::model::view::Depth;
 use crate::model::view::{RemoteEntry, RemoteView};
-use crate::registry::resolve::{resolve, Depth};
+use crate::registry::resolve::resolve;
 use crate::registry::{Registry, RegistryError};
 use futures_util::StreamExt;
 

@@ -5,7 +5,7 @@
 //! bollard; tests feed recorded answers through the same [`local_image`].
 
 use crate::model::digest::{Digest, ImageId};
-pub use crate::model::local::{DaemonInfo, Engine, LocalImage, LocalManifest, StoreKind};
+use crate::model::local::{DaemonInfo, Engine, LocalImage, LocalManifest};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use bollard::models::ImageInspect;
@@ -18,7 +18,7 @@ pub mod context;
 pub mod lookup;
 pub mod ssh;
 mod transport;
-pub use crate::model::local::Answered;
+use crate::model::local::Answered;
 
 /// Converts the Engine API's image inspect answer. `None` when it has no parseable `Id`.
 pub fn local_image(i: &ImageInspect) -> Option<LocalImage> {
@@ -176,6 +176,26 @@ pub trait Daemon {
         platform: &Platform,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), DaemonError>;
+}
+
+/// A credential in bollard's form, for the daemon's pulls.
+fn docker_credentials(
+    c: &crate::credentials::Credential,
+    registry: &str,
+) -> bollard::auth::DockerCredentials {
+    use crate::credentials::Credential;
+    let mut out = bollard::auth::DockerCredentials {
+        serveraddress: Some(registry.to_string()),
+        ..Default::default()
+    };
+    match c {
+        Credential::Basic { username, password } => {
+            out.username = Some(username.clone());
+            out.password = Some(password.clone());
+        }
+        Credential::IdentityToken(t) => out.identitytoken = Some(t.clone()),
+    }
+    out
 }
 
 /// How to reach the daemon.
@@ -643,7 +663,7 @@ impl Daemon for EngineDaemon {
         )
         .await
         .map_err(err)?
-        .map(|c| c.for_daemon(image.registry()));
+        .map(|c| docker_credentials(&c, image.registry()));
         let mut stream = self.docker.create_image(Some(opts), None, creds);
         let deadline = tokio::time::Instant::now() + self.transfer_timeout;
         loop {
@@ -839,6 +859,7 @@ pub fn uses_containerd_store(info: &bollard::models::SystemInfo) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::local::StoreKind;
 
     #[test]
     fn mirrors_from_engine_and_podman_info() {

@@ -4,7 +4,7 @@
 
 use crate::model::manifest::Manifest;
 use crate::model::reference::Reference;
-pub use crate::model::view::Depth;
+use crate::model::view::Depth;
 use crate::model::view::{RemoteEntry, RemoteView};
 use crate::registry::{Registry, RegistryError};
 

@@ -3,7 +3,7 @@
 use crate::commands::reconcile::decide::{Mode, Reason};
 use crate::commands::reconcile::why::FailReason;
 use crate::commands::reconcile::{PlatformSource, Report};
-use crate::daemon::StoreKind;
+use crate::model::local::StoreKind;
 use crate::model::platform::Platform;
 use crate::model::policy::PullPolicy;
 use crate::registry::Endpoints;

@@ -11,7 +11,8 @@ use runref::layout::LayoutRegistry;
 use runref::model::platform::Platform;
 use runref::model::proof::Proof;
 use runref::model::reference::{ImageRef, Reference};
-use runref::registry::resolve::{resolve, Depth};
+use runref::model::view::Depth;
+use runref::registry::resolve::resolve;
 use runref::registry::Registry;
 
 const REPO: &str = "registry.example/run";

@@ -6,8 +6,9 @@ pub mod target;
 pub mod why;
 
 use crate::analyzed::{AnalyzedError, AnalyzedFile};
-use crate::daemon::{Daemon, DaemonError, LocalImage};
+use crate::daemon::{Daemon, DaemonError};
 use crate::model::digest::ImageId;
+use crate::model::local::LocalImage;
 use crate::model::platform::Platform;
 use crate::model::policy::{ParsedPolicy, PullPolicy};
 use crate::model::reference::{ImageRef, Reference};
@@ -56,7 +57,7 @@ pub struct Report {
     pub decision: Option<Reason>,
     pub failure: Option<Failure>,
     pub local_image_id: Option<String>,
-    pub store: Option<crate::daemon::StoreKind>,
+    pub store: Option<crate::model::local::StoreKind>,
     pub pulled: Option<String>,
     /// The single-platform image record made for the target (containerd store): its ID.
     pub materialized: Option<String>,

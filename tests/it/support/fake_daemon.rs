@@ -1,8 +1,9 @@
 //! A daemon made of recorded answers, for the fast tests: images in Engine API form converted
 //! by the real adapter code (`runref::daemon::local_image`), looked up as a daemon would.
 
-use runref::daemon::{local_image, Daemon, DaemonError, DaemonInfo, Engine, LocalImage};
+use runref::daemon::{local_image, Daemon, DaemonError};
 use runref::model::digest::Digest;
+use runref::model::local::{DaemonInfo, Engine, LocalImage};
 use runref::model::platform::Platform;
 use runref::model::reference::Reference;
 
