@@ -7,7 +7,7 @@
 use crate::model::digest::Digest;
 use crate::model::manifest::{ImageConfig, Manifest, ManifestError};
 use crate::model::reference::Reference;
-use crate::registry::{BlobStream, Fetched, Registry, RegistryError};
+use crate::registry::{BlobStream, Counters, Fetched, Registry, RegistryError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -249,7 +249,9 @@ impl Registry for LayoutRegistry {
         }
         Ok(Some(crate::registry::referrers::listing(found)))
     }
+}
 
+impl Counters for LayoutRegistry {
     fn requests(&self) -> usize {
         self.reads.load(Ordering::Relaxed)
     }
@@ -624,6 +626,9 @@ impl<R: crate::registry::RegistryWrite> Registry for Routed<'_, R> {
     fn limits(&self) -> crate::registry::wire::Limits {
         self.remote.limits()
     }
+}
+
+impl<R: crate::registry::RegistryWrite> Counters for Routed<'_, R> {
     fn requests(&self) -> usize {
         self.remote.requests()
     }

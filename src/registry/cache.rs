@@ -13,7 +13,7 @@
 use crate::model::digest::Digest;
 use crate::model::manifest::{ImageConfig, Manifest};
 use crate::model::reference::Reference;
-use crate::registry::{BlobStream, Fetched, Registry, RegistryError};
+use crate::registry::{BlobStream, Counters, Fetched, Registry, RegistryError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,22 +211,21 @@ impl<R: Registry> Registry for Cached<'_, R> {
     fn limits(&self) -> crate::registry::wire::Limits {
         self.inner.limits()
     }
+}
+
+impl<R: Registry> Counters for Cached<'_, R> {
     fn requests(&self) -> usize {
         self.inner.requests()
     }
-
     fn http_fallbacks(&self) -> usize {
         self.inner.http_fallbacks()
     }
-
     fn rate_remaining(&self, registry: &str) -> Option<u64> {
         self.inner.rate_remaining(registry)
     }
-
     fn cache_hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
     }
-
     fn endpoints(&self) -> crate::registry::Endpoints {
         self.inner.endpoints()
     }

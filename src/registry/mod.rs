@@ -124,7 +124,7 @@ pub struct Fetched {
 
 /// The registry operations runref needs.
 #[allow(async_fn_in_trait)]
-pub trait Registry {
+pub trait Registry: Counters {
     /// Manifest or index by tag or digest. By digest, the bytes must hash to it; by tag, the
     /// bytes must hash to the digest the registry reports.
     async fn manifest(&self, reference: &Reference) -> Result<Fetched, RegistryError>;
@@ -168,9 +168,14 @@ pub trait Registry {
     fn limits(&self) -> Limits {
         Limits::default()
     }
+}
+
+/// What a registry source counts of its exchange: requests, fallbacks, cache hits, the
+/// endpoints that answered, the rate limit it was told. Apart from [`Registry`]'s reads.
+pub trait Counters {
     /// HTTP requests sent so far, every kind (token requests, retries and redirects included).
     fn requests(&self) -> usize;
-    /// Of [`Registry::requests`], the HTTPS attempts insecure hosts refused before plain HTTP
+    /// Of [`Counters::requests`], the HTTPS attempts insecure hosts refused before plain HTTP
     /// answered: at most one per host and run.
     fn http_fallbacks(&self) -> usize {
         0
@@ -902,22 +907,6 @@ impl Registry for HttpRegistry {
         self.wire.limits()
     }
 
-    fn requests(&self) -> usize {
-        self.wire.requests()
-    }
-
-    fn http_fallbacks(&self) -> usize {
-        self.wire.http_fallbacks()
-    }
-
-    fn rate_remaining(&self, registry: &str) -> Option<u64> {
-        self.wire.rate_remaining(registry)
-    }
-
-    fn endpoints(&self) -> Endpoints {
-        self.answered.lock().map(|a| a.clone()).unwrap_or_default()
-    }
-
     /// One GET of an http(s) URL, no registry credentials sent (the URL is not the
     /// registry's), counted and traced like every request; verified as any blob.
     async fn url_stream(&self, url: &str, digest: &Digest) -> Result<BlobStream, RegistryError> {
@@ -962,6 +951,21 @@ impl Registry for HttpRegistry {
             self.wire.timeout(),
             self.wire.deadline(),
         ))
+    }
+}
+
+impl Counters for HttpRegistry {
+    fn requests(&self) -> usize {
+        self.wire.requests()
+    }
+    fn http_fallbacks(&self) -> usize {
+        self.wire.http_fallbacks()
+    }
+    fn rate_remaining(&self, registry: &str) -> Option<u64> {
+        self.wire.rate_remaining(registry)
+    }
+    fn endpoints(&self) -> Endpoints {
+        self.answered.lock().map(|a| a.clone()).unwrap_or_default()
     }
 }
 

@@ -13,7 +13,7 @@ use runref::model::proof::Proof;
 use runref::model::reference::{ImageRef, Reference};
 use runref::model::view::Depth;
 use runref::registry::resolve::resolve;
-use runref::registry::Registry;
+use runref::registry::{Counters, Registry};
 
 const REPO: &str = "registry.example/run";
 
@@ -313,6 +313,9 @@ impl Registry for Gauge {
     ) -> Result<runref::registry::BlobStream, runref::registry::RegistryError> {
         self.inner.blob_stream(r, d).await
     }
+}
+
+impl Counters for Gauge {
     fn requests(&self) -> usize {
         self.inner.requests()
     }

@@ -7,7 +7,7 @@
 
 use runref::model::digest::Digest;
 use runref::registry::referrers::Discovery;
-use runref::registry::{HttpRegistry, Registry, RegistryOptions};
+use runref::registry::{Counters, HttpRegistry, RegistryOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! digest, truncated bodies, hangs, 404.
 
 use runref::model::digest::Digest;
-use runref::registry::{HttpRegistry, Registry, RegistryError, RegistryOptions};
+use runref::registry::{Counters, HttpRegistry, Registry, RegistryError, RegistryOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
