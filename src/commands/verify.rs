@@ -480,10 +480,6 @@ pub async fn verify<R: Registry>(
 ) -> Result<VerifyReport, RegistryError> {
     // With --allow-extra only the expected platforms are read: the others are accepted anyway.
     let only = (opts.allow_extra && !opts.expected.is_empty()).then(|| opts.expected.clone());
-    let checked = |p: Option<&Platform>| {
-        only.as_ref()
-            .is_none_or(|o| p.is_some_and(|p| o.iter().any(|w| w.matches(p))))
-    };
     let depth = Depth::Entries {
         configs: true,
         only: only.clone(),
@@ -501,49 +497,21 @@ pub async fn verify<R: Registry>(
         })
         .collect();
     if opts.content {
+        let checked = |p: Option<&Platform>| {
+            only.as_ref()
+                .is_none_or(|o| p.is_some_and(|p| o.iter().any(|w| w.matches(p))))
+        };
         let runnable: Vec<&RemoteEntry> = view
             .runnable()
             .filter(|e| checked(e.platform.as_ref()))
             .collect();
-        let progress = opts.progress.as_ref();
-        if let Some(p) = progress {
-            let total: i64 = runnable
-                .iter()
-                .flat_map(|e| &e.layers)
-                .filter(|l| {
-                    opts.allow_nondistributable || !crate::model::layer::is_foreign(&l.media_type)
-                })
-                .map(|l| l.size.max(0))
-                .sum();
-            p.begin("layers", total as u64);
-        }
-        let scans: Vec<_> = futures_util::stream::iter(
-            runnable
-                .iter()
-                .map(|e| scan_entry(reg, reference, e, opts.allow_nondistributable, progress)),
-        )
-        .buffered(crate::POOL)
-        .collect()
-        .await;
-        if let Some(p) = progress {
-            p.end();
-        }
         let results = platforms
             .iter_mut()
             .filter(|r| checked(r.platform.as_ref()));
-        for ((entry, scan), result) in runnable.iter().zip(scans).zip(results) {
-            match scan {
-                Ok(scan) => {
-                    let (c, p) = content_verdict(entry, scan);
-                    result.content = Some(c);
-                    problems.extend(p);
-                }
-                Err(error) => problems.push(Problem::Unreadable {
-                    digest: entry.digest.clone(),
-                    platform: entry.platform.clone(),
-                    error,
-                }),
-            }
+        let found = contents(reg, reference, &runnable, opts).await;
+        for ((content, p), result) in found.into_iter().zip(results) {
+            result.content = content;
+            problems.extend(p);
         }
     }
     let referrers = match opts.required_referrers.is_empty() {
@@ -587,6 +555,57 @@ pub async fn verify<R: Registry>(
         registry_http_fallbacks: reg.http_fallbacks(),
         registry_endpoints: reg.endpoints(),
     })
+}
+
+/// The content check of each entry (at most [`crate::POOL`] at once, a progress meter over
+/// the layers' bytes): its result and problems, in the entries' order.
+async fn contents<R: Registry>(
+    reg: &R,
+    reference: &Reference,
+    entries: &[&RemoteEntry],
+    opts: &VerifyOptions,
+) -> Vec<(Option<ContentResult>, Vec<Problem>)> {
+    let progress = opts.progress.as_ref();
+    if let Some(p) = progress {
+        let total: i64 = entries
+            .iter()
+            .flat_map(|e| &e.layers)
+            .filter(|l| {
+                opts.allow_nondistributable || !crate::model::layer::is_foreign(&l.media_type)
+            })
+            .map(|l| l.size.max(0))
+            .sum();
+        p.begin("layers", total as u64);
+    }
+    let scans: Vec<_> = futures_util::stream::iter(
+        entries
+            .iter()
+            .map(|e| scan_entry(reg, reference, e, opts.allow_nondistributable, progress)),
+    )
+    .buffered(crate::POOL)
+    .collect()
+    .await;
+    if let Some(p) = progress {
+        p.end();
+    }
+    entries
+        .iter()
+        .zip(scans)
+        .map(|(entry, scan)| match scan {
+            Ok(scan) => {
+                let (c, p) = content_verdict(entry, scan);
+                (Some(c), p.into_iter().collect())
+            }
+            Err(error) => (
+                None,
+                vec![Problem::Unreadable {
+                    digest: entry.digest.clone(),
+                    platform: entry.platform.clone(),
+                    error,
+                }],
+            ),
+        })
+        .collect()
 }
 
 /// `--require-referrer`: each type must name the index (`top`), else every platform manifest

@@ -94,6 +94,21 @@ pub struct ImageResult {
     pub warning: Option<ImageWarning>,
 }
 
+impl TagsResult {
+    /// `tag` failed before any copy: nothing resolved.
+    fn failed(tag: String, reason: TagFailure) -> TagsResult {
+        TagsResult {
+            tags: vec![tag],
+            source_digest: None,
+            digest: None,
+            status: Status::Failed,
+            reason: Some(reason),
+            problems: vec![],
+            referrers_carried: 0,
+        }
+    }
+}
+
 impl ImageResult {
     /// Mirrored: no error and every tag copied or present (or, dry run, planned).
     pub fn complete(&self) -> bool {
@@ -251,6 +266,8 @@ impl<R: RegistryWrite> Run<'_, R> {
             .expect("the semaphore is never closed")
     }
 
+    /// One image: its tags chosen ([`Run::list`], [`select::tags`], [`Run::claim`]), each
+    /// tag's digest by HEAD, then one copy per digest with all the tags that name it.
     async fn image(&self, img: &ImageSpec) -> ImageResult {
         let mut out = ImageResult {
             index: img.index,
@@ -261,30 +278,11 @@ impl<R: RegistryWrite> Run<'_, R> {
             error: None,
             warning: None,
         };
-        // The tag list: to choose tags, and (referrers carried) to know which subjects have
-        // fallback or cosign tags without asking each.
-        let wants_list = img.tags.lists() || img.referrers != Carry::None;
-        let listed: Option<Vec<String>> = match wants_list {
-            false => None,
-            true => {
-                let _p = self.permit().await;
-                match self.reg.tags(&img.source).await {
-                    Ok(t) => Some(t),
-                    Err(e) if e.is_not_found() => {
-                        out.error = Some(ImageFailure::NoSuchRepository {
-                            source: img.source.clone(),
-                        });
-                        return out;
-                    }
-                    Err(e) if img.tags.lists() => {
-                        out.error = Some(ImageFailure::CannotList {
-                            detail: e.to_string(),
-                        });
-                        return out;
-                    }
-                    // Named tags only: the copies find the referrers themselves.
-                    Err(_) => None,
-                }
+        let listed = match self.list(img).await {
+            Ok(l) => l,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
             }
         };
         out.tags = select::tags(&img.tags, listed.as_deref().unwrap_or(&[]));
@@ -299,59 +297,26 @@ impl<R: RegistryWrite> Run<'_, R> {
             }
         });
         for (tag, other) in claimed {
-            out.results.push(TagsResult {
-                tags: vec![tag.clone()],
-                source_digest: None,
-                digest: None,
-                status: Status::Failed,
-                reason: Some(TagFailure::Claimed {
-                    target: img.target.clone(),
-                    tag: tag.clone(),
-                    other,
-                }),
-                problems: vec![],
-                referrers_carried: 0,
-            });
+            let reason = TagFailure::Claimed {
+                target: img.target.clone(),
+                tag: tag.clone(),
+                other,
+            };
+            out.results.push(TagsResult::failed(tag, reason));
         }
         if out.tags.is_empty() {
-            if !out.results.is_empty() {
-                // Every chosen tag is another image's: said per tag above.
-                return out;
+            // Every chosen tag is another image's (said per tag above), or none passed.
+            if out.results.is_empty() {
+                out.warning = Some(ImageWarning::NoTagPassed {
+                    listed: listed.as_ref().map_or(0, Vec::len),
+                });
             }
-            out.warning = Some(ImageWarning::NoTagPassed {
-                listed: listed.as_ref().map_or(0, Vec::len),
-            });
             return out;
         }
         let source_tags = listed.map(|l| Arc::new(l.into_iter().collect::<HashSet<String>>()));
-        // Each tag's digest, by HEAD (no pull counted against a rate limit).
+        let (groups, failed) = self.group_by_digest(img, &out.tags).await;
+        out.results.extend(failed);
         let jobs = self.opts.jobs.max(1);
-        let heads: Vec<(String, Result<Digest, TagFailure>)> =
-            futures_util::stream::iter(out.tags.iter().map(|t| async move {
-                let _p = self.permit().await;
-                (t.clone(), self.digest_of(&img.source, t).await)
-            }))
-            .buffered(jobs)
-            .collect()
-            .await;
-        let mut groups: Vec<(Digest, Vec<String>)> = Vec::new();
-        for (tag, head) in heads {
-            match head {
-                Ok(d) => match groups.iter_mut().find(|(g, _)| *g == d) {
-                    Some((_, tags)) => tags.push(tag),
-                    None => groups.push((d, vec![tag])),
-                },
-                Err(reason) => out.results.push(TagsResult {
-                    tags: vec![tag],
-                    source_digest: None,
-                    digest: None,
-                    status: Status::Failed,
-                    reason: Some(reason),
-                    problems: vec![],
-                    referrers_carried: 0,
-                }),
-            }
-        }
         let copies: Vec<TagsResult> = futures_util::stream::iter(groups.into_iter().map(|g| {
             let source_tags = source_tags.clone();
             async move {
@@ -369,6 +334,56 @@ impl<R: RegistryWrite> Run<'_, R> {
         .await;
         out.results.extend(copies);
         out
+    }
+
+    /// The source's tag list, when the file filters tags or referrers are carried (it says
+    /// which subjects have fallback or cosign tags without asking each); None when not asked,
+    /// or when it cannot be read and only named tags are wanted (the copies find the
+    /// referrers themselves).
+    async fn list(&self, img: &ImageSpec) -> Result<Option<Vec<String>>, ImageFailure> {
+        if !img.tags.lists() && img.referrers == Carry::None {
+            return Ok(None);
+        }
+        let _p = self.permit().await;
+        match self.reg.tags(&img.source).await {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.is_not_found() => Err(ImageFailure::NoSuchRepository {
+                source: img.source.clone(),
+            }),
+            Err(e) if img.tags.lists() => Err(ImageFailure::CannotList {
+                detail: e.to_string(),
+            }),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Each tag's digest, by HEAD (no pull counted against a rate limit), grouped: the tags
+    /// naming one digest together, in the order first seen; the tags that failed apart.
+    async fn group_by_digest(
+        &self,
+        img: &ImageSpec,
+        tags: &[String],
+    ) -> (Vec<(Digest, Vec<String>)>, Vec<TagsResult>) {
+        let heads: Vec<(String, Result<Digest, TagFailure>)> =
+            futures_util::stream::iter(tags.iter().map(|t| async move {
+                let _p = self.permit().await;
+                (t.clone(), self.digest_of(&img.source, t).await)
+            }))
+            .buffered(self.opts.jobs.max(1))
+            .collect()
+            .await;
+        let mut groups: Vec<(Digest, Vec<String>)> = Vec::new();
+        let mut failed = Vec::new();
+        for (tag, head) in heads {
+            match head {
+                Ok(d) => match groups.iter_mut().find(|(g, _)| *g == d) {
+                    Some((_, tags)) => tags.push(tag),
+                    None => groups.push((d, vec![tag])),
+                },
+                Err(reason) => failed.push(TagsResult::failed(tag, reason)),
+            }
+        }
+        (groups, failed)
     }
 
     /// The digest `source:tag` names, by HEAD; a registry that does not say it is read.
