@@ -659,30 +659,7 @@ pub fn sync(out: &mut dyn Write, r: &crate::commands::sync::SyncReport) -> io::R
 
 pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     if r.up_to_date {
-        writeln!(
-            out,
-            "{}: up to date: {} already holds the image {} under {} (the image: nothing written)",
-            r.command,
-            r.target,
-            r.digest.short(),
-            r.tags.join(", ")
-        )?;
-        if let Some(rb) = &r.readback {
-            for p in &rb.problems {
-                writeln!(out, "MISMATCH {}", problem(p))?;
-            }
-            writeln!(
-                out,
-                "{}",
-                if rb.verified {
-                    "its configs and executables proven again by digest"
-                } else {
-                    "NOT verified: the target's content (the source's digest) is not what its platforms claim"
-                }
-            )?;
-        }
-        carried(out, r)?;
-        return writeln!(out, "registry requests: {}", r.registry_requests);
+        return up_to_date(out, r);
     }
     let kind = if r.media_type == crate::model::manifest::DOCKER_LIST {
         "Docker manifest list"
@@ -716,6 +693,49 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
         };
         writeln!(out, "  tags ({tags}): {}", r.tags.join(", "))?;
     }
+    planned_entries(out, r)?;
+    transferred(out, r)?;
+    if let Some(index) = &r.index {
+        let text = index.get();
+        writeln!(out, "index ({} bytes, {}):\n{text}", text.len(), r.digest)?;
+    }
+    if let Some(rb) = &r.readback {
+        readback(out, r, rb)?;
+    }
+    carried(out, r)?;
+    writeln!(out, "registry requests: {}", r.registry_requests)
+}
+
+/// A re-run that found its work done.
+fn up_to_date(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: up to date: {} already holds the image {} under {} (the image: nothing written)",
+        r.command,
+        r.target,
+        r.digest.short(),
+        r.tags.join(", ")
+    )?;
+    if let Some(rb) = &r.readback {
+        for p in &rb.problems {
+            writeln!(out, "MISMATCH {}", problem(p))?;
+        }
+        writeln!(
+            out,
+            "{}",
+            if rb.verified {
+                "its configs and executables proven again by digest"
+            } else {
+                "NOT verified: the target's content (the source's digest) is not what its platforms claim"
+            }
+        )?;
+    }
+    carried(out, r)?;
+    writeln!(out, "registry requests: {}", r.registry_requests)
+}
+
+/// The entries of the result, and those left out.
+fn planned_entries(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     let width = column_width(r.entries.iter().map(|e| e.platform.as_ref()));
     writeln!(out, "  {:<width$} {:<19} SOURCE", "PLATFORM", "DIGEST")?;
     for e in &r.entries {
@@ -746,6 +766,11 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     if r.attestations_dropped > 0 {
         writeln!(out, "  attestations left out: {}", r.attestations_dropped)?;
     }
+    Ok(())
+}
+
+/// Blobs mounted, copied, already there; manifests pushed; foreign layers left out.
+fn transferred(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     let s = &r.summary;
     let (mounted, copied) = if r.dry_run {
         ("to mount", "to copy unless present")
@@ -770,55 +795,56 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
             s.foreign_left_out
         )?;
     }
-    if let Some(index) = &r.index {
-        let text = index.get();
-        writeln!(out, "index ({} bytes, {}):\n{text}", text.len(), r.digest)?;
+    Ok(())
+}
+
+/// The read-back's verdict on what was pushed.
+fn readback(
+    out: &mut dyn Write,
+    r: &PublishReport,
+    rb: &crate::commands::publish::Readback,
+) -> io::Result<()> {
+    for p in &rb.problems {
+        writeln!(out, "MISMATCH {}", problem(p))?;
     }
-    if let Some(rb) = &r.readback {
-        for p in &rb.problems {
-            writeln!(out, "MISMATCH {}", problem(p))?;
-        }
-        let platforms: Vec<String> = rb.platforms.iter().map(|p| p.to_string()).collect();
-        let single = crate::model::manifest::MANIFEST_TYPES.contains(&r.media_type.as_str());
-        let content_only = rb.problems.iter().all(|p| {
-            matches!(
-                p,
-                Problem::ContentDisagrees { .. }
-                    | Problem::Unproven { .. }
-                    | Problem::Unreadable { .. }
-            )
-        });
-        match (rb.verified, single) {
-            (true, true) => writeln!(
-                out,
-                "verified by digest: the manifest ({}), its config{}{}",
-                r.digest.short(),
-                if rb.content { " and executables agree" } else { " agrees" },
-                if r.entries.iter().any(|e| e.platform.is_some()) { "" } else { " (no platform declared)" }
-            )?,
-            (true, false) => writeln!(
-                out,
-                "verified by digest: {} ({}), no duplicates, configs{} agree{}",
-                if platforms.is_empty() { "the manifest".to_string() } else { platforms.join(", ") },
-                r.digest.short(),
-                if rb.content { " and executables" } else { "" },
-                if r.entries.iter().any(|e| e.attestation) { ", attestations point inside" } else { "" }
-            )?,
-            // The push matched the plan byte for byte; what is wrong is the source's content.
-            (false, _) if content_only && !rb.problems.is_empty() => writeln!(
-                out,
-                "NOT verified: the source's content could not be proven (above: executables of another machine, \
-                 none found, or layers that do not read as their media type says; the push matched the plan); \
-                 no tag was moved"
-            )?,
-            (false, _) => writeln!(
-                out,
-                "NOT verified: the pushed result is not what was planned; no tag was moved"
-            )?,
-        }
+    let platforms: Vec<String> = rb.platforms.iter().map(|p| p.to_string()).collect();
+    let single = crate::model::manifest::MANIFEST_TYPES.contains(&r.media_type.as_str());
+    let content_only = rb.problems.iter().all(|p| {
+        matches!(
+            p,
+            Problem::ContentDisagrees { .. }
+                | Problem::Unproven { .. }
+                | Problem::Unreadable { .. }
+        )
+    });
+    match (rb.verified, single) {
+        (true, true) => writeln!(
+            out,
+            "verified by digest: the manifest ({}), its config{}{}",
+            r.digest.short(),
+            if rb.content { " and executables agree" } else { " agrees" },
+            if r.entries.iter().any(|e| e.platform.is_some()) { "" } else { " (no platform declared)" }
+        ),
+        (true, false) => writeln!(
+            out,
+            "verified by digest: {} ({}), no duplicates, configs{} agree{}",
+            if platforms.is_empty() { "the manifest".to_string() } else { platforms.join(", ") },
+            r.digest.short(),
+            if rb.content { " and executables" } else { "" },
+            if r.entries.iter().any(|e| e.attestation) { ", attestations point inside" } else { "" }
+        ),
+        // The push matched the plan byte for byte; what is wrong is the source's content.
+        (false, _) if content_only && !rb.problems.is_empty() => writeln!(
+            out,
+            "NOT verified: the source's content could not be proven (above: executables of another machine, \
+             none found, or layers that do not read as their media type says; the push matched the plan); \
+             no tag was moved"
+        ),
+        (false, _) => writeln!(
+            out,
+            "NOT verified: the pushed result is not what was planned; no tag was moved"
+        ),
     }
-    carried(out, r)?;
-    writeln!(out, "registry requests: {}", r.registry_requests)
 }
 
 /// copy's referrers: how many went, how the target lists them, what did not arrive.
