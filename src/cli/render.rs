@@ -198,107 +198,13 @@ pub fn reconcile(
 
 pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
     writeln!(out, "{}", r.image)?;
-    let via = r
-        .docker_context
-        .as_ref()
-        .map(|c| format!(", Docker context {c}"))
-        .unwrap_or_default();
     match (&r.daemon, &r.daemon_error) {
-        (Some(d), _) => {
-            writeln!(out, "├─ daemon ({}{via})", store_name(d.store))?;
-            writeln!(out, "│  ├─ id:           {}", d.image_id)?;
-            let platform = d
-                .platform
-                .as_ref()
-                .map_or("unknown".into(), |p| p.to_string());
-            if d.available.is_empty() {
-                writeln!(out, "│  ├─ platform:     {platform}")?;
-            } else {
-                writeln!(
-                    out,
-                    "│  ├─ platform:     {platform} (what a lookup without platform gives)"
-                )?;
-                let available: Vec<String> = d.available.iter().map(|p| p.to_string()).collect();
-                writeln!(out, "│  ├─ available:    {}", available.join(", "))?;
-            }
-            writeln!(out, "│  ├─ tags:         {}", list(&d.tags))?;
-            writeln!(out, "│  └─ repo digests: {}", list(&d.repo_digests))?;
-        }
+        (Some(d), _) => daemon_side(out, d, r.docker_context.as_deref())?,
         (None, Some(e)) => writeln!(out, "├─ daemon: {e}")?,
         (None, None) => writeln!(out, "├─ daemon: not asked (--no-daemon)")?,
     }
     match (&r.registry, &r.registry_error) {
-        (Some(v), _) => {
-            writeln!(out, "├─ registry: {}", v.reference)?;
-            if let Some(t) = &v.resolved_from {
-                writeln!(out, "│  ├─ resolved from: {t}")?;
-            }
-            for (registry, url) in mirrored(&r.registry_endpoints) {
-                writeln!(out, "│  ├─ read through mirror: {url} (for {registry})")?;
-            }
-            writeln!(out, "│  ├─ media type: {}", v.media_type)?;
-            let n = v.entries.len();
-            for (i, e) in v.entries.iter().enumerate() {
-                let branch = if i + 1 == n { "└─" } else { "├─" };
-                let platform = e
-                    .platform
-                    .as_ref()
-                    .map_or("(none)".into(), |p| p.to_string());
-                let marked = r
-                    .platform
-                    .as_ref()
-                    .is_some_and(|p| e.platform.as_ref().is_some_and(|q| p.matches(q)));
-                let mut notes = vec![];
-                if e.attestation {
-                    notes.push(format!(
-                        "attestation{}",
-                        e.attests
-                            .as_ref()
-                            .and_then(|d| d.parse::<crate::model::digest::Digest>().ok())
-                            .map(|d| format!(" of {}", d.short()))
-                            .unwrap_or_default()
-                    ));
-                }
-                if e.lacks_variant {
-                    notes.push("no variant in index".into());
-                }
-                if marked {
-                    notes.push("<- --platform".into());
-                }
-                if let Some(l) = &r.link {
-                    if l.entry.as_ref() == Some(&e.digest) {
-                        notes.push("<- local image".into());
-                    }
-                }
-                writeln!(
-                    out,
-                    "│  {branch} {:<16} {}  {:>6} B{}{}",
-                    if e.attestation {
-                        "unknown/unknown".to_string()
-                    } else {
-                        platform
-                    },
-                    e.digest.short(),
-                    e.size,
-                    e.config
-                        .as_ref()
-                        .map(|c| format!("  config {}", c.short()))
-                        .unwrap_or_default(),
-                    if notes.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  [{}]", notes.join(", "))
-                    }
-                )?;
-                if let Some(err) = &e.error {
-                    writeln!(
-                        out,
-                        "│  {}    error: {err}",
-                        if i + 1 == n { " " } else { "│" }
-                    )?;
-                }
-            }
-        }
+        (Some(v), _) => registry_side(out, r, v)?,
         (None, Some(e)) => writeln!(out, "├─ registry: {e}")?,
         (None, None) => writeln!(out, "├─ registry: not asked")?,
     }
@@ -314,6 +220,113 @@ pub fn inspect(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         ),
         None => writeln!(out, "└─ link: needs both sides"),
     }
+}
+
+/// inspect's daemon side.
+fn daemon_side(
+    out: &mut dyn Write,
+    d: &crate::model::local::DaemonSide,
+    context: Option<&str>,
+) -> io::Result<()> {
+    let via = context
+        .map(|c| format!(", Docker context {c}"))
+        .unwrap_or_default();
+    writeln!(out, "├─ daemon ({}{via})", store_name(d.store))?;
+    writeln!(out, "│  ├─ id:           {}", d.image_id)?;
+    let platform = d
+        .platform
+        .as_ref()
+        .map_or("unknown".into(), |p| p.to_string());
+    if d.available.is_empty() {
+        writeln!(out, "│  ├─ platform:     {platform}")?;
+    } else {
+        writeln!(
+            out,
+            "│  ├─ platform:     {platform} (what a lookup without platform gives)"
+        )?;
+        let available: Vec<String> = d.available.iter().map(|p| p.to_string()).collect();
+        writeln!(out, "│  ├─ available:    {}", available.join(", "))?;
+    }
+    writeln!(out, "│  ├─ tags:         {}", list(&d.tags))?;
+    writeln!(out, "│  └─ repo digests: {}", list(&d.repo_digests))
+}
+
+/// inspect's registry side: the top, then each entry with its notes.
+fn registry_side(
+    out: &mut dyn Write,
+    r: &InspectReport,
+    v: &crate::model::view::RemoteView,
+) -> io::Result<()> {
+    writeln!(out, "├─ registry: {}", v.reference)?;
+    if let Some(t) = &v.resolved_from {
+        writeln!(out, "│  ├─ resolved from: {t}")?;
+    }
+    for (registry, url) in mirrored(&r.registry_endpoints) {
+        writeln!(out, "│  ├─ read through mirror: {url} (for {registry})")?;
+    }
+    writeln!(out, "│  ├─ media type: {}", v.media_type)?;
+    let n = v.entries.len();
+    for (i, e) in v.entries.iter().enumerate() {
+        let branch = if i + 1 == n { "└─" } else { "├─" };
+        let platform = e
+            .platform
+            .as_ref()
+            .map_or("(none)".into(), |p| p.to_string());
+        let marked = r
+            .platform
+            .as_ref()
+            .is_some_and(|p| e.platform.as_ref().is_some_and(|q| p.matches(q)));
+        let mut notes = vec![];
+        if e.attestation {
+            notes.push(format!(
+                "attestation{}",
+                e.attests
+                    .as_ref()
+                    .and_then(|d| d.parse::<crate::model::digest::Digest>().ok())
+                    .map(|d| format!(" of {}", d.short()))
+                    .unwrap_or_default()
+            ));
+        }
+        if e.lacks_variant {
+            notes.push("no variant in index".into());
+        }
+        if marked {
+            notes.push("<- --platform".into());
+        }
+        if let Some(l) = &r.link {
+            if l.entry.as_ref() == Some(&e.digest) {
+                notes.push("<- local image".into());
+            }
+        }
+        writeln!(
+            out,
+            "│  {branch} {:<16} {}  {:>6} B{}{}",
+            if e.attestation {
+                "unknown/unknown".to_string()
+            } else {
+                platform
+            },
+            e.digest.short(),
+            e.size,
+            e.config
+                .as_ref()
+                .map(|c| format!("  config {}", c.short()))
+                .unwrap_or_default(),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", notes.join(", "))
+            }
+        )?;
+        if let Some(err) = &e.error {
+            writeln!(
+                out,
+                "│  {}    error: {err}",
+                if i + 1 == n { " " } else { "│" }
+            )?;
+        }
+    }
+    Ok(())
 }
 
 pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
