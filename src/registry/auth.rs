@@ -179,7 +179,7 @@ impl Auth {
             registry: call.registry.to_string(),
             detail,
         };
-        let mut url = reqwest::Url::parse(realm)
+        let url = reqwest::Url::parse(realm)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| {
@@ -189,45 +189,7 @@ impl Auth {
             })?;
         let scopes = scopes_of(call);
         let credential = self.credential(wire, call).await?;
-        let req = match &credential {
-            Some(Credential::IdentityToken(refresh)) => {
-                let mut form = url::form_urlencoded::Serializer::new(String::new());
-                form.append_pair("grant_type", "refresh_token")
-                    .append_pair("refresh_token", refresh)
-                    .append_pair("client_id", "runref");
-                for scope in &scopes {
-                    form.append_pair("scope", scope);
-                }
-                if let Some(s) = service {
-                    form.append_pair("service", s);
-                }
-                wire.client()
-                    .post(url)
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(form.finish())
-            }
-            other => {
-                {
-                    let mut q = url.query_pairs_mut();
-                    for scope in &scopes {
-                        q.append_pair("scope", scope);
-                    }
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                }
-                let req = wire.client().get(url);
-                match other {
-                    Some(Credential::Basic { username, password }) => {
-                        req.basic_auth(username, Some(password))
-                    }
-                    _ => req,
-                }
-            }
-        };
+        let req = token_request(wire, url, &scopes, service, credential.as_ref());
         let resp = match wire.raw(req, until, call).await? {
             Step::Done(r) => r,
             Step::Retry { error, .. } => return Err(error),
@@ -246,41 +208,101 @@ impl Auth {
                 detail: format!("token server: {why}"),
             });
         }
-        let limit = wire.limits().token;
-        let body = match read_bounded(resp, limit, until).await {
-            Ok(b) => b,
-            Err(Read::TooLarge) => {
-                return Err(RegistryError::TooLarge {
-                    reference: call.subject.clone(),
-                    what: "token answer",
-                    limit,
-                })
-            }
-            Err(Read::Timeout) => {
-                return Err(RegistryError::Timeout {
-                    reference: call.subject.clone(),
-                    secs: wire.timeout().as_secs(),
-                    attempts: 1,
-                })
-            }
-            Err(Read::Broken(detail)) => return Err(refused(format!("token answer: {detail}"))),
-        };
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let answer: Answer = serde_json::from_slice(&body)
-            .map_err(|_| refused("the token server's answer is not a JSON token".into()))?;
-        let token = answer
-            .token
-            .or(answer.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| refused("the token server's answer holds no token".into()))?;
-        header_value(&format!("Bearer {token}")).ok_or_else(|| {
-            refused("the token server sent a token that is not a valid HTTP header value".into())
-        })
+        token_answer(wire, call, resp, until).await
     }
+}
+
+/// The token request: a refresh-token POST (an identity token), else a GET with the scopes,
+/// with basic auth when there is a password.
+fn token_request(
+    wire: &Wire,
+    mut url: reqwest::Url,
+    scopes: &[String],
+    service: Option<&str>,
+    credential: Option<&Credential>,
+) -> reqwest::RequestBuilder {
+    if let Some(Credential::IdentityToken(refresh)) = credential {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh)
+            .append_pair("client_id", "runref");
+        for scope in scopes {
+            form.append_pair("scope", scope);
+        }
+        if let Some(s) = service {
+            form.append_pair("service", s);
+        }
+        return wire
+            .client()
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form.finish());
+    }
+    {
+        let mut q = url.query_pairs_mut();
+        for scope in scopes {
+            q.append_pair("scope", scope);
+        }
+        if let Some(s) = service {
+            q.append_pair("service", s);
+        }
+    }
+    let req = wire.client().get(url);
+    match credential {
+        Some(Credential::Basic { username, password }) => req.basic_auth(username, Some(password)),
+        _ => req,
+    }
+}
+
+/// The token server's successful answer, read within the token bound, as a header value.
+async fn token_answer(
+    wire: &Wire,
+    call: &Call<'_>,
+    resp: reqwest::Response,
+    until: Instant,
+) -> Result<HeaderValue, RegistryError> {
+    let refused = |detail: String| RegistryError::Unauthorized {
+        reference: call.subject.clone(),
+        registry: call.registry.to_string(),
+        detail,
+    };
+    let limit = wire.limits().token;
+    let body = match read_bounded(resp, limit, until).await {
+        Ok(b) => b,
+        Err(Read::TooLarge) => {
+            return Err(RegistryError::TooLarge {
+                reference: call.subject.clone(),
+                what: "token answer",
+                limit,
+            })
+        }
+        Err(Read::Timeout) => {
+            return Err(RegistryError::Timeout {
+                reference: call.subject.clone(),
+                secs: wire.timeout().as_secs(),
+                attempts: 1,
+            })
+        }
+        Err(Read::Broken(detail)) => return Err(refused(format!("token answer: {detail}"))),
+    };
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        token: Option<String>,
+        access_token: Option<String>,
+    }
+    let answer: Answer = serde_json::from_slice(&body)
+        .map_err(|_| refused("the token server's answer is not a JSON token".into()))?;
+    let token = answer
+        .token
+        .or(answer.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| refused("the token server's answer holds no token".into()))?;
+    header_value(&format!("Bearer {token}")).ok_or_else(|| {
+        refused("the token server sent a token that is not a valid HTTP header value".into())
+    })
 }
 
 fn basic(username: &str, password: &str) -> String {
