@@ -49,30 +49,8 @@ pub fn run() -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     };
     match &command {
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut cmd, "runref", &mut out);
-            emit(|o, _| o.write_all(&out))?;
-            return Ok(exit::OK);
-        }
-        Command::Man => {
-            use clap::CommandFactory;
-            let mut out = Vec::new();
-            man_page(Cli::command(), &mut out).context("cannot render the man page")?;
-            // roff input is ASCII: other characters (the help's "…") as \[uXXXX] escapes.
-            let text = String::from_utf8_lossy(&out);
-            let ascii: String = text
-                .chars()
-                .map(|c| match c.is_ascii() {
-                    true => c.to_string(),
-                    false => format!("\\[u{:04X}]", c as u32),
-                })
-                .collect();
-            emit(|o, _| o.write_all(ascii.as_bytes()))?;
-            return Ok(exit::OK);
-        }
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man => return man(),
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -87,16 +65,7 @@ pub fn run() -> anyhow::Result<u8> {
         command,
         Command::Sync(_) | Command::Copy(_) | Command::Index(_)
     );
-    let unchanged = match command {
-        Command::Index(_) | Command::Copy(_) => {
-            "a tag moves only once the read-back proved its result, so any tag already moved \
-             names proven content (blobs and manifests already pushed stay; a rerun finds them)"
-        }
-        Command::Sync(_) => {
-            "images already copied stay copied, no tag names unproven content; a rerun goes on"
-        }
-        _ => "nothing was changed",
-    };
+    let unchanged = what_stays(&command);
     let code = rt.block_on(async {
         let work = async {
             match command {
@@ -148,6 +117,48 @@ pub fn run() -> anyhow::Result<u8> {
     // does not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// What a command stopped early (deadline, Ctrl-C) leaves as it was.
+fn what_stays(command: &Command) -> &'static str {
+    match command {
+        Command::Index(_) | Command::Copy(_) => {
+            "a tag moves only once the read-back proved its result, so any tag already moved \
+             names proven content (blobs and manifests already pushed stay; a rerun finds them)"
+        }
+        Command::Sync(_) => {
+            "images already copied stay copied, no tag names unproven content; a rerun goes on"
+        }
+        _ => "nothing was changed",
+    }
+}
+
+/// `runref completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "runref", &mut out);
+    emit(|o, _| o.write_all(&out))?;
+    Ok(exit::OK)
+}
+
+/// `runref man`.
+fn man() -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    man_page(Cli::command(), &mut out).context("cannot render the man page")?;
+    // roff input is ASCII: other characters (the help's "…") as \[uXXXX] escapes.
+    let text = String::from_utf8_lossy(&out);
+    let ascii: String = text
+        .chars()
+        .map(|c| match c.is_ascii() {
+            true => c.to_string(),
+            false => format!("\\[u{:04X}]", c as u32),
+        })
+        .collect();
+    emit(|o, _| o.write_all(ascii.as_bytes()))?;
+    Ok(exit::OK)
 }
 
 /// runref(1) with a section per subcommand (`index create` included), from the same clap
