@@ -349,6 +349,24 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// The one constructor: `host` (for credentials) at `url`, a mirror or the registry.
+    fn new(host: String, url: String, mirror: bool) -> Endpoint {
+        Endpoint {
+            host,
+            url,
+            mirror,
+            repository: None,
+        }
+    }
+
+    /// Where registries.conf rewrote the repository to.
+    fn rewritten(self, repository: String) -> Endpoint {
+        Endpoint {
+            repository: Some(repository),
+            ..self
+        }
+    }
+
     fn repo<'a>(&'a self, own: &'a str) -> &'a str {
         self.repository.as_deref().unwrap_or(own)
     }
@@ -477,6 +495,15 @@ impl HttpRegistry {
             .await
     }
 
+    /// The URL of a registry host: Docker Hub's API endpoint for `docker.io`, else the host
+    /// with its scheme (plain HTTP only where it is insecure and answers so).
+    fn url_of(&self, host: &str) -> String {
+        match host {
+            crate::model::reference::DOCKER_HUB => format!("https://{DOCKER_HUB_ENDPOINT}"),
+            h => format!("{}://{h}", self.scheme(h)),
+        }
+    }
+
     /// Where reads of `reference` go, in order: for Docker Hub names the mirrors (the one that
     /// answered last first), then Docker Hub; for any other name its registry.
     async fn places(&self, reference: &Reference) -> Result<Vec<Endpoint>, RegistryError> {
@@ -496,18 +523,8 @@ impl HttpRegistry {
                         if p.insecure {
                             self.wire.add_insecure(&p.host);
                         }
-                        let url = match p.host.as_str() {
-                            crate::model::reference::DOCKER_HUB => {
-                                format!("https://{DOCKER_HUB_ENDPOINT}")
-                            }
-                            h => format!("{}://{h}", self.scheme(h)),
-                        };
-                        Endpoint {
-                            url,
-                            host: p.host,
-                            mirror: p.mirror,
-                            repository: Some(p.repository),
-                        }
+                        let url = self.url_of(&p.host);
+                        Endpoint::new(p.host, url, p.mirror).rewritten(p.repository)
                     })
                     .collect())
             }
@@ -515,34 +532,29 @@ impl HttpRegistry {
         }
         if !reference.is_docker_hub() {
             self.learn_insecure(&registry).await;
-            return Ok(vec![Endpoint {
-                url: format!("{}://{registry}", self.scheme(&registry)),
-                host: registry,
-                mirror: false,
-                repository: None,
-            }]);
+            return Ok(vec![Endpoint::new(
+                registry.clone(),
+                self.url_of(&registry),
+                false,
+            )]);
         }
         let mut out: Vec<Endpoint> = self
             .hub()
             .await
             .iter()
-            .map(|m| Endpoint {
-                host: m.host.clone(),
-                url: format!(
-                    "{}://{}",
-                    if m.http { "http" } else { self.scheme(&m.host) },
-                    m.host
-                ),
-                mirror: true,
-                repository: None,
+            .map(|m| {
+                let url = match m.http {
+                    true => format!("http://{}", m.host),
+                    false => self.url_of(&m.host),
+                };
+                Endpoint::new(m.host.clone(), url, true)
             })
             .collect();
-        out.push(Endpoint {
-            url: format!("https://{DOCKER_HUB_ENDPOINT}"),
-            host: registry.clone(),
-            mirror: false,
-            repository: None,
-        });
+        out.push(Endpoint::new(
+            registry.clone(),
+            self.url_of(&registry),
+            false,
+        ));
         let last = self
             .answered
             .lock()

@@ -4,7 +4,7 @@
 //! sent. Writes always go to the registry itself, never to a mirror.
 
 use super::wire::Call;
-use super::{BlobStream, Endpoint, HttpRegistry, RegistryError, Scope, DOCKER_HUB_ENDPOINT};
+use super::{BlobStream, Endpoint, HttpRegistry, RegistryError, Scope};
 use crate::model::digest::Digest;
 use crate::model::reference::Reference;
 use bytes::Bytes;
@@ -94,20 +94,8 @@ impl HttpRegistry {
     /// The registry itself (never a mirror): where writes go.
     fn origin(&self, reference: &Reference) -> Endpoint {
         let registry = reference.registry().to_string();
-        if reference.is_docker_hub() {
-            return Endpoint {
-                url: format!("https://{DOCKER_HUB_ENDPOINT}"),
-                host: registry,
-                mirror: false,
-                repository: None,
-            };
-        }
-        Endpoint {
-            url: format!("{}://{registry}", self.scheme(&registry)),
-            host: registry,
-            mirror: false,
-            repository: None,
-        }
+        let url = self.url_of(&registry);
+        Endpoint::new(registry, url, false)
     }
 
     /// A push-scoped call at the registry itself.
@@ -149,12 +137,7 @@ impl HttpRegistry {
                 reference: subject.to_string(),
                 detail,
             })?;
-        let ep = Endpoint {
-            url: base,
-            host: ep.host,
-            mirror: false,
-            repository: None,
-        };
+        let ep = Endpoint::new(ep.host, base, false);
         Ok((ep, subject, target.repository(), path))
     }
 
