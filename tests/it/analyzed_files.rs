@@ -12,7 +12,7 @@ fn files() -> Vec<PathBuf> {
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect();
     v.sort();
-    assert!(v.len() >= 8, "fixtures missing: {v:?}");
+    assert!(v.len() >= 9, "fixtures missing: {v:?}");
     v
 }
 
@@ -91,6 +91,13 @@ fn shapes_are_read_right() {
         .top_layer
         .unwrap()
         .starts_with("sha256:9090"));
+    // Platform API 0.15: `arch-variant` read (arm64/v8 normalises to arm64, as containerd).
+    let n = v("api-0.15-build-image.toml");
+    let r = n.run_image.unwrap();
+    let t = r.target.unwrap();
+    assert_eq!(t.arch_variant.as_deref(), Some("v8"));
+    assert_eq!(t.platform().unwrap().to_string(), "linux/arm64");
+    assert_eq!(r.image.as_deref(), Some("registry.example.com/base/run:noble"));
     let m = v("api-0.14-mirrors.toml");
     assert_eq!(
         m.run_image.unwrap().target.unwrap().id.as_deref(),
