@@ -373,29 +373,7 @@ pub async fn diagnose<D: Daemon, R: Registry>(
     // Exactly the exporter's lookup: the reference string as written.
     let (info, found_image) = tokio::join!(daemon.info(), daemon.inspect(&raw));
     let info = info?;
-    let mut report = DiagnoseReport {
-        file: path.clone(),
-        reference: raw.clone(),
-        platform: given.clone(),
-        export_will_work: false,
-        found: None,
-        cause: None,
-        finding: Finding::Absent {
-            reference: raw.clone(),
-            target: info.platform_or_host(),
-            guess: None,
-        },
-        lifecycle_error: None,
-        local_images: vec![],
-        registry_platform: None,
-        top_layer: None,
-        fix: None,
-        registry_error: None,
-        registry_requests: 0,
-        registry_http_fallbacks: 0,
-        registry_endpoints: Default::default(),
-        docker_context: None,
-    };
+    let mut report = DiagnoseReport::new(&path, &raw, given.clone(), &info);
     if let Some(img) = found_image? {
         report.top_layer = view
             .metadata_run_image
@@ -410,9 +388,8 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         report.settle(found(&raw, &img, given.as_ref()), &path);
         return Ok(report);
     }
-
-    // Not found: look at the repository's local images, and (unless told not to) ask the
-    // registry what the digest is.
+    // Not found: the repository's local images, and (unless told not to) the registry's word
+    // on what the digest is.
     let repo = match &reference {
         ImageRef::Name(n) => Some(n.clone()),
         ImageRef::Id(_) => image_name.clone(),
@@ -430,14 +407,11 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         }
         _ => Asked::default(),
     };
-    report.registry_platform = asked.platform.clone();
-    report.registry_error = asked.error.clone();
     // The platform the build targets: given, else what the restorer chose, else the daemon's.
     let target = given
         .clone()
         .or_else(|| asked.platform.clone())
         .unwrap_or_else(|| info.platform_or_host());
-    report.platform = Some(target.clone());
     let guess = (given.is_none() && asked.platform.is_none()).then_some(Guess {
         registry_failed: asked.error.is_some(),
     });
@@ -448,6 +422,9 @@ pub async fn diagnose<D: Daemon, R: Registry>(
         }
         _ => false,
     };
+    report.platform = Some(target.clone());
+    report.registry_platform = asked.platform;
+    report.registry_error = asked.error;
     if let Some(reg) = registry {
         report.registry_requests = reg.requests();
         report.registry_http_fallbacks = reg.http_fallbacks();
@@ -468,6 +445,33 @@ pub async fn diagnose<D: Daemon, R: Registry>(
 }
 
 impl DiagnoseReport {
+    /// Nothing found yet.
+    fn new(path: &str, raw: &str, given: Option<Platform>, info: &DaemonInfo) -> DiagnoseReport {
+        DiagnoseReport {
+            file: path.to_string(),
+            reference: raw.to_string(),
+            platform: given,
+            export_will_work: false,
+            found: None,
+            cause: None,
+            finding: Finding::Absent {
+                reference: raw.to_string(),
+                target: info.platform_or_host(),
+                guess: None,
+            },
+            lifecycle_error: None,
+            local_images: vec![],
+            registry_platform: None,
+            top_layer: None,
+            fix: None,
+            registry_error: None,
+            registry_requests: 0,
+            registry_http_fallbacks: 0,
+            registry_endpoints: Default::default(),
+            docker_context: None,
+        }
+    }
+
     fn settle(&mut self, finding: Finding, path: &str) {
         self.export_will_work = matches!(finding, Finding::Works { .. });
         self.cause = finding.cause();

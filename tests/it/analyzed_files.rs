@@ -97,7 +97,10 @@ fn shapes_are_read_right() {
     let t = r.target.unwrap();
     assert_eq!(t.arch_variant.as_deref(), Some("v8"));
     assert_eq!(t.platform().unwrap().to_string(), "linux/arm64");
-    assert_eq!(r.image.as_deref(), Some("registry.example.com/base/run:noble"));
+    assert_eq!(
+        r.image.as_deref(),
+        Some("registry.example.com/base/run:noble")
+    );
     let m = v("api-0.14-mirrors.toml");
     assert_eq!(
         m.run_image.unwrap().target.unwrap().id.as_deref(),
