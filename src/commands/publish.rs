@@ -737,7 +737,56 @@ async fn create_index<R: RegistryWrite>(
     let index = Bytes::from(plan.index_bytes());
     let digests: Vec<Digest> = plan.entries.iter().map(|e| e.digest.clone()).collect();
     let material = material.into_inner();
-    let source_maps: Vec<SourceMap> = reads
+    let source_maps = source_maps(&reads, &plan);
+    // A re-run: the planned index is known once the sources are read; when every tag already
+    // names it, nothing is mounted or pushed again (issue 24; a newcomer counted 8 writes).
+    let planned = Digest::of(&index);
+    let up_to_date = !opts.dry_run
+        && !opts.allow_nondistributable
+        && !tags.is_empty()
+        && tags_at(reg, &target.bare(), &tags, &planned)
+            .await?
+            .is_some();
+    let (blobs, summary) = match up_to_date {
+        true => (vec![], Summary::default()),
+        false => transfer(reg, &target.bare(), &digests, true, &material, opts).await?,
+    };
+    let report = PublishReport {
+        command: "index create",
+        media_type: plan.media_type.to_string(),
+        tags: tags.clone(),
+        up_to_date,
+        source_digest: None,
+        digest_preserved: None,
+        sources: source_maps,
+        entries: plan.entries.clone(),
+        left_out: plan.left_out.clone(),
+        attestations_dropped: plan.attestations_dropped,
+        blobs,
+        summary,
+        verified: up_to_date,
+        registry_requests: reg.requests(),
+        registry_http_fallbacks: reg.http_fallbacks(),
+        ..copy_report(target, &planned, &planned, opts)
+    };
+    if up_to_date {
+        return reprove(reg, target, report, opts).await;
+    }
+    conclude(
+        reg,
+        &target.bare(),
+        report,
+        &index,
+        plan.platforms(),
+        true,
+        opts,
+    )
+    .await
+}
+
+/// Which entries of the plan came from which source, and each source's digest.
+fn source_maps(reads: &[Read], plan: &assemble::Plan) -> Vec<SourceMap> {
+    reads
         .iter()
         .enumerate()
         .map(|(i, r)| SourceMap {
@@ -755,60 +804,7 @@ async fn create_index<R: RegistryWrite>(
                 .map(|e| e.digest.clone())
                 .collect(),
         })
-        .collect();
-    // A re-run: the planned index is known once the sources are read; when every tag already
-    // names it, nothing is mounted or pushed again (issue 24; a newcomer counted 8 writes).
-    let planned = Digest::of(&index);
-    let up_to_date = !opts.dry_run
-        && !opts.allow_nondistributable
-        && !tags.is_empty()
-        && tags_at(reg, &target.bare(), &tags, &planned)
-            .await?
-            .is_some();
-    let (blobs, summary) = match up_to_date {
-        true => (vec![], Summary::default()),
-        false => transfer(reg, &target.bare(), &digests, true, &material, opts).await?,
-    };
-    let report = PublishReport {
-        command: "index create",
-        target: target.bare().to_string(),
-        digest: Digest::of(&index),
-        reference: target.with_digest(&Digest::of(&index)).to_string(),
-        media_type: plan.media_type.to_string(),
-        tags: tags.clone(),
-        tags_moved: false,
-        up_to_date,
-        dry_run: opts.dry_run,
-        pushed: false,
-        source_digest: None,
-        digest_preserved: None,
-        sources: source_maps,
-        entries: plan.entries.clone(),
-        left_out: plan.left_out.clone(),
-        attestations_dropped: plan.attestations_dropped,
-        blobs,
-        summary,
-        index: None,
-        readback: None,
-        referrers: None,
-        referrers_error: None,
-        verified: up_to_date,
-        registry_requests: reg.requests(),
-        registry_http_fallbacks: reg.http_fallbacks(),
-    };
-    if up_to_date {
-        return reprove(reg, target, report, opts).await;
-    }
-    conclude(
-        reg,
-        &target.bare(),
-        report,
-        &index,
-        plan.platforms(),
-        true,
-        opts,
-    )
-    .await
+        .collect()
 }
 
 /// `runref copy SOURCE TARGET`: all platforms (and attestations kept) is a byte-identical copy,
@@ -1063,7 +1059,8 @@ fn new_top(
     })
 }
 
-/// A copy's report before anything is pushed or proven.
+/// A report before anything is pushed or proven (a copy's; index create's with its own
+/// fields over it).
 fn copy_report(
     target: &Reference,
     digest: &Digest,
