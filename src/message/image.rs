@@ -4,7 +4,7 @@ use super::PlatformOr;
 use crate::commands::assemble::LeftOutWhy;
 use crate::commands::inspect::{SideMiss, Tie};
 use crate::commands::publish::TagConflict;
-use crate::commands::verify::NoExecutable;
+use crate::commands::verify::{NoExecutable, Problem};
 use std::fmt;
 
 /// An index entry's platform: `(no platform)` when it declares none.
@@ -99,5 +99,59 @@ impl fmt::Display for SideMiss {
                 f.write_str("not asked: an OCI layout is a directory, not a daemon's image")
             }
         }
+    }
+}
+
+/// What verify found wrong, in one line.
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Problem::Missing { platform, other_builds } if !other_builds.is_empty() => format!(
+                "{platform}: no image of a matching Windows build (there: {}; builds match as containerd's Windows matcher)",
+                other_builds.join(", ")
+            ),
+            Problem::Missing { platform, .. } => format!("{platform}: no runnable image for this platform"),
+            Problem::Duplicate { platform, digests } => format!(
+                "{platform}: {} runnable entries ({})",
+                digests.len(),
+                digests.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
+            ),
+            Problem::ReferrerMissing { subject, platform, artifact_type } => format!(
+                "{}: no referrer of type {artifact_type} names {}{}; attach one (cosign sign, oras attach) or drop --require-referrer",
+                platform.as_ref().map_or("the image".into(), |p| p.to_string()),
+                subject.short(),
+                if platform.is_some() { " (nor the index)" } else { "" }
+            ),
+            Problem::Unexpected { platform, digest } => {
+                format!("{platform}: not expected ({}); use --allow-extra to accept it", digest.short())
+            }
+            Problem::ConfigDisagrees { digest, index_platform, config_platform } => format!(
+                "{index_platform}: the index says {index_platform} but the config of {} says {config_platform}",
+                digest.short()
+            ),
+            Problem::ContentDisagrees { platform, digest, files } => format!(
+                "{platform} ({}): executables built for another machine: {}",
+                digest.short(),
+                files
+                    .iter()
+                    .take(5)
+                    .map(|f| format!("/{} is {}", f.path.trim_start_matches('/'), f.describe()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Problem::Unproven { platform, digest, reason } => format!(
+                "{platform}: {reason} ({}); the architecture cannot be proven from content",
+                digest.short()
+            ),
+            Problem::AttestationOutside { digest, attests } => format!(
+                "attestation {} is about {attests}, which is not an entry of the index",
+                digest.short()
+            ),
+            Problem::Unreadable { digest, platform: Some(p), error } => {
+                format!("{p} ({}): {error}", digest.short())
+            }
+            Problem::Unreadable { digest, error, .. } => format!("{}: {error}", digest.short()),
+        };
+        f.write_str(&text)
     }
 }

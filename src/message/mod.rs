@@ -6,7 +6,9 @@ pub mod image;
 pub mod reconcile;
 pub mod sync;
 
+use crate::model::local::StoreKind;
 use crate::model::platform::Platform;
+use crate::model::proof::Proof;
 use std::fmt;
 
 /// A platform that may be unknown, printed one way everywhere: `linux/arm64/v8` or
@@ -35,4 +37,26 @@ pub(crate) fn list<T: fmt::Display>(items: &[T]) -> String {
         .map(T::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The daemon's image store.
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreKind::DockerClassic => "Docker Engine (classic image store)",
+            StoreKind::DockerContainerd => "Docker Engine (containerd image store)",
+            StoreKind::Podman => "podman (Docker-compatible API)",
+        })
+    }
+}
+
+/// How a local image was tied to a registry manifest.
+impl fmt::Display for Proof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proof::ConfigDigestIsImageId => "config digest = image ID",
+            Proof::RepoDigests => "RepoDigests",
+            Proof::ContainerdManifests => "containerd manifests",
+        })
+    }
 }

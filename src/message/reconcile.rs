@@ -1,6 +1,7 @@
 //! reconcile's warnings and failures in words.
 
 use super::{list, PlatformOr};
+use crate::commands::reconcile::decide::Reason;
 use crate::commands::reconcile::why::{Failure, NextPull, Target, Unproven, Warning};
 use std::fmt;
 
@@ -305,5 +306,44 @@ impl fmt::Display for Failure {
                 "internal: the decision did not settle (last need: {need}); please report this"
             ),
         }
+    }
+}
+
+/// Why the reference is what it is now, as the decision line says it.
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::AlreadyDaemonId => "already the daemon's image ID of a matching image",
+            Reason::DaemonHoldsReference => {
+                "the daemon holds the reference for the target platform"
+            }
+            Reason::DaemonHoldsImageName => {
+                "the daemon holds [run-image] image for the target platform"
+            }
+            Reason::ProvenByRepoDigests => {
+                "the daemon records the per-arch digest for this image (RepoDigests)"
+            }
+            Reason::ProvenByContainerdManifests => {
+                "the containerd image store lists the per-arch manifest for this image"
+            }
+            Reason::ProvenByConfigDigest => {
+                "the registry's manifest for the digest has this image's config digest"
+            }
+            Reason::MatchedByRepositoryAndPlatform => {
+                "matched by repository and platform (no proof available)"
+            }
+            Reason::Pulled => "pulled for the target platform",
+            Reason::DaemonOnlyNotPulled => "daemon-only image used as is (not pulled)",
+            Reason::ExtendKeepsRegistryDigest => {
+                "run image is extended: the registry digest is kept"
+            }
+            Reason::RegistryResolved => "resolved to the registry manifest for the target platform",
+            Reason::AlreadyPlatformDigest => {
+                "already the registry manifest for the target platform"
+            }
+            Reason::KeptWithoutRegistry => {
+                "kept as is: pull policy never forbids asking the registry"
+            }
+        })
     }
 }
