@@ -114,7 +114,7 @@ pub struct LeftOut {
     pub platform: Platform,
     pub digest: Digest,
     pub source: String,
-    #[serde(serialize_with = "crate::report::as_text")]
+    #[serde(serialize_with = "crate::model::json::as_text")]
     pub why: LeftOutWhy,
 }
 

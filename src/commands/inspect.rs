@@ -22,7 +22,7 @@ pub struct Link {
     pub proof: Option<Proof>,
     /// Whether the daemon records the top (index) digest for this image.
     pub daemon_knows_top_digest: bool,
-    #[serde(serialize_with = "crate::report::as_text")]
+    #[serde(serialize_with = "crate::model::json::as_text")]
     pub explanation: Tie,
 }
 
@@ -68,10 +68,10 @@ pub struct InspectReport {
     pub image: String,
     pub platform: Option<Platform>,
     pub daemon: Option<DaemonSide>,
-    #[serde(serialize_with = "crate::report::as_text_opt")]
+    #[serde(serialize_with = "crate::model::json::as_text_opt")]
     pub daemon_error: Option<SideMiss>,
     pub registry: Option<RemoteView>,
-    #[serde(serialize_with = "crate::report::as_text_opt")]
+    #[serde(serialize_with = "crate::model::json::as_text_opt")]
     pub registry_error: Option<SideMiss>,
     pub link: Option<Link>,
     /// Signatures, SBOMs and attestations attached by subject to the index and its entries

@@ -74,7 +74,7 @@ pub enum Problem {
     Unproven {
         platform: String,
         digest: Digest,
-        #[serde(serialize_with = "crate::report::as_text")]
+        #[serde(serialize_with = "crate::model::json::as_text")]
         reason: NoExecutable,
     },
     /// An attestation whose subject (`vnd.docker.reference.digest`) is not an entry of the index.

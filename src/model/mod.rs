@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod elf;
 pub mod given;
+pub mod json;
 pub mod layer;
 pub mod local;
 pub mod manifest;

@@ -96,7 +96,7 @@ pub struct Carried {
     /// Listed on the source but gone from it (a dangling listing entry): left out.
     pub unreadable: Vec<String>,
     /// cosign tags the target has with other content: kept, the source's not carried.
-    #[serde(serialize_with = "crate::report::as_texts")]
+    #[serde(serialize_with = "crate::model::json::as_texts")]
     pub conflicts: Vec<TagConflict>,
     /// Listed on the source under a subject their manifest does not name: left out.
     pub foreign: Vec<String>,
