@@ -174,11 +174,7 @@ impl Auth {
         service: Option<&str>,
         until: Instant,
     ) -> Result<HeaderValue, RegistryError> {
-        let refused = |detail: String| RegistryError::Unauthorized {
-            reference: call.subject.clone(),
-            registry: call.registry.to_string(),
-            detail,
-        };
+        let refused = |detail: String| refused(call, detail);
         let url = reqwest::Url::parse(realm)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -209,6 +205,15 @@ impl Auth {
             });
         }
         token_answer(wire, call, resp, until).await
+    }
+}
+
+/// The token server (or its answer) refused `call`.
+fn refused(call: &Call<'_>, detail: String) -> RegistryError {
+    RegistryError::Unauthorized {
+        reference: call.subject.clone(),
+        registry: call.registry.to_string(),
+        detail,
     }
 }
 
@@ -264,11 +269,7 @@ async fn token_answer(
     resp: reqwest::Response,
     until: Instant,
 ) -> Result<HeaderValue, RegistryError> {
-    let refused = |detail: String| RegistryError::Unauthorized {
-        reference: call.subject.clone(),
-        registry: call.registry.to_string(),
-        detail,
-    };
+    let refused = |detail: String| refused(call, detail);
     let limit = wire.limits().token;
     let body = match read_bounded(resp, limit, until).await {
         Ok(b) => b,
