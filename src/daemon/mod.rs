@@ -136,6 +136,11 @@ pub trait Daemon {
     fn answered(&self) -> Option<Answered> {
         None
     }
+    /// `/info` as already answered for another question (the registry's mirrors and insecure
+    /// hosts), with nothing asked; `None` when it was not asked yet.
+    fn known_info(&self) -> Option<DaemonInfo> {
+        None
+    }
     /// Inspect by name, `name@digest` or ID; `None` when the daemon has no such image.
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError>;
     /// Inspect asking the containerd store for per-platform manifests (API >= 1.48).
@@ -176,6 +181,33 @@ pub trait Daemon {
         platform: &Platform,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), DaemonError>;
+}
+
+/// podman's compat /info says ProductLicense "Apache-2.0"; the Engine leaves it empty
+/// (measured on 20.10, 26.1, 28.5 and podman 4.3).
+fn is_podman(i: &bollard::models::SystemInfo) -> bool {
+    i.product_license
+        .as_deref()
+        .is_some_and(|l| l.starts_with("Apache"))
+}
+
+/// What `/info` (and the API level) say of the daemon.
+fn info_of(i: &bollard::models::SystemInfo, api_version: String) -> DaemonInfo {
+    DaemonInfo {
+        engine: if is_podman(i) {
+            Engine::Podman
+        } else {
+            Engine::Docker
+        },
+        version: i.server_version.clone().unwrap_or_default(),
+        api_version,
+        platform: Some(Platform::new(
+            i.os_type.as_deref().unwrap_or("linux"),
+            i.architecture.as_deref().unwrap_or(std::env::consts::ARCH),
+            None,
+        )),
+        containerd_store: uses_containerd_store(i),
+    }
 }
 
 /// A credential in bollard's form, for the daemon's pulls.
@@ -515,15 +547,22 @@ impl Daemon for EngineDaemon {
     /// comes from the answers' `Api-Version` header; only where no header is seen (tcp, TLS)
     /// is `/version` (6-8 ms on Engine 20.10, 365 ms on podman 4.3, measured) asked, and only
     /// on the containerd store, where the API level decides whether a platform can be exported.
+    fn known_info(&self) -> Option<DaemonInfo> {
+        let i = self.info.get()?;
+        let api_version = match self.answered() {
+            Some(a) => a.api_version,
+            // Where the API level needs /version (the containerd store without headers), it
+            // is not known without asking.
+            None if uses_containerd_store(i) && !is_podman(i) => return None,
+            None => String::new(),
+        };
+        Some(info_of(i, api_version))
+    }
+
     async fn info(&self) -> Result<DaemonInfo, DaemonError> {
         let i = self.system_info().await?;
         let containerd_store = uses_containerd_store(i);
-        // podman's compat /info says ProductLicense "Apache-2.0"; the Engine leaves it empty
-        // (measured on 20.10, 26.1, 28.5 and podman 4.3).
-        let podman = i
-            .product_license
-            .as_deref()
-            .is_some_and(|l| l.starts_with("Apache"));
+        let podman = is_podman(i);
         let heard = self.answered().map(|a| a.api_version);
         let api_version = if let Some(v) = heard {
             v
@@ -540,21 +579,7 @@ impl Daemon for EngineDaemon {
         } else {
             String::new()
         };
-        Ok(DaemonInfo {
-            engine: if podman {
-                Engine::Podman
-            } else {
-                Engine::Docker
-            },
-            version: i.server_version.clone().unwrap_or_default(),
-            api_version,
-            platform: Some(Platform::new(
-                i.os_type.as_deref().unwrap_or("linux"),
-                i.architecture.as_deref().unwrap_or(std::env::consts::ARCH),
-                None,
-            )),
-            containerd_store,
-        })
+        Ok(info_of(i, api_version))
     }
 
     async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, DaemonError> {

@@ -73,6 +73,10 @@ impl fmt::Display for Warning {
                 f,
                 "the registry could not say which platform {reference} is ({detail}); the target is {platform}, the default"
             ),
+            Warning::PullUnchecked { reference, detail } => write!(
+                f,
+                "the registry could not say which platform {reference} is ({detail}); a pull by that digest may bring another platform"
+            ),
             Warning::UntaggedRecord { id } => write!(
                 f,
                 "the single-platform record {id} is untagged: `docker image prune -a` before the export removes it; \
@@ -82,14 +86,15 @@ impl fmt::Display for Warning {
     }
 }
 
-/// `; <p> is only the default …` when the platform was defaulted, then `; <next step>`.
-struct Advice<'a>(&'a Target);
+/// `; <p> is only the default …` when the platform was defaulted and the daemon holds another
+/// one (`hint`), then `; <next step>`.
+struct Advice<'a>(&'a Target, bool);
 
 impl fmt::Display for Advice<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0;
+        let (t, hint) = (self.0, self.1);
         let p = &t.platform;
-        if t.defaulted {
+        if t.defaulted && hint {
             write!(
                 f,
                 "; {p} is only the default (the daemon's platform): if the build targets another platform, pass --platform"
@@ -246,7 +251,7 @@ impl fmt::Display for Failure {
                 held.image,
                 PlatformOr(held.platform.as_ref()),
                 target.platform,
-                Advice(target)
+                Advice(target, true)
             ),
             Failure::OtherPlatformsInDaemon {
                 repo,
@@ -257,7 +262,7 @@ impl fmt::Display for Failure {
                 "the daemon has no {} image of {repo}; it has: {}{}",
                 target.platform,
                 list(others),
-                Advice(target)
+                Advice(target, true)
             ),
             Failure::NotInDaemon {
                 reference,
@@ -267,7 +272,8 @@ impl fmt::Display for Failure {
                 f,
                 "the daemon does not have the run image {reference}{}{}",
                 image.as_ref().map(|i| format!(" (image {i})")).unwrap_or_default(),
-                Advice(target)
+                // Nothing of it in the daemon: no other platform to point at.
+                Advice(target, false)
             ),
             Failure::UnprovenDefault {
                 repo,

@@ -547,6 +547,35 @@ fn never_nothing_local_fails_with_the_pull_command() {
     );
 }
 
+/// Nothing of the run image in the daemon: the "only the default" hint points at another
+/// platform the daemon holds, so it is not given here, defaulted target or not (a newcomer
+/// pass found it added to every such failure by the typed rewrite, an image ID included).
+#[test]
+fn nothing_in_the_daemon_says_so_without_the_default_platform_hint() {
+    let id = "a".repeat(64);
+    let mut inp = input(Mode::Daemon, PullPolicy::Never, "linux/amd64", &id);
+    inp.platform_given = false;
+    let f = failure(run(&inp, &World::default()).0);
+    assert_eq!(
+        f.to_string(),
+        format!("the daemon does not have the run image {id}; load or pull the run image for that platform")
+    );
+    // With images of other platforms it is named, as before.
+    let w = World {
+        repo: vec![image(&d('b'), "linux/arm64", &[&format!("{REPO}:1")], &[])],
+        ..Default::default()
+    };
+    let mut inp = input(
+        Mode::Daemon,
+        PullPolicy::Never,
+        "linux/amd64",
+        &per_arch('3'),
+    );
+    inp.platform_given = false;
+    let f = failure(run(&inp, &w).0).to_string();
+    assert!(f.contains("linux/amd64 is only the default"), "{f}");
+}
+
 #[test]
 fn image_id_already_right_is_unchanged() {
     let id = "c".repeat(64);

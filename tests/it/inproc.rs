@@ -535,3 +535,44 @@ async fn a_mislabelled_layer_says_why() {
     };
     assert!(!e.contains("stream ended") && e.contains("gzip"), "{e}");
 }
+
+/// Before pulling by the reference's digest, runref asks the registry which platform it is; a
+/// registry that cannot answer (refused, not a 404) is said, not passed over in silence (a
+/// newcomer saw a DNS failure leave `warnings: []` beside `would_pull`).
+#[tokio::test]
+async fn an_unanswered_platform_check_before_a_pull_is_a_warning() {
+    use runref::commands::reconcile::decide::Mode;
+    use runref::commands::reconcile::why::Warning;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analyzed.toml");
+    let reference = format!("127.0.0.1:1/run@sha256:{}", "4".repeat(64));
+    std::fs::write(
+        &path,
+        format!("[run-image]\n  reference = \"{reference}\"\n"),
+    )
+    .unwrap();
+    let mut file = runref::analyzed::AnalyzedFile::load(&path).unwrap();
+    let opts = runref::commands::reconcile::Options {
+        mode: Mode::Daemon,
+        policy: "if-not-present".parse().unwrap(),
+        platform: Some("linux/arm64".parse().unwrap()),
+        no_write: true,
+        check: false,
+    };
+    let reg = runref::registry::HttpRegistry::new(runref::registry::RegistryOptions {
+        attempts: 1,
+        ..runref::registry::RegistryOptions::default()
+    })
+    .unwrap();
+    let daemon = FakeDaemon::docker(vec![]);
+    let r =
+        runref::commands::reconcile::reconcile(&mut file, &opts, Some(&daemon), &reg, &mut |_| {})
+            .await
+            .unwrap();
+    assert_eq!(r.would_pull.as_deref(), Some(reference.as_str()));
+    assert!(
+        r.warnings.iter().any(|w| matches!(w, Warning::PullUnchecked { reference: x, .. } if x.to_string() == reference)),
+        "{:?}",
+        r.warnings
+    );
+}

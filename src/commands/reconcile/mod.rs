@@ -257,10 +257,15 @@ fn predicted_record(
 /// Fills in the daemon facts that its answers' headers and the images seen so far settle,
 /// without `/info` (see [`crate::model::local::Answered::settle`]).
 fn settle<D: Daemon>(daemon: Option<&D>, facts: &mut Facts) {
-    let Some(answered) = daemon
-        .filter(|_| facts.daemon.is_none())
-        .and_then(D::answered)
-    else {
+    let Some(d) = daemon.filter(|_| facts.daemon.is_none()) else {
+        return;
+    };
+    // `/info` answered already for another question (the registry's mirrors): no request.
+    if let Some(info) = d.known_info() {
+        facts.daemon = Some(info);
+        return;
+    }
+    let Some(answered) = d.answered() else {
         return;
     };
     let seen = (facts.by_reference.found().into_iter())
@@ -519,13 +524,21 @@ impl<'a, D: Daemon, R: Registry> Run<'a, D, R> {
                         && r.digest() == reference_digest(&self.inp) =>
                 {
                     reference_asked = true;
-                    if let Ok(v) = registry_view(self.registry, r, &self.inp).await {
-                        self.memo.keep(&v);
-                        self.inp.reference_platform = v
-                            .entries
-                            .first()
-                            .and_then(|e| e.config_platform.clone())
-                            .filter(|_| !v.is_index);
+                    match registry_view(self.registry, r, &self.inp).await {
+                        Ok(v) => {
+                            self.memo.keep(&v);
+                            self.inp.reference_platform = v
+                                .entries
+                                .first()
+                                .and_then(|e| e.config_platform.clone())
+                                .filter(|_| !v.is_index);
+                        }
+                        // A digest in no registry is pulled from none either: the pull says so.
+                        Err(e) if e.not_found => {}
+                        Err(e) => self.warnings.push(Warning::PullUnchecked {
+                            reference: r.clone(),
+                            detail: e.message,
+                        }),
                     }
                 }
                 // --dry-run/--check change nothing anywhere: the pull is reported, not made.

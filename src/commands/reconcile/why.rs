@@ -46,6 +46,12 @@ pub enum Warning {
         platform: Platform,
         detail: String,
     },
+    /// Before a pull by the reference's digest, the registry could not say which platform that
+    /// digest is: the pull may bring another platform (checked after it).
+    PullUnchecked {
+        reference: Reference,
+        detail: String,
+    },
     /// The single-platform record made for the target has no tag.
     UntaggedRecord { id: String },
 }
