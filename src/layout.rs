@@ -263,25 +263,34 @@ impl Counters for LayoutRegistry {
 // `org.opencontainers.image.ref.name`, one entry per tag, and `index.json` is replaced whole
 // (written beside it, then renamed).
 impl LayoutRegistry {
+    /// Whether a copy may write into `root`, with nothing made: a layout, an empty directory,
+    /// or none yet (a dry run asks it, so it predicts the refusal the copy would meet).
+    pub fn may_write(root: &Path) -> Result<(), RegistryError> {
+        if root.join("oci-layout").is_file() || !root.is_dir() {
+            return Ok(());
+        }
+        let other = |detail: String| RegistryError::Other {
+            reference: format!("oci:{}", root.display()),
+            detail,
+        };
+        match std::fs::read_dir(root).map_err(|e| other(e.to_string()))?.next() {
+            None => Ok(()),
+            Some(_) => Err(other(
+                "the directory is not empty and is not an OCI image layout (no oci-layout file): give a new or empty directory".into(),
+            )),
+        }
+    }
+
     /// Opens `root`, making an empty layout there when it has none (a new directory, or an
     /// empty one).
     pub fn open_or_create(root: impl AsRef<Path>) -> Result<LayoutRegistry, RegistryError> {
         let root = root.as_ref().to_path_buf();
+        LayoutRegistry::may_write(&root)?;
         if !root.join("oci-layout").is_file() {
             let other = |detail: String| RegistryError::Other {
                 reference: format!("oci:{}", root.display()),
                 detail,
             };
-            if root.is_dir()
-                && std::fs::read_dir(&root)
-                    .map_err(|e| other(e.to_string()))?
-                    .next()
-                    .is_some()
-            {
-                return Err(other(
-                    "the directory is not empty and is not an OCI image layout (no oci-layout file): give a new or empty directory".into(),
-                ));
-            }
             std::fs::create_dir_all(root.join("blobs/sha256")).map_err(|e| other(e.to_string()))?;
             std::fs::write(
                 root.join("oci-layout"),

@@ -735,6 +735,15 @@ fn layout_needs_tag(target: &Reference, tagged: bool) -> Result<(), String> {
     }
 }
 
+/// A layout target must be a layout, an empty directory or a new one: checked before anything
+/// is read, so a dry run refuses what the copy would.
+fn layout_writable(target: &Reference) -> Result<(), String> {
+    match crate::model::reference::layout_dir(target.registry()) {
+        Some(dir) => crate::layout::LayoutRegistry::may_write(&dir).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
 /// The names of `index create` / `copy`, parsed once: the target and the sources.
 type PublishNames = (Reference, Vec<Reference>);
 
@@ -762,6 +771,9 @@ async fn run_index_create(a: IndexCreateArgs) -> anyhow::Result<u8> {
     if let Err(e) = layout_needs_tag(&target, target.tag().is_some() || !opts.tags.is_empty()) {
         return fail(format, exit::USAGE, &e);
     }
+    if let Err(e) = layout_writable(&target) {
+        return fail(format, exit::FAILED, &e);
+    }
     let registry = crate::layout::Routed::new(&ctx.registry);
     let r = crate::commands::publish::create(&registry, &target, &sources, &opts).await;
     publish_outcome(format, r)
@@ -782,6 +794,9 @@ async fn run_copy(a: CopyArgs) -> anyhow::Result<u8> {
     let tagged = target.tag().or(sources[0].tag()).is_some() || !opts.tags.is_empty();
     if let Err(e) = layout_needs_tag(&target, tagged) {
         return fail(format, exit::USAGE, &e);
+    }
+    if let Err(e) = layout_writable(&target) {
+        return fail(format, exit::FAILED, &e);
     }
     let registry = crate::layout::Routed::new(&ctx.registry);
     let r = crate::commands::publish::copy(&registry, &sources[0], &target, &opts).await;

@@ -312,3 +312,30 @@ fn every_variable_is_in_the_help() {
         stdout(&o)
     );
 }
+
+/// A dry run into a directory that is neither a layout nor empty refuses what the copy would
+/// (a newcomer's dry run said "would push", the copy then failed), before any source is read.
+#[test]
+fn a_dry_run_into_a_foreign_directory_is_refused_as_the_copy_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let target = format!("oci:{}:v1", dir.path().display());
+    for dry in [true, false] {
+        let mut args = vec!["copy", "127.0.0.1:1/run:v1", target.as_str()];
+        if dry {
+            args.push("--dry-run");
+        }
+        let o = runref("unix:///nonexistent.sock", &args);
+        assert_eq!(o.status.code(), Some(1), "dry {dry}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not empty and is not an OCI image layout"),
+            "dry {dry}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}
