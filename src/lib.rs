@@ -1,7 +1,7 @@
 //! runref: reconcile, inspect, verify and diagnose run images between a Docker (or podman)
 //! daemon and a registry, for Cloud Native Buildpacks platforms.
 //!
-//! In layers, each using only those below it:
+//! In layers, each using only the layers listed before it:
 //! - [`model`]: the vocabulary, parsed once at the edge (digests, references, platforms,
 //!   manifests), and what daemon and registry know (local images, registry views, proofs);
 //! - the adapters gather facts: [`daemon`], [`registry`] (transport, auth, endpoints, reads and
