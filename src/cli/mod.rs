@@ -5,8 +5,8 @@
 pub mod args;
 pub mod render;
 
-pub use crate::exit;
-pub use args::*;
+use crate::exit;
+use args::*;
 
 use crate::analyzed::AnalyzedFile;
 use crate::commands::reconcile::decide::Mode;

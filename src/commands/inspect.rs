@@ -3,7 +3,7 @@
 
 use crate::daemon::Daemon;
 use crate::model::digest::Digest;
-pub use crate::model::local::DaemonSide;
+use crate::model::local::DaemonSide;
 use crate::model::local::LocalImage;
 use crate::model::platform::Platform;
 use crate::model::proof::{prove, Proof};

@@ -1,7 +1,7 @@
 //! sync's failures and warnings in words.
 
 use crate::commands::publish::Carry;
-use crate::commands::sync::why::{ImageFailure, ImageWarning, NotProven, TagFailure};
+use crate::commands::sync::{ImageFailure, ImageWarning, NotProven, TagFailure};
 use std::fmt;
 
 impl fmt::Display for ImageFailure {

@@ -8,7 +8,7 @@ mod auth;
 pub mod cache;
 pub mod conf;
 pub mod hosts;
-pub mod push;
+mod push;
 pub mod referrers;
 pub mod resolve;
 pub mod session;
@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use wire::{Call, Limits, Wire, WireOptions};
 
 pub use push::{Mount, RegistryWrite};
-pub use wire::Scope;
+use wire::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -3,6 +3,7 @@
 //! never" is checked on the decision itself.
 
 use runref::commands::reconcile::decide::*;
+use runref::commands::reconcile::why::*;
 use runref::model::digest::Digest;
 use runref::model::local::LocalImage;
 use runref::model::manifest::Manifest;

@@ -4,8 +4,9 @@
 //! ([`Step::Need`]) or ends with an [`Outcome`] or a [`Failure`]. A fact is asked for at most
 //! once, so the loop always ends. The table it implements is in spec-notes.md.
 
-pub use super::why::{FailReason, Failure, Held, NextPull, Target, Unproven, Warning};
+use super::why::{Failure, NextPull, Target, Unproven, Warning};
 use crate::model::digest::{Digest, ImageId};
+use crate::model::local::Held;
 use crate::model::local::{DaemonInfo, LocalImage};
 use crate::model::platform::Platform;
 use crate::model::policy::PullPolicy;

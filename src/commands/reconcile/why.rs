@@ -3,7 +3,7 @@
 //! [`crate::message::reconcile`]; tests match variants and fields, golden files pin the text.
 
 use crate::model::digest::{Digest, ImageId};
-pub use crate::model::local::Held;
+use crate::model::local::Held;
 use crate::model::platform::Platform;
 use crate::model::reference::{ImageRef, Reference};
 

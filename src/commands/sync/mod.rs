@@ -8,9 +8,9 @@
 //! already names that digest is `present` after one HEAD per tag. Every request (tag lists,
 //! HEADs, copies) waits for one of `--jobs` permits.
 
-pub mod file;
-pub mod select;
-pub mod why;
+mod file;
+mod select;
+mod why;
 
 pub use file::{ImageSpec, RateLimit, SyncFile, SyncFileError};
 pub use select::Shard;
