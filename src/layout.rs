@@ -247,7 +247,7 @@ impl Registry for LayoutRegistry {
                 found.push(desc);
             }
         }
-        Ok(Some(crate::registry::referrers::listing(found)))
+        Ok(Some(crate::model::manifest::referrers_index(found)))
     }
 }
 

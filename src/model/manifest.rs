@@ -316,6 +316,21 @@ impl ImageConfig {
     }
 }
 
+/// Referrers read per subject.
+pub const MAX_REFERRERS_PER_SUBJECT: usize = 256;
+
+/// A referrers index of `descriptors`, as the API answers one (what a client that lists
+/// referrers itself, from pages or from a layout, hands to discovery).
+pub fn referrers_index(descriptors: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": descriptors,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@
 //! Credentials are looked up once per host and only when a challenge asks for them; nothing
 //! secret is ever put in an error.
 
+use super::error::RegistryError;
 use super::wire::{error_text, header_value, read_bounded, Call, Read, Scope, Step, Wire};
-use super::RegistryError;
 use crate::credentials::Credential;
 use base64::Engine as _;
 use reqwest::header::HeaderValue;

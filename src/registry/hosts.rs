@@ -115,7 +115,7 @@ pub fn resolve(host: &str, sources: &HostSources) -> Result<HostConfig, HostErro
 /// True for loopback names and addresses, and for hosts the insecure list names or whose
 /// literal address one of its CIDRs holds.
 pub fn is_insecure(host: &str, insecure: &[String]) -> bool {
-    if super::is_loopback(host) {
+    if is_loopback(host) {
         return true;
     }
     let ip = strip_port(host)
@@ -219,6 +219,26 @@ fn read(path: &Path) -> Result<Vec<u8>, HostError> {
         path: path.display().to_string(),
         detail,
     })
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `[::1]`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let h = match host.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() && !h.ends_with(':') {
+                h
+            } else {
+                host
+            }
+        }
+        _ => host,
+    };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+        || h.parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 #[cfg(test)]

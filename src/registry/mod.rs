@@ -27,92 +27,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use wire::{Call, Limits, Wire, WireOptions};
 
+mod error;
+pub use error::{BlobStream, RegistryError};
 pub use push::{Mount, RegistryWrite};
 use wire::Scope;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("{reference}: not found in the registry (manifest unknown)")]
-    NotFound { reference: String },
-    #[error("{reference}: the registry refused access ({detail}); log in with `docker login {registry}` or check DOCKER_CONFIG")]
-    Unauthorized {
-        reference: String,
-        registry: String,
-        detail: String,
-    },
-    #[error("cannot reach registry {registry}: {detail}{hint}")]
-    Unreachable {
-        registry: String,
-        detail: String,
-        hint: String,
-    },
-    #[error("{reference}: registry did not answer within {secs}s (after {attempts} attempts)")]
-    Timeout {
-        reference: String,
-        secs: u64,
-        attempts: u32,
-    },
-    #[error("{reference}: registry answered HTTP {status} (after {attempts} attempts): {detail}")]
-    Server {
-        reference: String,
-        status: u16,
-        attempts: u32,
-        detail: String,
-    },
-    #[error("{reference}: {source}")]
-    Manifest {
-        reference: String,
-        source: ManifestError,
-    },
-    #[error("{reference}: {detail}")]
-    Other { reference: String, detail: String },
-    #[error("{reference}: blocked by {file} ([[registry]] {prefix:?} has blocked = true), as podman would refuse it; change that entry or give another file with --registries-conf")]
-    Blocked {
-        reference: String,
-        prefix: String,
-        file: String,
-    },
-    #[error("{detail}; fix the helper or its entry in the Docker config (DOCKER_CONFIG)")]
-    Credentials { registry: String, detail: String },
-    #[error(
-        "{reference}: the registry sent a {what} larger than {limit} bytes; refused{}",
-        raise_hint(what)
-    )]
-    TooLarge {
-        reference: String,
-        what: &'static str,
-        limit: u64,
-    },
-    #[error("{reference}: the run's --deadline passed before the registry answered")]
-    Deadline { reference: String },
-    #[error("{reference}: the registry asks to retry after {after_secs}s, beyond the {budget_secs}s left of the run's --deadline; retry later or raise --deadline\n  last answer: {source}")]
-    RetryLater {
-        reference: String,
-        after_secs: u64,
-        budget_secs: u64,
-        source: Box<RegistryError>,
-    },
-    /// Docker Hub's answer after every mirror failed; the mirrors' failures are kept.
-    #[error("{source}\n  mirrors tried first: {tried}")]
-    AfterMirrors {
-        tried: String,
-        source: Box<RegistryError>,
-    },
-}
-
-impl RegistryError {
-    /// True when the registry said the content does not exist (as opposed to failing).
-    pub fn is_not_found(&self) -> bool {
-        match self {
-            RegistryError::NotFound { .. } => true,
-            RegistryError::AfterMirrors { source, .. } => source.is_not_found(),
-            _ => false,
-        }
-    }
-}
-
-/// A blob's bytes in chunks.
-pub type BlobStream = futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
 
 /// A manifest or index as fetched, verified against its digest.
 #[derive(Debug, Clone)]
@@ -232,15 +150,6 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     t.starts_with("/v2/").then(|| t.to_string())
 }
 
-/// How to raise a byte bound, named in its error.
-fn raise_hint(what: &str) -> &'static str {
-    match what {
-        "manifest" => " (raise with RUNREF_MAX_MANIFEST_BYTES)",
-        "config" => " (raise with RUNREF_MAX_CONFIG_BYTES)",
-        _ => "",
-    }
-}
-
 /// Registry client options.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -283,26 +192,6 @@ impl Default for RegistryOptions {
             trace: None,
         }
     }
-}
-
-/// True for `localhost`, 127.0.0.0/8 and `[::1]`, with or without a port.
-pub fn is_loopback(host: &str) -> bool {
-    let h = match host.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
-            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() && !h.ends_with(':') {
-                h
-            } else {
-                host
-            }
-        }
-        _ => host,
-    };
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost"
-        || h.parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|a| a.is_loopback())
-        || h.parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|a| a.is_loopback())
 }
 
 /// Where the daemon's own mirrors come from: asked at most once, and only when a Docker Hub name
@@ -724,19 +613,6 @@ fn manifest_tail(reference: &Reference) -> String {
     }
 }
 
-fn truncate(s: &str) -> String {
-    let s = s.trim();
-    if s.len() > 200 {
-        let cut = (0..=200)
-            .rev()
-            .find(|i| s.is_char_boundary(*i))
-            .unwrap_or(0);
-        format!("{}…", &s[..cut])
-    } else {
-        s.to_string()
-    }
-}
-
 fn first_line(e: &RegistryError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
@@ -875,7 +751,7 @@ impl Registry for HttpRegistry {
                         applied
                             || artifact_type.is_none_or(|t| d["artifactType"].as_str() == Some(t))
                     }));
-                    manifests.len() < crate::registry::referrers::MAX_PER_SUBJECT
+                    manifests.len() < crate::model::manifest::MAX_REFERRERS_PER_SUBJECT
                 },
             )
             .await?;
@@ -888,7 +764,7 @@ impl Registry for HttpRegistry {
         if let Ok(mut n) = self.referrers_api.lock() {
             n.insert(registry);
         }
-        Ok(Some(crate::registry::referrers::listing(manifests)))
+        Ok(Some(crate::model::manifest::referrers_index(manifests)))
     }
 
     async fn tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
@@ -996,7 +872,7 @@ mod tests {
             "[::1]",
             "[::1]:5000",
         ] {
-            assert!(is_loopback(h), "{h}");
+            assert!(hosts::is_loopback(h), "{h}");
         }
         for h in [
             "docker.io",
@@ -1005,7 +881,7 @@ mod tests {
             "[fe80::1]:5000",
             "localhost.example.com",
         ] {
-            assert!(!is_loopback(h), "{h}");
+            assert!(!hosts::is_loopback(h), "{h}");
         }
     }
 }

@@ -12,13 +12,12 @@
 //! annotations, and its own referrers (signatures of SBOMs), to a bounded depth, loops cut.
 
 use crate::model::digest::Digest;
+use crate::model::manifest::MAX_REFERRERS_PER_SUBJECT;
 use crate::model::reference::Reference;
 use crate::registry::{Registry, RegistryError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-/// Referrers read per subject.
-pub const MAX_PER_SUBJECT: usize = 256;
 /// Referrers of referrers, levels below the image.
 pub const MAX_DEPTH: usize = 3;
 /// Referrers read per run.
@@ -229,7 +228,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             };
             let listed = self.list(subject, filter.as_deref()).await?;
             let mut out = Vec::new();
-            for l in listed.into_iter().take(MAX_PER_SUBJECT) {
+            for l in listed.into_iter().take(MAX_REFERRERS_PER_SUBJECT) {
                 // A loop (a referrer naming itself or an ancestor) and the run's bound end
                 // here; the same referrer under two subjects is listed under both.
                 if self.path.contains(&l.digest.to_string()) || self.total >= MAX_TOTAL {
@@ -353,18 +352,6 @@ pub fn foreign(manifest: &serde_json::Value, subject: &Digest) -> Option<String>
     (named != subject.to_string()).then(|| named.to_string())
 }
 
-/// A referrers index of `descriptors`, as the API answers one (what a client that lists
-/// referrers itself, from pages or from a layout, hands to discovery).
-pub fn listing(descriptors: Vec<serde_json::Value>) -> Vec<u8> {
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": descriptors,
-    })
-    .to_string()
-    .into_bytes()
-}
-
 /// The OCI empty descriptor's media type: no artifact type of its own.
 const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
@@ -387,7 +374,7 @@ fn listed(bytes: &[u8]) -> Vec<Listed> {
         .as_array()
         .into_iter()
         .flatten()
-        .take(MAX_PER_SUBJECT)
+        .take(MAX_REFERRERS_PER_SUBJECT)
         .filter_map(|d| {
             Some(Listed {
                 digest: d["digest"].as_str()?.parse().ok()?,
@@ -435,7 +422,10 @@ mod tests {
         );
         let many = serde_json::json!({"manifests": (0..1000).map(|i| serde_json::json!({
             "digest": format!("sha256:{:064x}", i), "size": 1})).collect::<Vec<_>>()});
-        assert_eq!(listed(many.to_string().as_bytes()).len(), MAX_PER_SUBJECT);
+        assert_eq!(
+            listed(many.to_string().as_bytes()).len(),
+            MAX_REFERRERS_PER_SUBJECT
+        );
         assert!(listed(b"not json").is_empty());
     }
 }

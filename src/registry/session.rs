@@ -4,11 +4,11 @@
 //! [`super::auth`] (credentials, tokens) <- this <- the registry client.
 
 use super::auth::Auth;
+use super::error::RegistryError;
 use super::wire::{
     error_text, read_bounded, retry_after, retryable_status, transient, with_attempts, Call, Read,
     Step, Wire, MAX_RETRY_AFTER,
 };
-use super::RegistryError;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;

@@ -8,8 +8,8 @@
 //! bodies without a bound, hides `Retry-After`, and panics on a token that is not a header
 //! value (spec-notes, "Registry client").
 
+use super::error::{truncate, BlobStream, RegistryError};
 use super::hosts::{HostConfig, HostSources};
-use super::RegistryError;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -411,7 +411,7 @@ impl Wire {
             path: String::new(),
             accept: None,
             body: None,
-            scope: super::Scope::Pull,
+            scope: Scope::Pull,
             from: None,
             subject: crate::trace::redact(url),
             registry: parsed.host_str().unwrap_or(""),
@@ -556,7 +556,7 @@ pub(super) async fn error_text(resp: reqwest::Response, until: Instant) -> Strin
 /// of the body, else the status's reason.
 pub fn envelope_text(status: StatusCode, body: &[u8]) -> String {
     match serde_json::from_slice::<oci_client::errors::OciEnvelope>(body) {
-        Ok(env) if !env.errors.is_empty() => super::truncate(
+        Ok(env) if !env.errors.is_empty() => truncate(
             &env.errors
                 .iter()
                 .map(|e| {
@@ -570,7 +570,7 @@ pub fn envelope_text(status: StatusCode, body: &[u8]) -> String {
                 .join("; "),
         ),
         _ => {
-            let text = super::truncate(&String::from_utf8_lossy(body));
+            let text = truncate(&String::from_utf8_lossy(body));
             if text.is_empty() {
                 status.canonical_reason().unwrap_or("").to_string()
             } else {
@@ -587,7 +587,7 @@ pub fn verified_stream(
     expected: crate::model::digest::Digest,
     idle: Duration,
     deadline: Option<Instant>,
-) -> super::BlobStream {
+) -> BlobStream {
     use futures_util::StreamExt;
     use sha2::Digest as _;
     struct State {
