@@ -55,7 +55,7 @@ pub fn publish(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
 pub(super) fn up_to_date(out: &mut dyn Write, r: &PublishReport) -> io::Result<()> {
     writeln!(
         out,
-        "{}: up to date: {} already holds the image {} under {} (the image: nothing written)",
+        "{}: up to date: {} already holds the image {} under {} (nothing of the image written)",
         r.command,
         r.target,
         r.digest.short(),
