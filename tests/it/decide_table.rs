@@ -508,7 +508,7 @@ fn if_not_present_registry_unavailable_falls_back_with_warning() {
         repo: vec![local],
         remote: Some(Err(RemoteFailure {
             not_found: false,
-            message: "connection refused".into(),
+            detail: "connection refused".into(),
         })),
         ..Default::default()
     };
@@ -990,7 +990,7 @@ fn registry_failure_is_reported() {
     let w = World {
         remote: Some(Err(RemoteFailure {
             not_found: true,
-            message: "manifest unknown".into(),
+            detail: "manifest unknown".into(),
         })),
         ..Default::default()
     };
@@ -1034,7 +1034,7 @@ fn always_on_the_containerd_store_asks_the_registry_before_pulling() {
         let w = World {
             remote: Some(Err(RemoteFailure {
                 not_found,
-                message: "connection refused".into(),
+                detail: "connection refused".into(),
             })),
             ..base.clone()
         };

@@ -91,7 +91,8 @@ impl Lookup {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteFailure {
     pub not_found: bool,
-    pub message: String,
+    /// The registry's error, in the adapter's words (a fact the failure quotes).
+    pub detail: String,
 }
 
 /// Everything gathered so far.
@@ -323,7 +324,7 @@ fn decide_registry(inp: &Input, f: &Facts, mut warnings: Vec<Warning>) -> Step {
             return fail(Failure::RegistryFailed {
                 reference: target,
                 platform: inp.platform.clone(),
-                detail: e.message.clone(),
+                detail: e.detail.clone(),
             })
         }
         Some(Ok(r)) => r,
@@ -384,7 +385,7 @@ fn decide_daemon(inp: &Input, f: &Facts) -> Step {
                 (Some(Err(e)), None) => {
                     warnings.push(Warning::PushedUnknown {
                         name: n.clone(),
-                        detail: e.message.clone(),
+                        detail: e.detail.clone(),
                     });
                     true
                 }
@@ -492,7 +493,7 @@ fn verify_pulled(inp: &Input, f: &Facts) -> Step {
                 Reason::Pulled,
                 Some(img),
                 vec![Warning::PulledUnchecked {
-                    detail: e.message.clone(),
+                    detail: e.detail.clone(),
                 }],
             )
         }
@@ -753,7 +754,7 @@ fn rule_registry_config_digest(
         }
         Some(Err(e)) => warnings.push(Warning::RegistryCannotTell {
             reference: n.with_digest(d),
-            detail: e.message.clone(),
+            detail: e.detail.clone(),
         }),
         None => {}
     }

@@ -306,7 +306,7 @@ async fn reference_target<D: Daemon, R: Registry>(
     // or the wire) its config could not be (a newcomer saw a cached manifest hide an untrusted
     // certificate).
     let unsaid = match (&chosen, &asked) {
-        (None, Some(Err(e))) => Some(e.message.clone()),
+        (None, Some(Err(e))) => Some(e.detail.clone()),
         (None, Some(Ok(v))) => v.entries.iter().find_map(|e| e.error.clone()),
         _ => None,
     };
@@ -385,7 +385,7 @@ async fn registry_view<R: Registry>(
         .await
         .map_err(|e| RemoteFailure {
             not_found: e.is_not_found(),
-            message: e.to_string(),
+            detail: e.to_string(),
         })
 }
 
@@ -537,7 +537,7 @@ impl<'a, D: Daemon, R: Registry> Run<'a, D, R> {
                         Err(e) if e.not_found => {}
                         Err(e) => self.warnings.push(Warning::PullUnchecked {
                             reference: r.clone(),
-                            detail: e.message,
+                            detail: e.detail,
                         }),
                     }
                 }
@@ -579,7 +579,7 @@ impl<'a, D: Daemon, R: Registry> Run<'a, D, R> {
                 }
                 self.facts.remote = Some(view.map_err(|e| RemoteFailure {
                     not_found: e.is_not_found(),
-                    message: e.to_string(),
+                    detail: e.to_string(),
                 }));
             }
             Need::Materialize {

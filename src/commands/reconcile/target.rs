@@ -270,7 +270,7 @@ mod tests {
         );
         let failed = Err(RemoteFailure {
             not_found: true,
-            message: "404".into(),
+            detail: "404".into(),
         });
         assert_eq!(from_reference(&inp, &f, Some(&failed)), TargetStep::Default);
     }
