@@ -33,7 +33,7 @@ fn kept(key: &str) -> bool {
 /// One referrer.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Referrer {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub size: u64,
     /// The manifest's `artifactType`, else its config's media type, else the descriptor's.
@@ -52,7 +52,7 @@ pub struct Referrer {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CosignTag {
     pub tag: String,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// What its manifest holds, read from it (not from the tag's name): its layers' media
     /// type (`application/vnd.dev.cosign.simplesigning.v1+json` for `.sig`,
     /// `application/vnd.dsse.envelope.v1+json` for `.att`); None for a runnable image or an
@@ -63,7 +63,7 @@ pub struct CosignTag {
 /// The referrers of one subject.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SubjectReferrers {
-    pub subject: String,
+    pub subject: Digest,
     /// `referrers-api` or `tag-schema`.
     pub via: &'static str,
     pub referrers: Vec<Referrer>,
@@ -105,14 +105,14 @@ pub struct Discovery<'a, R: Registry> {
     api: Option<bool>,
     tags: Option<Arc<HashSet<String>>>,
     /// The subjects above the level being read (a referrer naming one of them is a loop).
-    path: Vec<String>,
+    path: Vec<Digest>,
     /// Subject => why its fallback tag lists nothing (not an index of referrers).
     listing_errors: BTreeMap<String, String>,
     total: usize,
     /// Every referrer manifest read (digest => bytes, media type), for a copy to carry.
-    pub manifests: BTreeMap<String, (Vec<u8>, String)>,
+    pub manifests: BTreeMap<Digest, (Vec<u8>, String)>,
     /// Each subject's listing as read (the API's answer or the fallback tag's index).
-    pub listings: BTreeMap<String, Vec<u8>>,
+    pub listings: BTreeMap<Digest, Vec<u8>>,
     /// Listings only: no referrer manifest is read (artifact types as listed). What a copy
     /// that carries every referrer needs to compare source and target.
     pub shallow: bool,
@@ -141,7 +141,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
 
     /// The referrers of `subject`, and its cosign tags.
     pub async fn of(&mut self, subject: &Digest) -> Result<SubjectReferrers, RegistryError> {
-        self.path = vec![subject.to_string()];
+        self.path = vec![subject.clone()];
         let referrers = self.level(subject, 0).await?;
         let listing_error = self.listing_errors.get(&subject.to_string()).cloned();
         let present: Vec<String> = {
@@ -162,8 +162,8 @@ impl<'a, R: Registry> Discovery<'a, R> {
                     }
                     let media_type = f.manifest.media_type().to_string();
                     self.manifests
-                        .insert(f.digest.to_string(), (f.bytes.clone(), media_type));
-                    digest = Some(f.digest.to_string());
+                        .insert(f.digest.clone(), (f.bytes.clone(), media_type));
+                    digest = Some(f.digest.clone());
                 }
             }
             cosign_tags.push(CosignTag {
@@ -173,7 +173,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             });
         }
         Ok(SubjectReferrers {
-            subject: subject.to_string(),
+            subject: subject.clone(),
             via: if self.api == Some(true) {
                 "referrers-api"
             } else {
@@ -231,12 +231,12 @@ impl<'a, R: Registry> Discovery<'a, R> {
             for l in listed.into_iter().take(MAX_REFERRERS_PER_SUBJECT) {
                 // A loop (a referrer naming itself or an ancestor) and the run's bound end
                 // here; the same referrer under two subjects is listed under both.
-                if self.path.contains(&l.digest.to_string()) || self.total >= MAX_TOTAL {
+                if self.path.contains(&l.digest) || self.total >= MAX_TOTAL {
                     continue;
                 }
                 self.total += 1;
                 let mut r = Referrer {
-                    digest: l.digest.to_string(),
+                    digest: l.digest.clone(),
                     media_type: l.media_type,
                     size: l.size,
                     artifact_type: l.artifact_type,
@@ -257,7 +257,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
                         let media_type =
                             v["mediaType"].as_str().unwrap_or(&r.media_type).to_string();
                         self.manifests
-                            .insert(l.digest.to_string(), (f.bytes.clone(), media_type));
+                            .insert(l.digest.clone(), (f.bytes.clone(), media_type));
                         if let Some(t) = artifact_type(&v) {
                             r.artifact_type = Some(t.to_string());
                         }
@@ -267,7 +267,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
                     Some(Err(e)) => r.error = Some(e.to_string()),
                 }
                 if depth + 1 < MAX_DEPTH {
-                    self.path.push(l.digest.to_string());
+                    self.path.push(l.digest.clone());
                     let below = self.level(&l.digest, depth + 1).await;
                     self.path.pop();
                     r.referrers = below?;
@@ -289,7 +289,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
                 Some(bytes) => {
                     self.api = Some(true);
                     let l = listed(&bytes);
-                    self.listings.insert(subject.to_string(), bytes);
+                    self.listings.insert(subject.clone(), bytes);
                     return Ok(l);
                 }
                 None => self.api = Some(false),
@@ -323,7 +323,7 @@ impl<'a, R: Registry> Discovery<'a, R> {
             }
             Ok(f) => {
                 let mut l = listed(&f.bytes);
-                self.listings.insert(subject.to_string(), f.bytes);
+                self.listings.insert(subject.clone(), f.bytes);
                 if let Some(t) = filter {
                     // An entry listed without a type (cosign's) is decided by its manifest.
                     l.retain(|x| x.artifact_type.as_deref().is_none_or(|a| a == t));

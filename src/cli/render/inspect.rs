@@ -148,10 +148,7 @@ pub(super) fn referrers(
         indent: usize,
     ) -> io::Result<()> {
         for r in rs {
-            let short = r
-                .digest
-                .parse::<crate::model::digest::Digest>()
-                .map_or(r.digest.clone(), |d| d.short());
+            let short = r.digest.short();
             let created = r
                 .annotations
                 .get("org.opencontainers.image.created")
@@ -180,10 +177,7 @@ pub(super) fn referrers(
         writeln!(out, "├─ referrers: {e}")?;
     }
     for s in subjects {
-        let short = s
-            .subject
-            .parse::<crate::model::digest::Digest>()
-            .map_or(s.subject.clone(), |d| d.short());
+        let short = s.subject.short();
         let via = match s.via {
             "referrers-api" => "the registry's referrers API",
             _ => "fallback tag",
@@ -197,7 +191,6 @@ pub(super) fn referrers(
             let short = t
                 .digest
                 .as_ref()
-                .and_then(|d| d.parse::<crate::model::digest::Digest>().ok())
                 .map_or("(unreadable)".to_string(), |d| d.short());
             writeln!(
                 out,

@@ -72,10 +72,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     for s in &r.referrers {
         // The subject's own referrers: what --require-referrer counts.
         let types = s.direct_types();
-        let short = s
-            .subject
-            .parse::<crate::model::digest::Digest>()
-            .map_or(s.subject.clone(), |d| d.short());
+        let short = s.subject.short();
         if !types.is_empty() || !s.cosign_tags.is_empty() {
             let tags = s
                 .cosign_tags

@@ -92,14 +92,14 @@ pub struct Carried {
     /// Of those, already listed on the target (a re-run): not carried again.
     pub already_there: usize,
     /// Carried referrers the read-back did not find listed on the target.
-    pub missing: Vec<String>,
+    pub missing: Vec<Digest>,
     /// Listed on the source but gone from it (a dangling listing entry): left out.
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<Digest>,
     /// cosign tags the target has with other content: kept, the source's not carried.
     #[serde(serialize_with = "crate::model::json::as_texts")]
     pub conflicts: Vec<TagConflict>,
     /// Listed on the source under a subject their manifest does not name: left out.
-    pub foreign: Vec<String>,
+    pub foreign: Vec<Digest>,
     /// Per subject, what the source has.
     pub source: Vec<SubjectReferrers>,
 }
@@ -174,11 +174,7 @@ pub async fn carry<R: RegistryWrite>(
     // What the target lists already (a re-run): those are not carried again.
     // The top subjects only: their referrers' own come along in the walk (a nested subject
     // asked first would be "seen" and hide itself from its parent's listing).
-    let subjects_listed: Vec<Digest> = out
-        .source
-        .iter()
-        .filter_map(|s| s.subject.parse().ok())
-        .collect();
+    let subjects_listed: Vec<Digest> = out.source.iter().map(|s| s.subject.clone()).collect();
     let listed = listed_on(reg, target, &subjects_listed).await?;
     // How the target lists referrers: learnt by that comparison, not asked again.
     out.target_via = Some(if listed.api {
@@ -189,7 +185,7 @@ pub async fn carry<R: RegistryWrite>(
     let tag_digests: Vec<&Digest> = tags.iter().map(|(_, d)| d).collect();
     let todo: Vec<Digest> = digests
         .iter()
-        .filter(|d| !listed.digests.contains(&d.to_string()))
+        .filter(|d| !listed.digests.contains(d))
         .cloned()
         .collect();
     out.referrers = digests.iter().filter(|d| !tag_digests.contains(d)).count();
@@ -231,15 +227,15 @@ pub async fn carry<R: RegistryWrite>(
     }
     // Read-back: every carried referrer is listed on the target (the listings read anew).
     let listed = listed_on(reg, target, &subjects_listed).await?.digests;
-    let conflicted: Vec<String> = tags
+    let conflicted: Vec<Digest> = tags
         .iter()
         .filter(|(tag, _)| out.conflicts.iter().any(|c| &c.tag == tag))
-        .map(|(_, d)| d.to_string())
+        .map(|(_, d)| d.clone())
         .collect();
     out.missing = carried
         .iter()
-        .map(|d| d.to_string())
         .filter(|d| !listed.contains(d) && !conflicted.contains(d))
+        .cloned()
         .collect();
     Ok(out)
 }
@@ -270,9 +266,7 @@ fn chosen(source: &[SubjectReferrers], which: &Carry) -> Chosen {
     ) {
         for r in rs {
             if all || want(r.artifact_type.as_deref()) {
-                if let Ok(d) = r.digest.parse() {
-                    out.push(d);
-                }
+                out.push(r.digest.clone());
                 collect(&r.referrers, true, want, out);
             }
         }
@@ -283,7 +277,7 @@ fn chosen(source: &[SubjectReferrers], which: &Carry) -> Chosen {
         collect(&s.referrers, false, &wanted, &mut digests);
         if tags_wanted {
             for t in &s.cosign_tags {
-                if let Some(d) = t.digest.as_ref().and_then(|d| d.parse::<Digest>().ok()) {
+                if let Some(d) = t.digest.clone() {
                     digests.push(d.clone());
                     tags.push((t.tag.clone(), d));
                 }
@@ -296,7 +290,7 @@ fn chosen(source: &[SubjectReferrers], which: &Carry) -> Chosen {
 }
 
 /// Manifests read so far, by digest: bytes and media type.
-type Manifests = std::collections::BTreeMap<String, (Vec<u8>, String)>;
+type Manifests = std::collections::BTreeMap<Digest, (Vec<u8>, String)>;
 
 /// Reads the manifests of `todo` the listings did not bring; those the source no longer has
 /// are returned.
@@ -308,7 +302,7 @@ async fn read_manifests<R: RegistryWrite>(
 ) -> Result<Vec<Digest>, RegistryError> {
     let mut gone = Vec::new();
     for d in todo {
-        if let std::collections::btree_map::Entry::Vacant(slot) = manifests.entry(d.to_string()) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = manifests.entry(d.clone()) {
             match reg.manifest(&src.with_digest(d)).await {
                 Ok(f) => {
                     let media_type = f.manifest.media_type().to_string();
@@ -332,9 +326,9 @@ fn place(
     out: &mut Carried,
     manifests: &Manifests,
     gone: &mut Vec<Digest>,
-) -> std::collections::HashSet<(String, String)> {
-    let mut misplaced: std::collections::HashSet<(String, String)> = Default::default();
-    let mut placed: std::collections::HashSet<String> = Default::default();
+) -> std::collections::HashSet<(Digest, Digest)> {
+    let mut misplaced: std::collections::HashSet<(Digest, Digest)> = Default::default();
+    let mut placed: std::collections::HashSet<Digest> = Default::default();
     for s in &mut out.source {
         let subject = s.subject.clone();
         under(&mut s.referrers, &subject, &mut |parent, r| {
@@ -346,14 +340,11 @@ fn place(
             if r.artifact_type.is_none() {
                 r.artifact_type = crate::registry::referrers::artifact_type(&v).map(str::to_string);
             }
-            let other = parent
-                .parse::<Digest>()
-                .ok()
-                .and_then(|p| crate::registry::referrers::foreign(&v, &p));
+            let other = crate::registry::referrers::foreign(&v, parent);
             match other {
                 Some(other) => {
                     r.names_other_subject = Some(other);
-                    misplaced.insert((parent.to_string(), r.digest.clone()));
+                    misplaced.insert((parent.clone(), r.digest.clone()));
                 }
                 None => {
                     placed.insert(r.digest.clone());
@@ -364,15 +355,13 @@ fn place(
     for (_, d) in &misplaced {
         if !placed.contains(d) && !out.foreign.contains(d) {
             out.foreign.push(d.clone());
-            if let Ok(d) = d.parse() {
-                gone.push(d);
-            }
+            gone.push(d.clone());
         }
     }
     out.unreadable = gone
         .iter()
-        .map(|d| d.to_string())
         .filter(|d| !out.foreign.contains(d))
+        .cloned()
         .collect();
     misplaced
 }
@@ -381,7 +370,7 @@ fn place(
 fn material(src: &Reference, todo: &[Digest], manifests: &Manifests) -> Material {
     let mut material = Material::default();
     for d in todo {
-        let Some((bytes, media_type)) = manifests.get(&d.to_string()) else {
+        let Some((bytes, media_type)) = manifests.get(d) else {
             continue;
         };
         let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
@@ -441,9 +430,9 @@ async fn push_cosign_tags<R: RegistryWrite>(
 /// The source's fallback listings and what of them was carried.
 struct Listings<'a> {
     /// Subject => the source's listing bytes (every listing read, an SBOM's own included).
-    source: &'a std::collections::BTreeMap<String, Vec<u8>>,
+    source: &'a std::collections::BTreeMap<Digest, Vec<u8>>,
     carried: &'a [Digest],
-    misplaced: &'a std::collections::HashSet<(String, String)>,
+    misplaced: &'a std::collections::HashSet<(Digest, Digest)>,
     target_tags: &'a std::collections::HashSet<String>,
 }
 
@@ -454,18 +443,15 @@ async fn write_listings<R: RegistryWrite>(
     target: &Reference,
     l: Listings<'_>,
 ) -> Result<usize, RegistryError> {
-    let carried: Vec<String> = l.carried.iter().map(|d| d.to_string()).collect();
     let mut written = 0;
     for (subject, listing) in l.source {
-        let Ok(subject) = subject.parse::<Digest>() else {
-            continue;
-        };
         let Ok(tag) = target.with_tag(&format!("sha256-{}", subject.hex())) else {
             continue;
         };
-        let here: Vec<String> = carried
+        let here: Vec<Digest> = l
+            .carried
             .iter()
-            .filter(|d| !l.misplaced.contains(&(subject.to_string(), d.to_string())))
+            .filter(|d| !l.misplaced.contains(&((*subject).clone(), (*d).clone())))
             .cloned()
             .collect();
         let Some(ours) = only(listing, &here) else {
@@ -497,8 +483,8 @@ async fn write_listings<R: RegistryWrite>(
 /// Calls `f` on every referrer under `rs` with the digest of the subject it was listed under.
 fn under(
     rs: &mut [crate::registry::referrers::Referrer],
-    parent: &str,
-    f: &mut dyn FnMut(&str, &mut crate::registry::referrers::Referrer),
+    parent: &Digest,
+    f: &mut dyn FnMut(&Digest, &mut crate::registry::referrers::Referrer),
 ) {
     for r in rs {
         f(parent, r);
@@ -510,7 +496,7 @@ fn under(
 /// What the target lists for the source's subjects.
 struct Listed {
     /// Their referrers (recursively) and cosign tags' manifests.
-    digests: Vec<String>,
+    digests: Vec<Digest>,
     /// The target repository's tags.
     tags: std::sync::Arc<std::collections::HashSet<String>>,
     /// The target has the referrers API.
@@ -527,7 +513,7 @@ async fn listed_on<R: RegistryWrite>(
     let mut d = Discovery::new(reg, target);
     d.shallow = true;
     let mut digests = Vec::new();
-    fn all(rs: &[crate::registry::referrers::Referrer], out: &mut Vec<String>) {
+    fn all(rs: &[crate::registry::referrers::Referrer], out: &mut Vec<Digest>) {
         for r in rs {
             out.push(r.digest.clone());
             all(&r.referrers, out);
@@ -547,14 +533,15 @@ async fn listed_on<R: RegistryWrite>(
 
 /// `listing` with only the entries `carried` names: the same bytes when it names only those
 /// (so a fallback index copied whole keeps its digest); None when it names none.
-fn only(listing: &[u8], carried: &[String]) -> Option<Vec<u8>> {
+fn only(listing: &[u8], carried: &[Digest]) -> Option<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(listing).ok()?;
     let list = v.get_mut("manifests")?.as_array_mut()?;
     let before = list.len();
     list.retain(|d| {
         d["digest"]
             .as_str()
-            .is_some_and(|x| carried.iter().any(|c| c == x))
+            .and_then(|x| x.parse::<Digest>().ok())
+            .is_some_and(|x| carried.contains(&x))
     });
     match list.len() {
         0 => None,
