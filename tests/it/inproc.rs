@@ -575,4 +575,27 @@ async fn an_unanswered_platform_check_before_a_pull_is_a_warning() {
         "{:?}",
         r.warnings
     );
+    let once = r.registry_requests;
+    // With the target defaulted the registry was asked for it already and did not answer:
+    // said once, and not asked again before the pull.
+    let opts = runref::commands::reconcile::Options {
+        platform: None,
+        ..opts
+    };
+    let reg = runref::registry::HttpRegistry::new(runref::registry::RegistryOptions {
+        attempts: 1,
+        ..runref::registry::RegistryOptions::default()
+    })
+    .unwrap();
+    let r =
+        runref::commands::reconcile::reconcile(&mut file, &opts, Some(&daemon), &reg, &mut |_| {})
+            .await
+            .unwrap();
+    assert_eq!(r.would_pull.as_deref(), Some(reference.as_str()));
+    assert!(
+        matches!(r.warnings.as_slice(), [Warning::TargetDefaulted { .. }]),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.registry_requests, once, "asked once");
 }

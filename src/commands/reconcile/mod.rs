@@ -299,7 +299,13 @@ async fn reference_target<D: Daemon, R: Registry>(
                 None => break None,
             },
             target::TargetStep::Ask(_) if asked.is_some() => break None,
-            target::TargetStep::Ask(r) => asked = Some(registry_view(registry, &r, inp).await),
+            target::TargetStep::Ask(r) => {
+                let answer = registry_view(registry, &r, inp).await;
+                if answer.is_err() {
+                    memo.unanswered(&r);
+                }
+                asked = Some(answer)
+            }
         }
     };
     // Why the registry could not say: the read failed, or (the manifest read, from the cache
@@ -337,9 +343,21 @@ async fn reference_target<D: Daemon, R: Registry>(
 /// `Platform` depth, so the reference is never read twice in one run (a newcomer counted 3
 /// requests where 2 decide: the same manifest fetched again).
 #[derive(Default)]
-struct Memo(Vec<crate::model::view::RemoteView>);
+struct Memo(Vec<crate::model::view::RemoteView>, Vec<Reference>);
 
 impl Memo {
+    /// `r` was asked and the registry did not answer: not asked again in this run (its
+    /// failure is a warning already).
+    fn unanswered(&mut self, r: &Reference) {
+        self.1.push(r.clone());
+    }
+
+    fn was_unanswered(&self, r: &Reference) -> bool {
+        self.1
+            .iter()
+            .any(|x| x.digest() == r.digest() && x.same_repository(r))
+    }
+
     fn keep(&mut self, v: &crate::model::view::RemoteView) {
         if !v.is_index && v.resolved_from.is_none() {
             self.0.push(v.clone());
@@ -519,6 +537,7 @@ impl<'a, D: Daemon, R: Registry> Run<'a, D, R> {
                 // pull takes seconds; the question, a manifest and its config).
                 Need::Pull(r)
                     if !reference_asked
+                        && !self.memo.was_unanswered(r)
                         && self.inp.reference_platform.is_none()
                         && r.digest().is_some()
                         && r.digest() == reference_digest(&self.inp) =>
