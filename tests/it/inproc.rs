@@ -551,7 +551,6 @@ async fn an_unanswered_platform_check_before_a_pull_is_a_warning() {
         format!("[run-image]\n  reference = \"{reference}\"\n"),
     )
     .unwrap();
-    let mut file = runref::analyzed::AnalyzedFile::load(&path).unwrap();
     let opts = runref::commands::reconcile::Options {
         mode: Mode::Daemon,
         policy: "if-not-present".parse().unwrap(),
@@ -559,16 +558,31 @@ async fn an_unanswered_platform_check_before_a_pull_is_a_warning() {
         no_write: true,
         check: false,
     };
-    let reg = runref::registry::HttpRegistry::new(runref::registry::RegistryOptions {
-        attempts: 1,
-        ..runref::registry::RegistryOptions::default()
-    })
-    .unwrap();
-    let daemon = FakeDaemon::docker(vec![]);
-    let r =
-        runref::commands::reconcile::reconcile(&mut file, &opts, Some(&daemon), &reg, &mut |_| {})
+    // A registry that refuses every connection, asked once per question.
+    let refusing = || {
+        runref::registry::HttpRegistry::new(runref::registry::RegistryOptions {
+            attempts: 1,
+            ..runref::registry::RegistryOptions::default()
+        })
+        .unwrap()
+    };
+    let run = |opts: runref::commands::reconcile::Options| {
+        let path = path.clone();
+        let daemon = FakeDaemon::docker(vec![]);
+        async move {
+            let mut file = runref::analyzed::AnalyzedFile::load(&path).unwrap();
+            runref::commands::reconcile::reconcile(
+                &mut file,
+                &opts,
+                Some(&daemon),
+                &refusing(),
+                &mut |_| {},
+            )
             .await
-            .unwrap();
+            .unwrap()
+        }
+    };
+    let r = run(opts.clone()).await;
     assert_eq!(r.would_pull.as_deref(), Some(reference.as_str()));
     assert!(
         r.warnings.iter().any(|w| matches!(w, Warning::PullUnchecked { reference: x, .. } if x.to_string() == reference)),
@@ -582,15 +596,7 @@ async fn an_unanswered_platform_check_before_a_pull_is_a_warning() {
         platform: None,
         ..opts
     };
-    let reg = runref::registry::HttpRegistry::new(runref::registry::RegistryOptions {
-        attempts: 1,
-        ..runref::registry::RegistryOptions::default()
-    })
-    .unwrap();
-    let r =
-        runref::commands::reconcile::reconcile(&mut file, &opts, Some(&daemon), &reg, &mut |_| {})
-            .await
-            .unwrap();
+    let r = run(opts).await;
     assert_eq!(r.would_pull.as_deref(), Some(reference.as_str()));
     assert!(
         matches!(r.warnings.as_slice(), [Warning::TargetDefaulted { .. }]),
