@@ -552,8 +552,8 @@ type DigestRule = fn(&Ctx, &Reference, &Digest, &[&LocalImage], &mut Vec<Warning
 /// The rules for a digest, in the order of the spec-notes table: proofs from the daemon alone
 /// first, then from the registry, then the repository-and-platform fallback (always settles).
 const DIGEST_RULES: &[DigestRule] = &[
-    rule_repo_digests,
-    rule_containerd_manifests,
+    |ctx, n, d, m, w| daemon_proof(ctx, n, d, m, w, Proof::RepoDigests),
+    |ctx, n, d, m, w| daemon_proof(ctx, n, d, m, w, Proof::ContainerdManifests),
     rule_registry_config_digest,
     rule_repository_and_platform,
 ];
@@ -656,27 +656,7 @@ fn rule_direct(ctx: &Ctx, found_reason: Reason, warnings: &mut Vec<Warning>) -> 
 }
 
 /// The daemon records the digest in RepoDigests (podman), or the containerd store lists it as
-/// available content for the platform: proofs without the registry.
-fn rule_repo_digests(
-    ctx: &Ctx,
-    n: &Reference,
-    d: &Digest,
-    matching: &[&LocalImage],
-    warnings: &mut Vec<Warning>,
-) -> Option<Step> {
-    daemon_proof(ctx, n, d, matching, warnings, Proof::RepoDigests)
-}
-
-fn rule_containerd_manifests(
-    ctx: &Ctx,
-    n: &Reference,
-    d: &Digest,
-    matching: &[&LocalImage],
-    warnings: &mut Vec<Warning>,
-) -> Option<Step> {
-    daemon_proof(ctx, n, d, matching, warnings, Proof::ContainerdManifests)
-}
-
+/// available content for the platform (`kind`): proofs without the registry.
 fn daemon_proof(
     ctx: &Ctx,
     n: &Reference,
